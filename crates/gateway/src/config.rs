@@ -1,0 +1,671 @@
+//! `tollgate.toml`: the declarative configuration (server, storage, logging, providers,
+//! routes), parsed strictly and validated as a whole.
+//!
+//! Parsing denies unknown fields so a typo never silently disables a control. [`Config::load`]
+//! then reports *every* problem with its location, not just the first. Credentials must be
+//! references (`keystore://`, `file://`, `env:`): a literal key anywhere in the file is an
+//! error that names its line (checklist AC-1).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::credential::CredentialRef;
+
+/// Default listen address of `tollgate serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// Default cap on request bodies (2 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Largest config file accepted; a config is a few kilobytes, anything huge is a mistake.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// A duration written as text in the config (`"30s"`, `"5m"`, `"250ms"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(ConfigDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {s:?}: {e} (examples: \"30s\", \"250ms\", \"5m\")"
+                ))
+            })
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Where state lives.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Request log settings.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    /// Model providers by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Routes by model alias (the `model` a client sends).
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest accepted request body in bytes; larger requests get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// Where state lives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Data directory (relative paths are relative to the config file); default `./tollgate-data`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Request log settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// Include prompt and completion text in request log lines. Off by default: prompts are
+    /// user data, and the audit store (not the log) is where payloads belong.
+    #[serde(default)]
+    pub log_payloads: bool,
+}
+
+/// Which adapter speaks to a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, LiteLLM…).
+    Openai,
+    /// Azure OpenAI: deployments in the URL, `api-version` query, `api-key` header.
+    Azure,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Built-in provider that replies with what it received; for demos and tests.
+    Echo,
+}
+
+/// One model provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Adapter to use.
+    pub kind: ProviderKind,
+    /// Base URL: `…/v1` for OpenAI-compatible servers, the host for Anthropic, the resource
+    /// endpoint for Azure.
+    pub base_url: Option<String>,
+    /// Credential reference; literal keys are refused.
+    pub api_key: Option<Spanned<String>>,
+    /// Azure `api-version`.
+    pub api_version: Option<String>,
+    /// Extra headers sent upstream (values must not be credentials).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// Time to establish a connection.
+    pub connect_timeout: Option<ConfigDuration>,
+    /// Time until response headers arrive.
+    pub first_byte_timeout: Option<ConfigDuration>,
+    /// Time for the whole exchange, streams included.
+    pub total_timeout: Option<ConfigDuration>,
+    /// Retries per target after the first attempt (429, 5xx, connection errors).
+    pub max_retries: Option<u32>,
+    /// First backoff delay; later ones double, with full jitter.
+    pub retry_backoff: Option<ConfigDuration>,
+    /// Longest `Retry-After` honoured before giving up on this target and falling back.
+    pub max_retry_after: Option<ConfigDuration>,
+    /// Consecutive failures that open a target's circuit breaker.
+    pub breaker_failures: Option<u32>,
+    /// How long an open breaker rejects calls before a trial request.
+    pub breaker_cooldown: Option<ConfigDuration>,
+}
+
+/// One route: a model alias and its ordered fallback targets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Targets in fallback order.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// One target of a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Name of a provider in `[providers]`.
+    pub provider: String,
+    /// Model name upstream (the deployment name for Azure).
+    pub model: String,
+}
+
+/// Resolved timeouts, retry and breaker settings of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resilience {
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Time to response headers.
+    pub first_byte_timeout: Duration,
+    /// Whole-exchange timeout.
+    pub total_timeout: Duration,
+    /// Retries per target.
+    pub max_retries: u32,
+    /// Base backoff delay.
+    pub retry_backoff: Duration,
+    /// Longest honoured `Retry-After`.
+    pub max_retry_after: Duration,
+    /// Failures to open the breaker.
+    pub breaker_failures: u32,
+    /// Breaker cool-down.
+    pub breaker_cooldown: Duration,
+}
+
+impl ProviderConfig {
+    /// Effective resilience settings, defaults filled in.
+    pub fn resilience(&self) -> Resilience {
+        let d = |v: Option<ConfigDuration>, default: Duration| v.map_or(default, |c| c.0);
+        Resilience {
+            connect_timeout: d(self.connect_timeout, Duration::from_secs(5)),
+            first_byte_timeout: d(self.first_byte_timeout, Duration::from_secs(60)),
+            total_timeout: d(self.total_timeout, Duration::from_secs(600)),
+            max_retries: self.max_retries.unwrap_or(2),
+            retry_backoff: d(self.retry_backoff, Duration::from_millis(200)),
+            max_retry_after: d(self.max_retry_after, Duration::from_secs(10)),
+            breaker_failures: self.breaker_failures.unwrap_or(5),
+            breaker_cooldown: d(self.breaker_cooldown, Duration::from_secs(30)),
+        }
+    }
+
+    /// Base URL with the adapter's default filled in and no trailing slash.
+    pub fn effective_base_url(&self) -> String {
+        let url = match (&self.base_url, self.kind) {
+            (Some(u), _) => u.clone(),
+            (None, ProviderKind::Openai) => "https://api.openai.com/v1".to_owned(),
+            (None, ProviderKind::Anthropic) => "https://api.anthropic.com".to_owned(),
+            (None, ProviderKind::Azure | ProviderKind::Echo) => String::new(),
+        };
+        url.trim_end_matches('/').to_owned()
+    }
+}
+
+/// One problem found in a config file, with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the offending setting, e.g. `providers.openai.api_key`.
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is too large to be a config.
+    #[error("config {path} is larger than {MAX_CONFIG_BYTES} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// TOML syntax or shape error (the message includes line and column).
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// The file parsed but has problems; all of them are listed.
+    #[error("config {path} has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+/// Non-fatal observations about a valid config, shown at start-up and in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Dotted path of the setting.
+    pub path: String,
+    /// What to consider changing.
+    pub message: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+impl Config {
+    /// Read, parse and validate the file at `path`.
+    pub fn load(path: &Path) -> Result<(Self, Vec<Warning>), ConfigError> {
+        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<(Self, Vec<Warning>), ConfigError> {
+        // Look for literal credentials before parsing so that a key in any field (or in a
+        // field we do not know) is reported even when the file also has other errors.
+        let mut problems: Vec<Problem> = tollgate_guard::secret::find_secrets(text)
+            .into_iter()
+            .map(|m| Problem {
+                path: "(file)".to_owned(),
+                line: Some(line_of(text, m.start)),
+                message: format!(
+                    "literal credential ({}) in the config file; store it with `tollgate secrets set NAME` and reference it as \"keystore://NAME\"",
+                    m.rule
+                ),
+            })
+            .collect();
+        let config: Config = match toml::from_str(text) {
+            Ok(c) => c,
+            Err(e) => {
+                if problems.is_empty() {
+                    return Err(ConfigError::Parse {
+                        path: path.to_owned(),
+                        message: e.to_string(),
+                    });
+                }
+                problems.push(Problem {
+                    path: "(file)".to_owned(),
+                    line: e.span().map(|s| line_of(text, s.start)),
+                    message: e.message().to_owned(),
+                });
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    problems,
+                });
+            }
+        };
+        let warnings = config.validate(text, &mut problems);
+        if problems.is_empty() {
+            Ok((config, warnings))
+        } else {
+            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+            problems.dedup();
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Check cross-references and values; push problems, return warnings.
+    pub fn validate(&self, text: &str, problems: &mut Vec<Problem>) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(Problem {
+                path: "server.listen".into(),
+                line: None,
+                message: format!(
+                    "{:?} is not an address like 127.0.0.1:8787",
+                    self.server.listen
+                ),
+            });
+        }
+        if self.server.max_body_bytes < 1024 {
+            problems.push(Problem {
+                path: "server.max_body_bytes".into(),
+                line: None,
+                message: "must be at least 1024 bytes".into(),
+            });
+        }
+        for (name, p) in &self.providers {
+            let at = |field: &str| format!("providers.{name}.{field}");
+            if !valid_ident(name) {
+                problems.push(Problem {
+                    path: format!("providers.{name}"),
+                    line: None,
+                    message: "provider names use letters, digits, '-' and '_'".into(),
+                });
+            }
+            match (&p.api_key, p.kind) {
+                (Some(key), ProviderKind::Echo) => problems.push(Problem {
+                    path: at("api_key"),
+                    line: Some(line_of(text, key.span().start)),
+                    message: "the echo provider takes no credential".into(),
+                }),
+                (Some(key), _) => match CredentialRef::parse(key.get_ref()) {
+                    Ok(r) => {
+                        if let Some(w) = r.warning() {
+                            warnings.push(Warning { path: at("api_key"), message: w });
+                        }
+                    }
+                    Err(e) => problems.push(Problem {
+                        path: at("api_key"),
+                        line: Some(line_of(text, key.span().start)),
+                        message: e.to_string(),
+                    }),
+                },
+                (None, ProviderKind::Anthropic | ProviderKind::Azure) => problems.push(Problem {
+                    path: at("api_key"),
+                    line: None,
+                    message: "this provider needs a credential reference, e.g. api_key = \"keystore://NAME\"".into(),
+                }),
+                (None, ProviderKind::Openai) => {
+                    if p.base_url.is_none() {
+                        problems.push(Problem {
+                            path: at("api_key"),
+                            line: None,
+                            message: "OpenAI needs a credential reference, e.g. api_key = \"keystore://openai\" (only self-hosted servers with a base_url may omit it)".into(),
+                        });
+                    }
+                }
+                (None, ProviderKind::Echo) => {}
+            }
+            for (h, v) in &p.headers {
+                let lower = h.to_ascii_lowercase();
+                if matches!(lower.as_str(), "authorization" | "x-api-key" | "api-key") {
+                    problems.push(Problem {
+                        path: at(&format!("headers.{h}")),
+                        line: Some(line_of(text, v.span().start)),
+                        message: "credentials go in api_key as a reference, not in headers".into(),
+                    });
+                }
+            }
+            match p.kind {
+                ProviderKind::Echo => {
+                    if p.base_url.is_some() {
+                        problems.push(Problem {
+                            path: at("base_url"),
+                            line: None,
+                            message: "the echo provider has no base_url".into(),
+                        });
+                    }
+                }
+                kind => {
+                    let url = p.effective_base_url();
+                    if url.is_empty() {
+                        problems.push(Problem {
+                            path: at("base_url"),
+                            line: None,
+                            message: "required for this provider kind".into(),
+                        });
+                    } else if reqwest::Url::parse(&url)
+                        .map(|u| !matches!(u.scheme(), "http" | "https"))
+                        .unwrap_or(true)
+                    {
+                        problems.push(Problem {
+                            path: at("base_url"),
+                            line: None,
+                            message: format!("{url:?} is not an http(s) URL"),
+                        });
+                    } else if url.starts_with("http://") && !is_local_url(&url) {
+                        warnings.push(Warning {
+                            path: at("base_url"),
+                            message: "plain http to a non-local host sends prompts and credentials unencrypted".into(),
+                        });
+                    }
+                    if kind == ProviderKind::Azure && p.api_version.is_none() {
+                        problems.push(Problem {
+                            path: at("api_version"),
+                            line: None,
+                            message: "Azure OpenAI needs api_version, e.g. \"2024-10-21\"".into(),
+                        });
+                    }
+                }
+            }
+            let r = p.resilience();
+            if r.connect_timeout.is_zero()
+                || r.first_byte_timeout.is_zero()
+                || r.total_timeout.is_zero()
+            {
+                problems.push(Problem {
+                    path: at("*_timeout"),
+                    line: None,
+                    message: "timeouts must be greater than zero".into(),
+                });
+            }
+            if r.max_retries > 10 {
+                problems.push(Problem {
+                    path: at("max_retries"),
+                    line: None,
+                    message: "at most 10 retries".into(),
+                });
+            }
+            if r.breaker_failures == 0 {
+                problems.push(Problem {
+                    path: at("breaker_failures"),
+                    line: None,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        for (alias, route) in &self.routes {
+            if route.targets.is_empty() {
+                problems.push(Problem {
+                    path: format!("routes.{alias}.targets"),
+                    line: None,
+                    message: "a route needs at least one target".into(),
+                });
+            }
+            for (i, t) in route.targets.iter().enumerate() {
+                if !self.providers.contains_key(&t.provider) {
+                    problems.push(Problem {
+                        path: format!("routes.{alias}.targets[{i}].provider"),
+                        line: None,
+                        message: format!(
+                            "unknown provider {:?}; define it under [providers.{}]",
+                            t.provider, t.provider
+                        ),
+                    });
+                }
+                if t.model.trim().is_empty() {
+                    problems.push(Problem {
+                        path: format!("routes.{alias}.targets[{i}].model"),
+                        line: None,
+                        message: "must not be empty".into(),
+                    });
+                }
+            }
+        }
+        warnings
+    }
+}
+
+fn valid_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn is_local_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<(Config, Vec<Warning>), ConfigError> {
+        Config::parse(text, Path::new("tollgate.toml"))
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_config_is_valid_with_defaults() {
+        let (c, w) = parse("").unwrap();
+        assert_eq!(c.server.listen, DEFAULT_LISTEN);
+        assert_eq!(c.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn literal_key_is_an_error_naming_its_line() {
+        let text = "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-proj-aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3\"\n";
+        let p = problems(text);
+        assert!(p.iter().all(|p| p.line == Some(3)), "{p:?}");
+        let shown = ConfigError::Invalid {
+            path: "t".into(),
+            problems: p,
+        }
+        .to_string();
+        assert!(shown.contains("line 3"), "{shown}");
+        assert!(
+            !shown.contains("aB3dE5fG7hJ9"),
+            "the key must not be echoed: {shown}"
+        );
+    }
+
+    #[test]
+    fn unknown_looking_literal_in_api_key_is_refused() {
+        let text = "[providers.x]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\napi_key = \"hunter2-not-a-ref\"\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].line, Some(4));
+        assert!(p[0].message.contains("reference"), "{}", p[0].message);
+        assert!(!p[0].message.contains("hunter2"));
+    }
+
+    #[test]
+    fn literal_key_in_unknown_field_is_still_reported() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\nnope = \"AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x\"\n";
+        let p = problems(text);
+        assert!(
+            p.iter()
+                .any(|p| p.message.contains("literal credential") && p.line == Some(3))
+        );
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let text = r#"
+[server]
+listen = "nowhere"
+[providers.az]
+kind = "azure"
+base_url = "https://x.openai.azure.com"
+[routes.gpt]
+targets = [{ provider = "missing", model = "" }]
+[routes.empty]
+targets = []
+"#;
+        let p = problems(text);
+        let paths: Vec<_> = p.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "server.listen",
+            "providers.az.api_key",
+            "providers.az.api_version",
+            "routes.gpt.targets[0].provider",
+            "routes.gpt.targets[0].model",
+            "routes.empty.targets",
+        ] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_syntax_are_parse_errors_with_location() {
+        let e = parse("[server]\nlisten_on = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_on") && e.contains("line 2"), "{e}");
+        let e = parse("[server\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let e = parse("[providers.a]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1/v1\"\nconnect_timeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn env_reference_is_accepted_with_a_warning() {
+        let text = "[providers.openai]\nkind = \"openai\"\napi_key = \"env:OPENAI_API_KEY\"\n";
+        let (_, w) = parse(text).unwrap();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].path, "providers.openai.api_key");
+    }
+
+    #[test]
+    fn credentials_in_headers_are_refused() {
+        let text = "[providers.o]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nheaders = { Authorization = \"Bearer abc\" }\n";
+        let p = problems(text);
+        assert!(p[0].path.contains("headers.Authorization"));
+    }
+
+    #[test]
+    fn resilience_defaults_and_overrides() {
+        let text = "[providers.o]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\ntotal_timeout = \"90s\"\nmax_retries = 0\n";
+        let (c, _) = parse(text).unwrap();
+        let r = c.providers["o"].resilience();
+        assert_eq!(r.total_timeout, Duration::from_secs(90));
+        assert_eq!(r.max_retries, 0);
+        assert_eq!(r.connect_timeout, Duration::from_secs(5));
+    }
+}

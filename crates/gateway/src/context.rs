@@ -1,0 +1,142 @@
+//! Per-request context: what the pipeline learned about one call, and the single place where
+//! it becomes a structured log line and metrics (first part of checklist MI-1).
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::metrics::{ErrorLabels, RequestLabels, RouteLabels, TokenLabels};
+use crate::state::Gateway;
+use crate::wire::{Usage, WireFormat};
+
+/// Everything recorded about one request.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// Request id (also returned as `x-request-id`).
+    pub id: String,
+    /// When the request arrived.
+    pub started: Instant,
+    /// Endpoint label.
+    pub endpoint: &'static str,
+    /// Client wire format.
+    pub format: WireFormat,
+    /// Authenticated key id.
+    pub key_id: Option<String>,
+    /// Team of the key.
+    pub team: Option<String>,
+    /// Model alias.
+    pub route: Option<String>,
+    /// `provider/model` that answered (or was last tried).
+    pub target: Option<String>,
+    /// HTTP status sent.
+    pub status: u16,
+    /// Time to upstream response headers of the successful attempt.
+    pub upstream_ms: Option<f64>,
+    /// Tokens.
+    pub usage: Option<Usage>,
+    /// Error class, if the request failed.
+    pub error_class: Option<&'static str>,
+    /// Error message (never holds secrets or prompt text).
+    pub error: Option<String>,
+    /// Upstream attempts made.
+    pub attempts: u32,
+    /// Whether the response was streamed.
+    pub stream: bool,
+    /// Prompt text, only when `logging.log_payloads` is on.
+    pub prompt: Option<String>,
+    /// Completion text, only when `logging.log_payloads` is on.
+    pub completion: Option<String>,
+}
+
+impl RequestContext {
+    /// A fresh context.
+    pub fn new(endpoint: &'static str, format: WireFormat) -> Self {
+        Self {
+            id: format!("req_{}", uuid::Uuid::now_v7().simple()),
+            started: Instant::now(),
+            endpoint,
+            format,
+            key_id: None,
+            team: None,
+            route: None,
+            target: None,
+            status: 200,
+            upstream_ms: None,
+            usage: None,
+            error_class: None,
+            error: None,
+            attempts: 0,
+            stream: false,
+            prompt: None,
+            completion: None,
+        }
+    }
+
+    /// Record a failure.
+    pub fn fail(&mut self, err: &crate::error::GatewayError) {
+        self.status = err.status().as_u16();
+        self.error_class = Some(err.class());
+        self.error = Some(err.message.clone());
+    }
+
+    /// Emit the log line and metrics. Called exactly once per request.
+    pub fn finish(self, gw: &Arc<Gateway>) {
+        let latency = self.started.elapsed();
+        let route = self.route.clone().unwrap_or_else(|| "-".to_owned());
+        let target = self.target.clone().unwrap_or_else(|| "-".to_owned());
+        let m = &gw.metrics;
+        m.requests
+            .get_or_create(&RequestLabels {
+                endpoint: self.endpoint.to_owned(),
+                route: route.clone(),
+                target: target.clone(),
+                status: self.status.to_string(),
+            })
+            .inc();
+        m.request_seconds
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(latency.as_secs_f64());
+        if let Some(u) = self.usage {
+            for (direction, n) in [("input", u.input), ("output", u.output)] {
+                m.tokens
+                    .get_or_create(&TokenLabels {
+                        route: route.clone(),
+                        direction: direction.to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        }
+        if let Some(class) = self.error_class {
+            m.errors
+                .get_or_create(&ErrorLabels {
+                    route: route.clone(),
+                    class: class.to_owned(),
+                })
+                .inc();
+        }
+        tracing::info!(
+            target: "tollgate::request",
+            request_id = %self.id,
+            key_id = self.key_id.as_deref(),
+            team = self.team.as_deref(),
+            endpoint = self.endpoint,
+            format = self.format.as_str(),
+            route = %route,
+            target = %target,
+            status = self.status,
+            stream = self.stream,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            upstream_ms = self.upstream_ms,
+            tokens_in = self.usage.map(|u| u.input),
+            tokens_out = self.usage.map(|u| u.output),
+            attempts = self.attempts,
+            error_class = self.error_class,
+            error = self.error.as_deref(),
+            prompt = self.prompt.as_deref(),
+            completion = self.completion.as_deref(),
+            "request"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! tollgate's gateway: an OpenAI- and Anthropic-compatible reverse proxy in which every call
+//! is authenticated, routed with fallbacks, recorded and measured.
+//!
+//! How the pieces compose:
+//! - [`config::Config`] is `tollgate.toml`, validated as a whole;
+//! - [`state::Gateway`] resolves it into [`provider::Provider`]s and [`state::Route`]s and
+//!   holds the [`auth::Authenticator`] and [`metrics::Metrics`];
+//! - [`pipeline`] holds the handlers, whose stages run in the order written at its top;
+//! - [`upstream`] calls targets with retries, fallback and circuit breakers
+//!   ([`resilience`]);
+//! - [`wire`] translates requests, responses and streams between the OpenAI and Anthropic
+//!   formats, reading upstream streams with the bounded [`sse`] parser;
+//! - [`router`] wires the handlers to paths and [`serve`] runs them.
+
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod credential;
+pub mod error;
+pub mod metrics;
+pub mod pipeline;
+pub mod provider;
+pub mod resilience;
+pub mod sse;
+pub mod state;
+pub mod upstream;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::Gateway;
+
+/// How often batched key last-use times are written to the store.
+pub const LAST_USED_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The HTTP router with every endpoint.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(pipeline::healthz))
+        .route("/readyz", get(pipeline::readyz))
+        .route("/metrics", get(pipeline::metrics))
+        .route("/v1/chat/completions", post(pipeline::chat_completions))
+        .route("/v1/messages", post(pipeline::messages))
+        .route("/v1/embeddings", post(pipeline::embeddings))
+        .route("/v1/models", get(pipeline::models))
+        .fallback(pipeline::fallback)
+        .with_state(gw)
+}
+
+/// Serve on `listener` until `shutdown` resolves, then drain in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let flusher = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LAST_USED_FLUSH_INTERVAL);
+            loop {
+                tick.tick().await;
+                gw.auth.flush_last_used().await;
+            }
+        })
+    };
+    let result = axum::serve(listener, router(gw.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    flusher.abort();
+    gw.auth.flush_last_used().await;
+    result
+}

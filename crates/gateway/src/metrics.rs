@@ -1,0 +1,163 @@
+//! Prometheus metrics (first part of checklist MI-1): requests, latency, tokens and errors by
+//! route and target, served as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// API endpoint (`chat`, `messages`, `embeddings`, `models`).
+    pub endpoint: String,
+    /// Model alias, or `-` when none was resolved.
+    pub route: String,
+    /// `provider/model` that answered, or `-`.
+    pub target: String,
+    /// HTTP status.
+    pub status: String,
+}
+
+/// Labels of latency histograms and token counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Model alias.
+    pub route: String,
+}
+
+/// Labels of upstream observations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    /// `provider/model`.
+    pub target: String,
+}
+
+/// Labels of token counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// Model alias.
+    pub route: String,
+    /// `input` or `output`.
+    pub direction: String,
+}
+
+/// Labels of error counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Model alias or `-`.
+    pub route: String,
+    /// Error class (`auth`, `upstream_timeout`, …).
+    pub class: String,
+}
+
+/// Labels of upstream attempts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// `provider/model`.
+    pub target: String,
+    /// `ok`, `retry`, `fallback`, `breaker_open`, `rejected`.
+    pub outcome: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~65 s: gateway overhead is sub-millisecond, model calls take seconds.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 2.0, 18,
+    ))
+}
+
+/// All gateway metrics and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    /// Finished requests.
+    pub requests: Family<RequestLabels, Counter>,
+    /// End-to-end latency by route.
+    pub request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// Upstream latency (to headers for streams) by target.
+    pub upstream_seconds: Family<TargetLabels, Histogram, fn() -> Histogram>,
+    /// Tokens by route and direction.
+    pub tokens: Family<TokenLabels, Counter>,
+    /// Errors by route and class.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Upstream attempts by outcome.
+    pub attempts: Family<AttemptLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tollgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let upstream_seconds =
+            Family::<TargetLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register("requests", "Finished requests", requests.clone());
+        registry.register(
+            "request_duration_seconds",
+            "End-to-end request latency",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Upstream latency to response headers",
+            upstream_seconds.clone(),
+        );
+        registry.register("tokens", "Tokens by direction", tokens.clone());
+        registry.register("errors", "Errors by class", errors.clone());
+        registry.register(
+            "upstream_attempts",
+            "Upstream attempts by outcome",
+            attempts.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            upstream_seconds,
+            tokens,
+            errors,
+            attempts,
+        }
+    }
+
+    /// Count an upstream attempt outcome.
+    pub fn attempt(&self, target: &str, outcome: &str) {
+        self.attempts
+            .get_or_create(&AttemptLabels {
+                target: target.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Render in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

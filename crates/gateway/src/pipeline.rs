@@ -1,0 +1,483 @@
+//! The request pipeline, in the order of DESIGN.md:
+//!
+//! 1. **authn**: a valid virtual key ([`crate::auth`]), before the body is even read;
+//! 2. **read**: the body, capped at `server.max_body_bytes` (413 beyond);
+//! 3. **parse**: JSON and the fields we rely on (400 with what is wrong);
+//! 4. **route**: model alias → targets (404), key scope (403);
+//! 5. **upstream**: retries, fallback, breakers ([`crate::upstream`]);
+//! 6. **respond**: translate to the client's format, whole or streamed;
+//! 7. **record**: one log line and metrics ([`RequestContext::finish`]).
+//!
+//! Guards (PII, injection, output validation, limits, budgets) slot in as further stages
+//! between route and upstream, and between upstream and respond.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tollgate_store::key::KeyRecord;
+
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
+use crate::sse::SseParser;
+use crate::state::{Gateway, Route, Target};
+use crate::upstream::{self, Call, Reply};
+use crate::wire::request::{ChatRequest, EmbeddingsRequest, parse_json};
+use crate::wire::stream::StreamTranslator;
+use crate::wire::{WireFormat, response};
+
+/// Shared state type of the router.
+pub type AppState = Arc<Gateway>;
+
+fn with_request_id(mut resp: Response, id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert("x-request-id", v.clone());
+        resp.headers_mut().insert("request-id", v);
+    }
+    resp
+}
+
+/// Finish `ctx` with `err` and build the error response.
+fn reject(gw: &AppState, mut ctx: RequestContext, err: GatewayError) -> Response {
+    ctx.fail(&err);
+    let id = ctx.id.clone();
+    let format = ctx.format;
+    ctx.finish(gw);
+    with_request_id(err.into_response_for(format), &id)
+}
+
+/// Stage 1: authentication. Also records the key on the context.
+async fn authenticate(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    headers: &HeaderMap,
+) -> Result<Arc<KeyRecord>, GatewayError> {
+    match gw.auth.authenticate(headers).await {
+        Ok(k) => {
+            ctx.key_id = Some(k.id.clone());
+            ctx.team = k.team.clone();
+            Ok(k)
+        }
+        Err((e, reason)) => {
+            tracing::debug!(request_id = %ctx.id, reason = reason.as_str(), "authentication failed");
+            Err(e)
+        }
+    }
+}
+
+/// Stage 2: read the body within the size cap.
+async fn read_body(gw: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
+    let limit = gw.config.server.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(GatewayError::too_large(limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| {
+            s.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+        }) || e.to_string().contains("length limit");
+        if too_large {
+            GatewayError::too_large(limit)
+        } else {
+            GatewayError::bad_request("could not read the request body")
+        }
+    })
+}
+
+/// Stage 4: route lookup and key scope.
+fn resolve(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    key: &KeyRecord,
+    model: &str,
+) -> Result<Arc<Route>, GatewayError> {
+    ctx.route = Some(model.to_owned());
+    if !key.allows_model(model) {
+        return Err(GatewayError::forbidden(format!(
+            "key {} may not use model {model:?}; its allowed models are {:?}",
+            key.id, key.allowed_models
+        )));
+    }
+    gw.routes
+        .get(model)
+        .cloned()
+        .ok_or_else(|| GatewayError::model_not_found(model))
+}
+
+struct ChatCall<'a> {
+    request: &'a ChatRequest,
+}
+
+impl Call for ChatCall<'_> {
+    fn body_for(&self, target: &Target) -> Result<Value, GatewayError> {
+        self.request
+            .for_target(target.provider.wire(), &target.model)
+    }
+
+    fn echo(&self, body: &Value, _target: &Target) -> Reply {
+        if self.request.stream {
+            let bytes: Vec<Result<Bytes, GatewayError>> = echo_chat_stream(body, self.request)
+                .iter()
+                .map(|e| Ok(e.encode()))
+                .collect();
+            Reply::Stream(Box::pin(futures_util::stream::iter(bytes)))
+        } else {
+            Reply::Json(echo_chat(body, self.request))
+        }
+    }
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    chat(gw, WireFormat::OpenAi, "chat", headers, body).await
+}
+
+/// `POST /v1/messages` (Anthropic).
+pub async fn messages(State(gw): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    chat(gw, WireFormat::Anthropic, "messages", headers, body).await
+}
+
+async fn chat(
+    gw: AppState,
+    format: WireFormat,
+    endpoint: &'static str,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut ctx = RequestContext::new(endpoint, format);
+    let key = match authenticate(&gw, &mut ctx, &headers).await {
+        Ok(k) => k,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    let request = match read_body(&gw, &headers, body)
+        .await
+        .and_then(|b| parse_json(&b))
+        .and_then(|v| ChatRequest::parse(format, v))
+    {
+        Ok(r) => r,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    ctx.stream = request.stream;
+    let route = match resolve(&gw, &mut ctx, &key, &request.model) {
+        Ok(r) => r,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    let log_payloads = gw.config.logging.log_payloads;
+    if log_payloads {
+        ctx.prompt = Some(request.prompt_text());
+    }
+    let outcome = upstream::call(
+        &gw,
+        &route,
+        Endpoint::Chat,
+        request.stream,
+        &headers,
+        &mut ctx,
+        &ChatCall { request: &request },
+    )
+    .await;
+    let (reply, target) = match outcome {
+        Ok(x) => x,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    let upstream_format = target.provider.wire();
+    match reply {
+        Reply::Json(v) => {
+            let mut usage = response::usage(&v, upstream_format);
+            let text = response::completion_text(&v, upstream_format);
+            if usage.is_none() {
+                usage = Some(crate::wire::Usage {
+                    input: tollgate_guard::tokens::estimate(&request.prompt_text()),
+                    output: tollgate_guard::tokens::estimate(&text),
+                });
+            }
+            match response::translate(v, upstream_format, format) {
+                Ok(out) => {
+                    ctx.usage = usage;
+                    if log_payloads {
+                        ctx.completion = Some(text);
+                    }
+                    let id = ctx.id.clone();
+                    ctx.finish(&gw);
+                    with_request_id(axum::Json(out).into_response(), &id)
+                }
+                Err(e) => reject(&gw, ctx, e),
+            }
+        }
+        Reply::Stream(bytes) => {
+            let translator =
+                StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads);
+            stream_response(gw, ctx, bytes, translator)
+        }
+    }
+}
+
+/// Logs a streamed request when the stream ends, however it ends (the client may go away).
+struct StreamRecord {
+    gw: AppState,
+    ctx: Option<RequestContext>,
+}
+
+impl StreamRecord {
+    fn complete(&mut self, t: &StreamTranslator, error: Option<&GatewayError>) {
+        if let Some(mut ctx) = self.ctx.take() {
+            ctx.usage = t.usage();
+            if self.gw.config.logging.log_payloads {
+                ctx.completion = Some(t.text().to_owned());
+            }
+            if let Some(e) = error {
+                // Status was already sent as 200; the class says what happened mid-stream.
+                ctx.error_class = Some(e.class());
+                ctx.error = Some(e.message.clone());
+            }
+            ctx.finish(&self.gw);
+        }
+    }
+}
+
+impl Drop for StreamRecord {
+    fn drop(&mut self) {
+        if let Some(mut ctx) = self.ctx.take() {
+            ctx.error_class = Some("client_disconnected");
+            ctx.error = Some("client closed the stream before it ended".to_owned());
+            ctx.finish(&self.gw);
+        }
+    }
+}
+
+fn stream_response(
+    gw: AppState,
+    ctx: RequestContext,
+    mut upstream: upstream::ByteStream,
+    mut translator: StreamTranslator,
+) -> Response {
+    let id = ctx.id.clone();
+    let mut record = StreamRecord { gw, ctx: Some(ctx) };
+    let body = async_stream::stream! {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        let mut failure: Option<GatewayError> = None;
+        loop {
+            let ended = match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    if let Err(e) = parser.feed(&chunk, &mut events) {
+                        failure = Some(GatewayError::upstream_bad(e.to_string()));
+                    }
+                    false
+                }
+                Some(Err(e)) => {
+                    failure = Some(e);
+                    true
+                }
+                None => {
+                    if let Err(e) = parser.finish(&mut events) {
+                        failure = Some(GatewayError::upstream_bad(e.to_string()));
+                    }
+                    true
+                }
+            };
+            for ev in events.drain(..) {
+                if let Err(e) = translator.push(ev, &mut out) {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if ended && failure.is_none() {
+                translator.finish(&mut out);
+            }
+            for ev in out.drain(..) {
+                yield Ok::<Bytes, Infallible>(ev.encode());
+            }
+            if translator.is_done() {
+                break;
+            }
+            if let Some(e) = &failure {
+                yield Ok(translator.error_event(e).encode());
+                break;
+            }
+            if ended {
+                break;
+            }
+        }
+        record.complete(&translator, failure.as_ref());
+    };
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    with_request_id(resp, &id)
+}
+
+struct EmbeddingsCall<'a> {
+    request: &'a EmbeddingsRequest,
+}
+
+impl Call for EmbeddingsCall<'_> {
+    fn body_for(&self, target: &Target) -> Result<Value, GatewayError> {
+        let mut body = self.request.body.clone();
+        body.insert("model".into(), Value::String(target.model.clone()));
+        Ok(Value::Object(body))
+    }
+
+    fn echo(&self, _body: &Value, target: &Target) -> Reply {
+        Reply::Json(echo_embeddings(self.request, &target.model))
+    }
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let mut ctx = RequestContext::new("embeddings", WireFormat::OpenAi);
+    let key = match authenticate(&gw, &mut ctx, &headers).await {
+        Ok(k) => k,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    let request = match read_body(&gw, &headers, body)
+        .await
+        .and_then(|b| parse_json(&b))
+        .and_then(EmbeddingsRequest::parse)
+    {
+        Ok(r) => r,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    let route = match resolve(&gw, &mut ctx, &key, &request.model) {
+        Ok(r) => r,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    match upstream::call(
+        &gw,
+        &route,
+        Endpoint::Embeddings,
+        false,
+        &headers,
+        &mut ctx,
+        &EmbeddingsCall { request: &request },
+    )
+    .await
+    {
+        Ok((Reply::Json(v), _)) => {
+            let input = v
+                .get("usage")
+                .and_then(|u| u.get("prompt_tokens"))
+                .and_then(Value::as_u64)
+                .unwrap_or_else(|| {
+                    request
+                        .texts()
+                        .iter()
+                        .map(|t| tollgate_guard::tokens::estimate(t))
+                        .sum()
+                });
+            ctx.usage = Some(crate::wire::Usage { input, output: 0 });
+            let id = ctx.id.clone();
+            ctx.finish(&gw);
+            with_request_id(axum::Json(v).into_response(), &id)
+        }
+        Ok((Reply::Stream(_), _)) => reject(
+            &gw,
+            ctx,
+            GatewayError::upstream_bad("provider streamed an embeddings response"),
+        ),
+        Err(e) => reject(&gw, ctx, e),
+    }
+}
+
+/// `GET /v1/models`: the aliases this key may call, in the caller's format (Anthropic's when
+/// an `anthropic-version` header is present).
+pub async fn models(State(gw): State<AppState>, headers: HeaderMap) -> Response {
+    let format = if headers.contains_key("anthropic-version") {
+        WireFormat::Anthropic
+    } else {
+        WireFormat::OpenAi
+    };
+    let mut ctx = RequestContext::new("models", format);
+    let key = match authenticate(&gw, &mut ctx, &headers).await {
+        Ok(k) => k,
+        Err(e) => return reject(&gw, ctx, e),
+    };
+    let ids: Vec<&String> = gw.routes.keys().filter(|m| key.allows_model(m)).collect();
+    let body = match format {
+        WireFormat::OpenAi => json!({
+            "object": "list",
+            "data": ids.iter().map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "tollgate"})).collect::<Vec<_>>(),
+        }),
+        WireFormat::Anthropic => json!({
+            "data": ids.iter().map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"})).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": ids.first(),
+            "last_id": ids.last(),
+        }),
+    };
+    let id = ctx.id.clone();
+    ctx.finish(&gw);
+    with_request_id(axum::Json(body).into_response(), &id)
+}
+
+/// Any other path. Under `/v1/` a key is still required first, so probing reveals nothing.
+pub async fn fallback(
+    State(gw): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path().to_owned();
+    let format = if path.starts_with("/v1/messages") {
+        WireFormat::Anthropic
+    } else {
+        WireFormat::OpenAi
+    };
+    let mut ctx = RequestContext::new("other", format);
+    if let Err(e) = authenticate(&gw, &mut ctx, &headers).await {
+        return reject(&gw, ctx, e);
+    }
+    reject(&gw, ctx, GatewayError::not_found(&path))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: the store answers, so requests can be authenticated.
+pub async fn readyz(State(gw): State<AppState>) -> Response {
+    match gw.store.keys.ping().await {
+        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable", "reason": "store unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text. Requires a valid key like every non-health route (AC-2).
+pub async fn metrics(State(gw): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err((e, _)) = gw.auth.authenticate(&headers).await {
+        return e.into_response_for(WireFormat::OpenAi);
+    }
+    let mut resp = gw.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}

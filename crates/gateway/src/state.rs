@@ -1,0 +1,125 @@
+//! The gateway's shared state: resolved providers and routes, the authenticator, metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use tollgate_store::Store;
+use tollgate_store::key::KeyHasher;
+use tollgate_store::keystore::Keystore;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::provider::{Provider, ProviderRef};
+use crate::resilience::CircuitBreaker;
+
+/// One target of a route, with the breaker it shares with every route using the same
+/// provider and model.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The provider.
+    pub provider: ProviderRef,
+    /// Upstream model (Azure: deployment).
+    pub model: String,
+    /// `provider/model`, for logs and metrics.
+    pub label: String,
+    /// Circuit breaker of this provider+model.
+    pub breaker: Arc<CircuitBreaker>,
+}
+
+/// A model alias and its targets in fallback order.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The alias clients send as `model`.
+    pub alias: String,
+    /// Targets in order.
+    pub targets: Vec<Target>,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The validated configuration.
+    pub config: Config,
+    /// Routes by alias.
+    pub routes: BTreeMap<String, Arc<Route>>,
+    /// Providers by name.
+    pub providers: BTreeMap<String, ProviderRef>,
+    /// Key authentication.
+    pub auth: Authenticator,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Persistence.
+    pub store: Store,
+}
+
+impl Gateway {
+    /// Resolve a validated config into providers and routes.
+    pub fn new(
+        config: Config,
+        store: Store,
+        keystore: Option<Keystore>,
+        hasher: KeyHasher,
+    ) -> Result<Self, String> {
+        let mut providers = BTreeMap::new();
+        for (name, cfg) in &config.providers {
+            let p = Provider::new(name, cfg, keystore.clone())
+                .map_err(|e| format!("provider {name}: {e}"))?;
+            providers.insert(name.clone(), Arc::new(p));
+        }
+        let mut breakers: HashMap<String, Arc<CircuitBreaker>> = HashMap::new();
+        let mut routes = BTreeMap::new();
+        for (alias, rc) in &config.routes {
+            let mut targets = Vec::new();
+            for t in &rc.targets {
+                let provider = providers
+                    .get(&t.provider)
+                    .cloned()
+                    .ok_or_else(|| format!("route {alias}: unknown provider {}", t.provider))?;
+                let label = format!("{}/{}", t.provider, t.model);
+                let r = provider.resilience;
+                let breaker = breakers
+                    .entry(label.clone())
+                    .or_insert_with(|| {
+                        Arc::new(CircuitBreaker::new(r.breaker_failures, r.breaker_cooldown))
+                    })
+                    .clone();
+                targets.push(Target {
+                    provider,
+                    model: t.model.clone(),
+                    label,
+                    breaker,
+                });
+            }
+            routes.insert(
+                alias.clone(),
+                Arc::new(Route {
+                    alias: alias.clone(),
+                    targets,
+                }),
+            );
+        }
+        let auth = Authenticator::new(store.keys.clone(), hasher);
+        Ok(Self {
+            config,
+            routes,
+            providers,
+            auth,
+            metrics: Metrics::new(),
+            store,
+        })
+    }
+
+    /// Fetch every provider credential once; returns the problems (safe to print).
+    pub async fn check_credentials(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for p in self.providers.values() {
+            if let Some(c) = p.credential() {
+                if let Err(e) = c.get().await {
+                    problems.push(format!("provider {}: {e}", p.name));
+                }
+            }
+        }
+        problems
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure detectors and transforms that tollgate runs on untrusted text.
+//!
+//! Nothing here does I/O or async work, so every detector can run in the request path of the
+//! gateway *and* inside `tollgate scan` with the same results. Today the crate holds:
+//!
+//! - [`secret`]: the one credential rule set, shared by the scanner, the config loader (a
+//!   literal key in `tollgate.toml` is an error) and, later, prompt masking;
+//! - [`tokens`]: cheap token estimates for providers that report no usage.
+//!
+//! PII, injection, content and output validation detectors join this crate as they land.
+
+pub mod secret;
+pub mod tokens;

@@ -1,0 +1,16 @@
+//! Errors of the scanner.
+
+use std::path::PathBuf;
+
+/// What can stop a scan (as opposed to a finding, which is a result).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The root or a file under it could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
