@@ -124,7 +124,7 @@ impl RequestContext {
             endpoint = self.endpoint,
             format = self.format.as_str(),
             route = %route,
-            target = %target,
+            upstream = %target,
             status = self.status,
             stream = self.stream,
             latency_ms = latency.as_secs_f64() * 1000.0,

@@ -165,6 +165,16 @@ impl VirtualKey {
     }
 }
 
+/// Prefix of admin-plane credentials, distinct from data-plane keys so one can never be used
+/// as the other.
+pub const ADMIN_PREFIX: &str = "tg_admin_";
+
+/// A new admin credential: `tg_admin_` + 30 random base62 + 6-character checksum.
+pub fn new_admin_credential() -> SecretString {
+    let body = format!("{ADMIN_PREFIX}{}", random_base62(RANDOM_LEN));
+    SecretString::from(format!("{body}{}", checksum(&body)))
+}
+
 /// HMAC-SHA256 of a key under the server pepper: the only form a key is stored in.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyHash(pub [u8; 32]);
@@ -342,6 +352,20 @@ mod tests {
         );
         let non_ascii = format!("tg_test_{}", "é".repeat(18));
         assert!(VirtualKey::parse(&non_ascii).is_err());
+    }
+
+    #[test]
+    fn admin_credentials_are_not_virtual_keys() {
+        let a = new_admin_credential();
+        assert!(a.expose_secret().starts_with(ADMIN_PREFIX));
+        assert_eq!(
+            a.expose_secret().len(),
+            ADMIN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN
+        );
+        assert_eq!(
+            VirtualKey::parse(a.expose_secret()).unwrap_err(),
+            KeyFormatError::Prefix
+        );
     }
 
     #[test]

@@ -1,1 +1,95 @@
-fn main() {}
+//! The `tollgate` binary: clap commands that wire the library crates together.
+//!
+//! - `serve`: run the gateway ([`serve`]);
+//! - `init`: write a commented config and a bootstrap admin credential ([`init`]);
+//! - `keys`: manage virtual keys ([`keys`]); `secrets`: manage the keystore ([`secrets`]);
+//! - `scan`: scan a repository for leaked credentials.
+//!
+//! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
+//! error. A closed stdout (`tollgate keys list | head`) is not an error.
+
+mod init;
+mod keys;
+mod scan;
+mod secrets;
+mod serve;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tollgate: ship AI without breaking trust.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: setup::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Write a commented tollgate.toml and print a bootstrap admin credential once.
+    Init {
+        /// Directory to initialise (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Manage virtual keys (AC-2).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Manage provider credentials in the embedded keystore (AC-1).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Scan a repository for leaked credentials (AC-1).
+    Scan(scan::ScanArgs),
+}
+
+/// A command's outcome: success, findings (exit 1), or an error (exit 2).
+pub enum Outcome {
+    /// Clean.
+    Ok,
+    /// Findings or a failed check.
+    Findings,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(&cli.global, args).await,
+            Command::Init { dir } => init::run(&cli.global, dir).await,
+            Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
+            Command::Secrets(cmd) => secrets::run(&cli.global, cmd).await,
+            Command::Scan(args) => scan::run(args),
+        }
+    });
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

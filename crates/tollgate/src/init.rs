@@ -1,0 +1,123 @@
+//! `tollgate init`: a commented config, the data directory, and a bootstrap admin credential.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use secrecy::ExposeSecret;
+use tollgate_store::AdminCredential;
+use tollgate_store::key::{new_admin_credential, random_base62};
+
+use crate::{Outcome, setup};
+
+/// The config written by `init`: safe to run as is (echo provider), with the real providers
+/// commented so that no credential is ever needed to get started.
+pub const TEMPLATE: &str = r#"# tollgate.toml — written by `tollgate init`. Every setting is documented in the README.
+# Credentials are references, never literal keys (checklist AC-1): store a key with
+#   tollgate secrets set openai < openai-key.txt
+# and refer to it as "keystore://openai". file:///run/secrets/NAME and env:NAME also work.
+
+[server]
+listen = "127.0.0.1:8787"
+# Requests larger than this get 413.
+max_body_bytes = 2097152
+
+[storage]
+# Relative to this file. Holds the SQLite store and master.key (back it up).
+data_dir = "tollgate-data"
+
+[logging]
+# Include prompt and completion text in request logs. Off: prompts are user data.
+log_payloads = false
+
+# ---- Providers -------------------------------------------------------------------------
+# kind: "openai" (OpenAI and OpenAI-compatible servers: vLLM, Ollama, llama.cpp),
+#       "azure" (Azure OpenAI), "anthropic", or "echo" (built in; replies with its input).
+
+[providers.echo]
+kind = "echo"
+
+# [providers.openai]
+# kind = "openai"
+# api_key = "keystore://openai"
+# connect_timeout = "5s"       # establishing a connection
+# first_byte_timeout = "60s"   # until response headers
+# total_timeout = "600s"       # whole exchange, streams included
+# max_retries = 2              # on 429, 5xx and connection errors, with jittered backoff
+# breaker_failures = 5         # consecutive failures that open the circuit breaker
+# breaker_cooldown = "30s"
+
+# [providers.anthropic]
+# kind = "anthropic"
+# api_key = "keystore://anthropic"
+
+# [providers.local]
+# kind = "openai"
+# base_url = "http://127.0.0.1:11434/v1"   # Ollama; no credential needed locally
+
+# [providers.azure]
+# kind = "azure"
+# base_url = "https://YOUR-RESOURCE.openai.azure.com"
+# api_version = "2024-10-21"
+# api_key = "keystore://azure-openai"
+
+# ---- Routes ----------------------------------------------------------------------------
+# A route maps the model name your apps send to targets tried in order (fallback).
+# A fallback may cross providers: OpenAI-format requests are translated for Anthropic and back.
+
+[routes.echo]
+targets = [{ provider = "echo", model = "echo" }]
+
+# [routes."gpt-4o"]
+# targets = [
+#   { provider = "openai", model = "gpt-4o" },
+#   { provider = "anthropic", model = "claude-sonnet-4-5" },
+# ]
+"#;
+
+/// Run `init`.
+pub async fn run(global: &setup::GlobalArgs, dir: Option<PathBuf>) -> Result<Outcome> {
+    setup::init_logging(false);
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config_path = dir.join(setup::DEFAULT_CONFIG);
+    if config_path.exists() {
+        bail!(
+            "{} already exists; not overwriting it",
+            config_path.display()
+        );
+    }
+    std::fs::write(&config_path, TEMPLATE)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    let data_dir = match &global.data_dir {
+        Some(d) => d.clone(),
+        None => dir.join(setup::DEFAULT_DATA_DIR),
+    };
+    let opened = setup::open(global, &data_dir).await?;
+    let credential = new_admin_credential();
+    let record = AdminCredential {
+        id: format!("adm_{}", random_base62(16)),
+        hash: opened.hasher.hash_text(credential.expose_secret()),
+        name: "bootstrap".to_owned(),
+        role: "owner".to_owned(),
+        created_at: tollgate_store::now(),
+    };
+    opened.store.admins.insert_admin(&record).await?;
+    println!("Wrote {}", config_path.display());
+    println!(
+        "Data directory {} (mode 0700; back up master.key inside it)",
+        data_dir.display()
+    );
+    println!();
+    println!(
+        "Bootstrap admin credential ({}, role owner). It is shown only this once:",
+        record.id
+    );
+    println!();
+    println!("{}", credential.expose_secret());
+    println!();
+    println!("Next steps:");
+    println!("  tollgate secrets set openai < openai-key.txt   # then enable [providers.openai]");
+    println!("  tollgate keys create --name my-app              # a virtual key for your app");
+    println!("  tollgate serve");
+    Ok(Outcome::Ok)
+}

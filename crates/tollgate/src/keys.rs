@@ -1,0 +1,264 @@
+//! `tollgate keys`: create, list, show, revoke and rotate virtual keys (AC-2, AC-4).
+//!
+//! Keys are written straight to the store; a running gateway sees changes within a second.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use tollgate_store::key::{Environment, KeyRecord, KeyState, VirtualKey};
+
+use crate::{Outcome, setup};
+
+/// Key subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once and never again.
+    Create {
+        /// Human name, e.g. the application.
+        #[arg(long)]
+        name: String,
+        /// Person or service responsible for the key.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Team the key belongs to.
+        #[arg(long)]
+        team: Option<String>,
+        /// Environment: production (tg_live_) or staging (tg_test_).
+        #[arg(long, default_value = "production", value_parser = parse_env)]
+        env: Environment,
+        /// Model aliases the key may use, comma separated; `*` for all, `prefix*` for a family.
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        models: Vec<String>,
+        /// Lifetime, e.g. 90d or 12h (default: no expiry).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their values).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key's metadata.
+    Show {
+        /// Key id (key_…).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key; gateways refuse it within a second.
+    Revoke {
+        /// Key id.
+        id: String,
+    },
+    /// Issue a successor; the old key keeps working for the grace period.
+    Rotate {
+        /// Key id.
+        id: String,
+        /// How long the old key stays valid, e.g. 24h.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_env(s: &str) -> Result<Environment, String> {
+    Environment::parse(s)
+        .ok_or_else(|| format!("unknown environment {s:?}: use production or staging"))
+}
+
+fn state_name(r: &KeyRecord) -> &'static str {
+    match r.state(Utc::now()) {
+        KeyState::Active => "active",
+        KeyState::Expired => "expired",
+        KeyState::Revoked => "revoked",
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
+}
+
+fn record_json(r: &KeyRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["state"] = serde_json::Value::String(state_name(r).to_owned());
+    v
+}
+
+fn print_created(key: &VirtualKey, rec: &KeyRecord, json: bool, extra: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut v = record_json(rec);
+        v["key"] = serde_json::Value::String(key.expose().to_owned());
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "Created key {} ({}, {}){extra}. Store it now: it is shown only once.",
+            rec.id, rec.name, rec.environment
+        )?;
+        writeln!(out)?;
+        writeln!(out, "{}", key.expose())?;
+    }
+    Ok(())
+}
+
+/// Run a keys subcommand.
+pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome> {
+    setup::init_logging(false);
+    let loaded = setup::load(global)?;
+    let opened = setup::open(global, &loaded.data_dir).await?;
+    let keys = &opened.store.keys;
+    match cmd {
+        KeysCommand::Create {
+            name,
+            owner,
+            team,
+            env,
+            models,
+            expires_in,
+            json,
+        } => {
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let models: Vec<String> = models
+                .into_iter()
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect();
+            if models.is_empty() {
+                bail!("--models must name at least one model (or *)");
+            }
+            let key = VirtualKey::generate(env);
+            let mut rec = KeyRecord::new(&key, opened.hasher.hash(&key), name);
+            rec.owner = owner;
+            rec.team = team;
+            rec.allowed_models = models;
+            if let Some(d) = expires_in {
+                rec.expires_at = Some(
+                    rec.created_at
+                        + chrono::Duration::from_std(d).context("--expires-in is too large")?,
+                );
+            }
+            keys.insert_key(&rec).await?;
+            print_created(&key, &rec, json, "")?;
+        }
+        KeysCommand::List { json } => {
+            let all = keys.list_keys().await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let v: Vec<_> = all.iter().map(record_json).collect();
+                writeln!(out, "{}", serde_json::Value::Array(v))?;
+            } else if all.is_empty() {
+                writeln!(
+                    out,
+                    "No keys. Create one with: tollgate keys create --name my-app"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<22} {:<16} {:<10} {:<8} {:<12} {:<20} {:<20} MODELS",
+                    "ID", "NAME", "ENV", "STATE", "TEAM", "EXPIRES", "LAST USED"
+                )?;
+                for r in &all {
+                    writeln!(
+                        out,
+                        "{:<22} {:<16} {:<10} {:<8} {:<12} {:<20} {:<20} {}",
+                        r.id,
+                        r.name,
+                        r.environment,
+                        state_name(r),
+                        r.team.as_deref().unwrap_or("-"),
+                        time(r.expires_at),
+                        time(r.last_used_at),
+                        r.allowed_models.join(",")
+                    )?;
+                }
+            }
+        }
+        KeysCommand::Show { id, json } => {
+            let r = keys
+                .key_by_id(&id)
+                .await?
+                .ok_or_else(|| anyhow!("no key with id {id}"))?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", record_json(&r))?;
+            } else {
+                writeln!(out, "{} is {}", r.id, state_name(&r))?;
+                for (k, v) in [
+                    ("name", r.name.clone()),
+                    ("prefix", format!("{}…", r.display_prefix)),
+                    ("environment", r.environment.to_string()),
+                    ("owner", r.owner.clone().unwrap_or_else(|| "-".into())),
+                    ("team", r.team.clone().unwrap_or_else(|| "-".into())),
+                    ("models", r.allowed_models.join(", ")),
+                    ("created", time(Some(r.created_at))),
+                    ("expires", time(r.expires_at)),
+                    ("revoked", time(r.revoked_at)),
+                    ("last used", time(r.last_used_at)),
+                    (
+                        "rotated from",
+                        r.rotated_from.clone().unwrap_or_else(|| "-".into()),
+                    ),
+                    (
+                        "rotated to",
+                        r.rotated_to.clone().unwrap_or_else(|| "-".into()),
+                    ),
+                ] {
+                    writeln!(out, "  {k:<13} {v}")?;
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !keys.revoke_key(&id, tollgate_store::now()).await? {
+                bail!("no key with id {id}");
+            }
+            println!("Revoked {id}. Gateways refuse it within one second.");
+        }
+        KeysCommand::Rotate { id, grace, json } => {
+            let old = keys
+                .key_by_id(&id)
+                .await?
+                .ok_or_else(|| anyhow!("no key with id {id}"))?;
+            if old.state(Utc::now()) != KeyState::Active {
+                bail!(
+                    "key {id} is {} and cannot be rotated; create a new key instead",
+                    state_name(&old)
+                );
+            }
+            let key = VirtualKey::generate(old.environment);
+            let mut rec = KeyRecord::new(&key, opened.hasher.hash(&key), old.name.clone());
+            rec.owner = old.owner.clone();
+            rec.team = old.team.clone();
+            rec.allowed_models = old.allowed_models.clone();
+            rec.rotated_from = Some(old.id.clone());
+            if let (Some(exp), created) = (old.expires_at, old.created_at) {
+                // Keep the same lifetime for the successor.
+                rec.expires_at = Some(rec.created_at + (exp - created));
+            }
+            keys.insert_key(&rec).await?;
+            let until = tollgate_store::now()
+                + chrono::Duration::from_std(grace).context("--grace is too large")?;
+            keys.mark_rotated(&old.id, &rec.id, until).await?;
+            print_created(
+                &key,
+                &rec,
+                json,
+                &format!("; {} stays valid until {}", old.id, time(Some(until))),
+            )?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
