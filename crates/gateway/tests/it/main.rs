@@ -1,1 +1,16 @@
-//! Integration tests.
+//! Integration tests of the gateway: the real router on 127.0.0.1, a real SQLite store, and
+//! the in-process mock provider from `tollgate-testkit`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod auth;
+mod bad_input;
+mod harness;
+mod resilience;
+mod routing;
+mod streaming;

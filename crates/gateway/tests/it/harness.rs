@@ -1,0 +1,265 @@
+//! A gateway wired to a mock provider, with helpers to make keys and requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tollgate_gateway::config::Config;
+use tollgate_gateway::state::Gateway;
+use tollgate_store::Store;
+use tollgate_store::key::{Environment, KeyHasher, KeyRecord, VirtualKey};
+use tollgate_store::sqlite::SqliteStore;
+use tollgate_testkit::{MOCK_KEY, MockUpstream};
+
+pub struct Harness {
+    pub mock: MockUpstream,
+    pub url: String,
+    pub key: String,
+    pub store: Store,
+    pub hasher: KeyHasher,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Providers and routes used across the tests; `{..}` placeholders are filled in.
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 4096
+
+[providers.oa]
+kind = "openai"
+base_url = "{OPENAI}"
+api_key = "file://{CRED}"
+retry_backoff = "5ms"
+first_byte_timeout = "5s"
+
+[providers.an]
+kind = "anthropic"
+base_url = "{BASE}"
+api_key = "file://{CRED}"
+retry_backoff = "5ms"
+
+[providers.oa_fast]
+kind = "openai"
+base_url = "{OPENAI}"
+api_key = "file://{CRED}"
+first_byte_timeout = "200ms"
+max_retries = 0
+
+[providers.oa_patient]
+kind = "openai"
+base_url = "{OPENAI}"
+api_key = "file://{CRED}"
+first_byte_timeout = "60s"
+max_retries = 0
+
+[providers.oa_brk]
+kind = "openai"
+base_url = "{OPENAI}"
+api_key = "file://{CRED}"
+max_retries = 0
+breaker_failures = 3
+breaker_cooldown = "60s"
+
+[providers.oa_badcred]
+kind = "openai"
+base_url = "{OPENAI}"
+api_key = "file://{BADCRED}"
+max_retries = 0
+
+[providers.az]
+kind = "azure"
+base_url = "{BASE}"
+api_key = "file://{CRED}"
+api_version = "2024-10-21"
+
+[providers.echo]
+kind = "echo"
+
+[routes.gpt]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+[routes.claude]
+targets = [{ provider = "an", model = "claude-mock" }]
+[routes.azure]
+targets = [{ provider = "az", model = "my-deployment" }]
+[routes.tool]
+targets = [{ provider = "oa", model = "tool" }]
+[routes.tool-claude]
+targets = [{ provider = "an", model = "tool" }]
+[routes.fallback-cross]
+targets = [{ provider = "oa", model = "fail-500" }, { provider = "an", model = "claude-mock" }]
+[routes.fallback-cross-rev]
+targets = [{ provider = "an", model = "fail-500" }, { provider = "oa", model = "gpt-mock" }]
+[routes.flaky]
+targets = [{ provider = "oa", model = "flaky-2" }]
+[routes.rate-limited]
+targets = [{ provider = "oa", model = "fail-429" }, { provider = "an", model = "claude-mock" }]
+[routes.broken]
+targets = [{ provider = "oa_brk", model = "fail-500" }]
+[routes.slow]
+targets = [{ provider = "oa_fast", model = "slow-1000" }]
+[routes.hang]
+targets = [{ provider = "oa_patient", model = "hang" }]
+[routes.drip]
+targets = [{ provider = "oa_patient", model = "drip-100" }]
+[routes.garbage]
+targets = [{ provider = "oa", model = "garbage" }]
+[routes.bad]
+targets = [{ provider = "oa", model = "bad-request" }]
+[routes.truncate]
+targets = [{ provider = "oa", model = "truncate" }]
+[routes.truncate-claude]
+targets = [{ provider = "an", model = "truncate" }]
+[routes.badcred]
+targets = [{ provider = "oa_badcred", model = "gpt-mock" }, { provider = "an", model = "claude-mock" }]
+[routes.badcred-only]
+targets = [{ provider = "oa_badcred", model = "gpt-mock" }]
+[routes.embed]
+targets = [{ provider = "oa", model = "embed-mock" }]
+[routes.embed-echo]
+targets = [{ provider = "echo", model = "echo-embed" }]
+[routes.embed-claude]
+targets = [{ provider = "an", model = "claude-mock" }]
+[routes.echo]
+targets = [{ provider = "echo", model = "echo" }]
+"#;
+
+impl Harness {
+    pub async fn start() -> Self {
+        let mock = MockUpstream::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cred = dir.path().join("cred");
+        std::fs::write(&cred, format!("{MOCK_KEY}\n")).unwrap();
+        let badcred = dir.path().join("badcred");
+        std::fs::write(&badcred, "wrong-credential").unwrap();
+        let text = CONFIG
+            .replace("{OPENAI}", &mock.openai_base())
+            .replace("{BASE}", &mock.base())
+            .replace("{CRED}", cred.to_str().unwrap())
+            .replace("{BADCRED}", badcred.to_str().unwrap());
+        let (config, _) = Config::parse(&text, Path::new("test.toml")).unwrap();
+        let db = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let store = Store::from_backend(Arc::new(db));
+        let hasher = KeyHasher::new([42; 32]);
+        let gw = Arc::new(Gateway::new(config, store.clone(), None, hasher.clone()).unwrap());
+        assert!(gw.check_credentials().await.is_empty());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(tollgate_gateway::serve(
+            listener,
+            gw,
+            std::future::pending(),
+        ));
+        let mut h = Self {
+            mock,
+            url,
+            key: String::new(),
+            store,
+            hasher,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        };
+        h.key = h.create_key(KeyOpts::default()).await.0;
+        h
+    }
+
+    pub async fn create_key(&self, opts: KeyOpts) -> (String, String) {
+        let key = VirtualKey::generate(opts.env);
+        let mut rec = KeyRecord::new(&key, self.hasher.hash(&key), "test");
+        rec.allowed_models = opts.models.iter().map(|s| s.to_string()).collect();
+        rec.expires_at = opts.expires_at;
+        rec.team = Some("qa".into());
+        self.store.keys.insert_key(&rec).await.unwrap();
+        (key.expose().to_owned(), rec.id)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+            .json(body)
+    }
+
+    /// POST and return status and parsed JSON body.
+    pub async fn json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.post(path, body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a streaming request and return the raw SSE events (event name, data).
+    pub async fn stream(&self, path: &str, body: &Value) -> (u16, Vec<(Option<String>, String)>) {
+        let r = self.post(path, body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, parse_sse(&text))
+    }
+}
+
+pub fn parse_sse(text: &str) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = Some(n.to_owned());
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data.push(d);
+            }
+        }
+        if !data.is_empty() {
+            out.push((name, data.join("\n")));
+        }
+    }
+    out
+}
+
+pub struct KeyOpts {
+    pub env: Environment,
+    pub models: Vec<&'static str>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Default for KeyOpts {
+    fn default() -> Self {
+        Self {
+            env: Environment::Production,
+            models: vec!["*"],
+            expires_at: None,
+        }
+    }
+}
+
+pub fn user(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+pub fn anthropic_user(model: &str, text: &str) -> Value {
+    serde_json::json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": text}]})
+}
+
+/// Concatenated `delta.content` of OpenAI chunks.
+pub fn openai_stream_text(events: &[(Option<String>, String)]) -> String {
+    events
+        .iter()
+        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Concatenated text deltas of Anthropic events.
+pub fn anthropic_stream_text(events: &[(Option<String>, String)]) -> String {
+    events
+        .iter()
+        .filter(|(n, _)| n.as_deref() == Some("content_block_delta"))
+        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+        .collect()
+}
