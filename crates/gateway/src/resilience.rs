@@ -28,7 +28,7 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs < 86_400.0 {
+        if (0.0..86_400.0).contains(&secs) {
             return Some(Duration::from_secs_f64(secs));
         }
         return None;

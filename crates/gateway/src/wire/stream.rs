@@ -204,7 +204,7 @@ impl StreamTranslator {
         match self.to {
             WireFormat::OpenAi => {
                 let usage_only = choice.is_none() && v.get("usage").is_some_and(|u| !u.is_null());
-                if !(usage_only && !self.include_usage) {
+                if !usage_only || self.include_usage {
                     out.push(ev);
                 }
             }

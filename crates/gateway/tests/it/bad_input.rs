@@ -99,11 +99,7 @@ async fn malformed_json_and_missing_fields_are_400_saying_what_is_wrong() {
     for (path, body, want) in cases {
         let (s, v) = raw(&h, path, body.clone()).await;
         assert_eq!(s, 400, "{path} {body}: {v}");
-        let msg = if path == "/v1/messages" {
-            &v["error"]["message"]
-        } else {
-            &v["error"]["message"]
-        };
+        let msg = &v["error"]["message"];
         assert!(
             msg.as_str().unwrap().contains(want),
             "{msg} should mention {want}"
