@@ -24,7 +24,17 @@ async fn keys_lifecycle_against_a_running_gateway() {
     let mock = MockUpstream::start().await.unwrap();
     let (dir, _) = project(&mock);
     let d = dir.path();
-    let (key, id) = create_key(d, &["--team", "search", "--env", "staging", "--models", "gpt,claude"]);
+    let (key, id) = create_key(
+        d,
+        &[
+            "--team",
+            "search",
+            "--env",
+            "staging",
+            "--models",
+            "gpt,claude",
+        ],
+    );
     assert!(key.starts_with("tg_test_"));
     let server = Server::start(d, &[]);
     assert_eq!(chat(&server.url, &key).await, 200);
@@ -56,12 +66,19 @@ async fn keys_lifecycle_against_a_running_gateway() {
     assert!(old["expires_at"].is_string());
 
     // Rotation with zero grace ends the old key now.
-    let (code, out, _) = cli(d, &["keys", "rotate", &new_id, "--grace", "0s", "--json"], None);
+    let (code, out, _) = cli(
+        d,
+        &["keys", "rotate", &new_id, "--grace", "0s", "--json"],
+        None,
+    );
     assert_eq!(code, 0);
     let newest: Value = serde_json::from_str(out.trim()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(1);
     while chat(&server.url, &new_key).await != 401 {
-        assert!(Instant::now() < deadline, "rotated key still works after its grace");
+        assert!(
+            Instant::now() < deadline,
+            "rotated key still works after its grace"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let newest_key = newest["key"].as_str().unwrap().to_owned();
@@ -73,7 +90,10 @@ async fn keys_lifecycle_against_a_running_gateway() {
     assert_eq!(code, 0);
     let revoked = Instant::now();
     while chat(&server.url, &newest_key).await != 401 {
-        assert!(revoked.elapsed() < Duration::from_secs(1), "revoked key still accepted");
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "revoked key still accepted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -90,14 +110,21 @@ fn secrets_come_from_stdin_and_are_encrypted_at_rest() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let value = "sk-live-value-that-must-not-appear-on-disk";
-    let (code, out, err) = cli(d, &["secrets", "set", "openai"], Some(&format!("{value}\n")));
+    let (code, out, err) = cli(
+        d,
+        &["secrets", "set", "openai"],
+        Some(&format!("{value}\n")),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("keystore://openai"));
     let (_, out, _) = cli(d, &["secrets", "list"], None);
     assert_eq!(out.trim(), "openai");
     for entry in std::fs::read_dir(d.join("tollgate-data")).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(value), "plaintext secret found on disk");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(value),
+            "plaintext secret found on disk"
+        );
     }
     let (code, _, err) = cli(d, &["secrets", "set", "empty"], Some(""));
     assert_eq!(code, 2);
@@ -115,7 +142,10 @@ async fn init_writes_a_working_config_and_a_one_time_admin_credential() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = cli(dir.path(), &["init", "proj"], None);
     assert_eq!(code, 0, "{err}");
-    let cred = out.lines().find(|l| l.starts_with("tg_admin_")).expect("admin credential printed");
+    let cred = out
+        .lines()
+        .find(|l| l.starts_with("tg_admin_"))
+        .expect("admin credential printed");
     assert_eq!(cred.len(), "tg_admin_".len() + 36);
     let proj = dir.path().join("proj");
     assert!(proj.join("tollgate.toml").exists());
@@ -145,7 +175,11 @@ fn scan_reports_leaked_keys_with_exit_code_1() {
     let (code, out, _) = cli(dir.path(), &["scan", "."], None);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("PASS"));
-    std::fs::write(dir.path().join("app.py"), "KEY = 'AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x'\n").unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "KEY = 'AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x'\n",
+    )
+    .unwrap();
     let (code, out, _) = cli(dir.path(), &["scan", ".", "--json"], None);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(out.trim()).unwrap();

@@ -2,7 +2,12 @@
 //! reqwest and by the official OpenAI and Anthropic Python SDKs, in front of the in-process
 //! mock provider.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod cli;
 mod sdk;

@@ -25,8 +25,13 @@ fn python() -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn official_python_sdks_work_by_changing_only_base_url() {
     let Some(py) = python() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide TOLLGATE_TEST_PYTHON with openai and anthropic installed");
-        eprintln!("SKIPPED: no python with openai+anthropic (set TOLLGATE_TEST_PYTHON or run .ci/run)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide TOLLGATE_TEST_PYTHON with openai and anthropic installed"
+        );
+        eprintln!(
+            "SKIPPED: no python with openai+anthropic (set TOLLGATE_TEST_PYTHON or run .ci/run)"
+        );
         return;
     };
     let mock = MockUpstream::start().await.unwrap();
@@ -50,6 +55,9 @@ async fn official_python_sdks_work_by_changing_only_base_url() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "SDK tests failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "SDK tests failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }

@@ -16,8 +16,18 @@ async fn demo_mode_starts_with_no_flags_and_echoes() {
     assert!(key.starts_with("tg_test_") && key.len() == 44, "{key}");
 
     let data = dir.path().join("tollgate-data");
-    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
-    assert_eq!(std::fs::metadata(data.join("master.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::metadata(data.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 
     let client = reqwest::Client::new();
     let r = client
@@ -30,8 +40,17 @@ async fn demo_mode_starts_with_no_flags_and_echoes() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "my prompt");
-    let r = client.post(format!("{}/v1/chat/completions", server.url)).json(&json!({})).send().await.unwrap();
-    assert_eq!(r.status(), 401, "no flag turns authentication off, not even --demo");
+    let r = client
+        .post(format!("{}/v1/chat/completions", server.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "no flag turns authentication off, not even --demo"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,11 +82,23 @@ async fn one_json_log_line_per_request_without_keys_or_prompts() {
     assert!(v["upstream_ms"].as_f64().is_some());
     let all = server.output().join("\n");
     assert!(!all.contains(&key), "the virtual key must never be logged");
-    assert!(!all.contains("very secret prompt"), "prompts are not logged by default");
-    assert!(!all.contains(tollgate_testkit::MOCK_KEY), "provider credentials are never logged");
+    assert!(
+        !all.contains("very secret prompt"),
+        "prompts are not logged by default"
+    );
+    assert!(
+        !all.contains(tollgate_testkit::MOCK_KEY),
+        "provider credentials are never logged"
+    );
 
     // A failed request is logged too, with its error class.
-    let r = client.post(format!("{}/v1/chat/completions", server.url)).bearer_auth(&key).json(&json!({"model": "slow", "messages": [{"role": "user", "content": "x"}]})).send().await.unwrap();
+    let r = client
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "slow", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 504);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     let v: Value = serde_json::from_str(&server.wait_for_line(|l| l.contains(&rid))).unwrap();
@@ -109,7 +140,10 @@ fn literal_key_in_config_is_a_load_error_naming_the_line() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("line 4"), "{err}");
     assert!(err.contains("keystore://"), "says what to do: {err}");
-    assert!(!err.contains("aB3dE5fG7hJ9") && !out.contains("aB3dE5fG7hJ9"), "the key is not echoed");
+    assert!(
+        !err.contains("aB3dE5fG7hJ9") && !out.contains("aB3dE5fG7hJ9"),
+        "the key is not echoed"
+    );
 }
 
 #[test]
@@ -136,7 +170,10 @@ fn bad_config_reports_every_problem() {
     let (code, _, err) = cli(dir.path(), &["serve"], None);
     assert_eq!(code, 2);
     assert!(err.contains("2 problem(s)"), "{err}");
-    assert!(err.contains("routes.a.targets[0].provider") && err.contains("routes.b.targets"), "{err}");
+    assert!(
+        err.contains("routes.a.targets[0].provider") && err.contains("routes.b.targets"),
+        "{err}"
+    );
     let (code, _, err) = cli(dir.path(), &["serve", "--config", "missing.toml"], None);
     assert_eq!(code, 2);
     assert!(err.contains("missing.toml"), "{err}");

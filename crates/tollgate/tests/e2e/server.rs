@@ -34,7 +34,10 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
-        for stream in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -55,7 +58,11 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("tollgate exited with {status}: {:?}", lines.lock().unwrap());
             }
-            assert!(Instant::now() < deadline, "tollgate did not start: {:?}", lines.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "tollgate did not start: {:?}",
+                lines.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -71,7 +78,11 @@ impl Server {
             if let Some(l) = self.output().into_iter().find(|l| f(l)) {
                 return l;
             }
-            assert!(Instant::now() < deadline, "line not found in {:?}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "line not found in {:?}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -116,7 +127,10 @@ pub fn create_key(cwd: &Path, extra: &[&str]) -> (String, String) {
     let (code, out, err) = cli(cwd, &args, None);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    (v["key"].as_str().unwrap().to_owned(), v["id"].as_str().unwrap().to_owned())
+    (
+        v["key"].as_str().unwrap().to_owned(),
+        v["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// A project directory whose tollgate.toml routes to `mock`, with the mock's credential in
@@ -173,7 +187,11 @@ targets = [{{ provider = "echo", model = "echo" }}]
     );
     let path = dir.path().join("tollgate.toml");
     std::fs::write(&path, config).unwrap();
-    let (code, _, err) = cli(dir.path(), &["secrets", "set", "mock"], Some(&format!("{MOCK_KEY}\n")));
+    let (code, _, err) = cli(
+        dir.path(),
+        &["secrets", "set", "mock"],
+        Some(&format!("{MOCK_KEY}\n")),
+    );
     assert_eq!(code, 0, "{err}");
     (dir, path)
 }
