@@ -660,6 +660,20 @@ targets = []
     }
 
     #[test]
+    fn problem_report_reads_well() {
+        let text = "[server]\nlisten = \"x\"\n[routes.a]\ntargets = [{ provider = \"p\", model = \"m\" }]\n";
+        let err = parse(text).unwrap_err().to_string();
+        insta::assert_snapshot!(err);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+            let _ = parse(&s);
+        }
+    }
+
+    #[test]
     fn resilience_defaults_and_overrides() {
         let text = "[providers.o]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\ntotal_timeout = \"90s\"\nmax_retries = 0\n";
         let (c, _) = parse(text).unwrap();

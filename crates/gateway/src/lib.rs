@@ -37,6 +37,9 @@ use crate::state::Gateway;
 
 /// How often batched key last-use times are written to the store.
 pub const LAST_USED_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long in-flight requests (long streams included) may take to finish after a shutdown
+/// signal before the process exits anyway; orchestrators typically kill at 30 s.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// The HTTP router with every endpoint.
 pub fn router(gw: Arc<Gateway>) -> Router {

@@ -248,6 +248,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..16)) {
+            let mut p = SseParser::new();
+            let mut out = Vec::new();
+            for c in &chunks {
+                if p.feed(c, &mut out).is_err() {
+                    return Ok(());
+                }
+            }
+            let _ = p.finish(&mut out);
+        }
+
+        #[test]
+        fn events_survive_any_chunking(datas in proptest::collection::vec("[^\r\n]{0,40}", 1..6), cut in 0usize..400) {
+            let events: Vec<SseEvent> = datas.iter().map(|d| SseEvent::named("e", d.clone())).collect();
+            let wire: Vec<u8> = events.iter().flat_map(|e| e.encode().to_vec()).collect();
+            let cut = cut.min(wire.len());
+            let got = parse_all(&[&wire[..cut], &wire[cut..]]).unwrap();
+            proptest::prop_assert_eq!(got, events);
+        }
+    }
+
     #[test]
     fn encode_round_trips() {
         let e = SseEvent::named("content_block_delta", "line1\nline2");

@@ -354,6 +354,26 @@ mod tests {
         assert!(VirtualKey::parse(&non_ascii).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_and_accepts_only_checksummed_keys(s in "\\PC{0,60}") {
+            if let Ok(k) = VirtualKey::parse(&s) {
+                proptest::prop_assert_eq!(k.expose(), s.as_str());
+            }
+        }
+
+        #[test]
+        fn any_single_character_change_is_caught(pos in 8usize..44, c in "[0-9A-Za-z]") {
+            let k = VirtualKey::generate(Environment::Production);
+            let mut text = k.expose().to_owned();
+            let c = c.chars().next().unwrap();
+            if text.as_bytes()[pos] as char != c {
+                text.replace_range(pos..=pos, &c.to_string());
+                proptest::prop_assert!(VirtualKey::parse(&text).is_err());
+            }
+        }
+    }
+
     #[test]
     fn admin_credentials_are_not_virtual_keys() {
         let a = new_admin_credential();

@@ -120,6 +120,13 @@ pub async fn open(global: &GlobalArgs, data_dir: &Path) -> Result<Opened> {
     let db = SqliteStore::open(&data_dir.join("tollgate.db"))
         .await
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    // The directory is 0700 already; the files get 0600 too, in case it is ever loosened.
+    for name in ["tollgate.db", "tollgate.db-wal", "tollgate.db-shm"] {
+        let p = data_dir.join(name);
+        if p.exists() {
+            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o600));
+        }
+    }
     let store = Store::from_backend(Arc::new(db));
     let keystore = Keystore::new(store.secrets.clone(), &master);
     let hasher = KeyHasher::new(master.key_pepper());

@@ -770,6 +770,61 @@ mod tests {
         assert!(req.for_target(WireFormat::OpenAi, "c").is_err());
     }
 
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z ]{0,8}".prop_map(Value::String),
+            Just(json!("user")),
+            Just(json!("assistant")),
+            Just(json!("tool")),
+            Just(json!("text")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("role".to_owned()),
+                        Just("content".to_owned()),
+                        Just("type".to_owned()),
+                        Just("text".to_owned()),
+                        Just("tool_calls".to_owned()),
+                        Just("tools".to_owned()),
+                        Just("messages".to_owned()),
+                        "[a-z]{1,6}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn translation_of_arbitrary_messages_never_panics(messages in proptest::collection::vec(arb_json(), 1..4), extra in arb_json()) {
+            for format in [WireFormat::OpenAi, WireFormat::Anthropic] {
+                let mut body = json!({"model": "m", "max_tokens": 5, "messages": messages.clone()});
+                if let Value::Object(e) = &extra {
+                    for (k, v) in e {
+                        if k != "model" && k != "messages" {
+                            body[k] = v.clone();
+                        }
+                    }
+                }
+                if let Ok(req) = ChatRequest::parse(format, body) {
+                    let _ = req.for_target(WireFormat::OpenAi, "x");
+                    let _ = req.for_target(WireFormat::Anthropic, "x");
+                    let _ = req.prompt_text();
+                }
+            }
+        }
+    }
+
     #[test]
     fn embeddings_validation() {
         assert!(EmbeddingsRequest::parse(json!({"model": "e", "input": "x"})).is_ok());
