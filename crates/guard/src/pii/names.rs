@@ -1,0 +1,628 @@
+//! Person names and places: capitalised tokens confirmed by a lexicon (US Census first and
+//! last names, GeoNames places) or by a cue ("my name is", "Dear", "Dr.", "lives in").
+//!
+//! A name needs two signals — first name *and* surname, or a cue and a capitalised word — so
+//! a lone "Will" or "Grant" at the start of a sentence is not a person.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use super::{Detection, PiiType};
+
+fn lexicon(text: &'static str) -> HashSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+static FIRST: LazyLock<HashSet<String>> =
+    LazyLock::new(|| lexicon(include_str!("../../data/lexicon/first_names.txt")));
+static LAST: LazyLock<HashSet<String>> =
+    LazyLock::new(|| lexicon(include_str!("../../data/lexicon/last_names.txt")));
+static PLACES: LazyLock<HashSet<String>> =
+    LazyLock::new(|| lexicon(include_str!("../../data/lexicon/places.txt")));
+
+/// Capitalised words that open sentences or greetings and are never names on their own.
+const NOT_NAMES: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "i",
+    "we",
+    "you",
+    "he",
+    "she",
+    "they",
+    "my",
+    "your",
+    "our",
+    "their",
+    "his",
+    "her",
+    "please",
+    "thanks",
+    "thank",
+    "hello",
+    "hi",
+    "hey",
+    "dear",
+    "team",
+    "all",
+    "everyone",
+    "sir",
+    "madam",
+    "customer",
+    "customers",
+    "support",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "here",
+    "there",
+    "what",
+    "when",
+    "where",
+    "why",
+    "how",
+    "who",
+    "which",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "shall",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "do",
+    "does",
+    "did",
+    "not",
+    "no",
+    "yes",
+    "ok",
+    "okay",
+    "if",
+    "and",
+    "or",
+    "but",
+    "so",
+    "to",
+    "for",
+    "from",
+    "with",
+    "in",
+    "on",
+    "at",
+    "by",
+    "of",
+    "as",
+    "about",
+    "after",
+    "before",
+    "just",
+    "also",
+    "again",
+    "then",
+    "now",
+    "new",
+    "good",
+    "great",
+    "best",
+    "kind",
+    "warm",
+    "sincerely",
+    "regards",
+    "cheers",
+    "god",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "admin",
+    "user",
+    "manager",
+    "director",
+    "hr",
+    "it",
+    "ceo",
+    "cto",
+    "friend",
+    "friends",
+    "folks",
+    "guys",
+    "world",
+    "there",
+    "english",
+    "french",
+    "german",
+    "spanish",
+    "python",
+    "rust",
+    "java",
+    "javascript",
+    "sql",
+    "json",
+    "api",
+    "ai",
+    "gpt",
+    "claude",
+];
+
+const HONORIFICS: &[&str] = &[
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "professor",
+    "sir",
+    "dame",
+    "lady",
+    "lord",
+    "rev",
+    "capt",
+    "sgt",
+];
+const SUFFIXES: &[&str] = &[
+    "jr", "sr", "ii", "iii", "iv", "md", "dds", "phd", "dvm", "esq", "rn", "cpa",
+];
+/// Words that, right before a capitalised word, say it is a person's name.
+const PERSON_CUES: &[&[&str]] = &[
+    &["my", "name", "is"],
+    &["name", "is"],
+    &["i", "am"],
+    &["i'm"],
+    &["this", "is"],
+    &["dear"],
+    &["hi"],
+    &["hello"],
+    &["hey"],
+    &["regards"],
+    &["thanks"],
+    &["sincerely"],
+    &["signed"],
+    &["named"],
+    &["called"],
+    &["patient"],
+    &["employee"],
+    &["contact"],
+    &["from"],
+    &["attn"],
+    &["cc"],
+    &["by"],
+    &["with"],
+    &["and"],
+    &["met"],
+    &["ask"],
+    &["tell"],
+    &["colleague"],
+    &["manager"],
+    &["client"],
+    &["tenant"],
+    &["landlord"],
+];
+/// Cues that need a lexicon hit to count (they often precede non-names too).
+const WEAK_PERSON_CUES: &[&str] = &["from", "by", "with", "and", "met", "ask", "tell", "this"];
+const LOCATIVE_CUES: &[&[&str]] = &[
+    &["in"],
+    &["from"],
+    &["to"],
+    &["near"],
+    &["at"],
+    &["visit"],
+    &["visiting"],
+    &["visited"],
+    &["city", "of"],
+    &["moved", "to"],
+    &["based", "in"],
+    &["located", "in"],
+    &["lives", "in"],
+    &["born", "in"],
+    &["flight", "to"],
+    &["outside"],
+    &["around"],
+    &["toward"],
+    &["towards"],
+    &["across"],
+    &["via"],
+];
+const PLACE_PREFIXES: &[&str] = &[
+    "north", "south", "east", "west", "new", "lake", "port", "mount", "fort", "saint", "st", "san",
+    "santa", "los", "las", "el", "port", "upper", "lower", "great",
+];
+const PLACE_SUFFIXES: &[&str] = &[
+    "ton", "town", "ville", "burg", "burgh", "bury", "borough", "boro", "mouth", "port", "side",
+    "view", "haven", "land", "field", "ford", "furt", "stad", "berg", "chester", "shire", "fort",
+    "ham", "wick", "worth", "wood", "stead", "dale", "mont", "mouth", "polis", "by", "thorpe",
+    "minster", "caster", "cester",
+];
+
+#[derive(Debug, Clone, Copy)]
+struct Tok {
+    start: usize,
+    end: usize,
+    title: bool,
+}
+
+fn tokenize(text: &str) -> Vec<Tok> {
+    let mut toks = Vec::new();
+    let mut iter = text.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if !c.is_alphabetic() {
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        let mut rest_lower = true;
+        while let Some(&(j, d)) = iter.peek() {
+            if d.is_alphabetic() {
+                if d.is_uppercase() && j > i + 1 {
+                    // "McDowell", "DeShawn": inner capitals are fine, all-caps is not title case.
+                }
+                rest_lower &= !d.is_uppercase() || end - i <= 2;
+                end = j + d.len_utf8();
+                iter.next();
+            } else if (d == '\'' || d == '-' || d == '’')
+                && text[j + d.len_utf8()..].starts_with(char::is_alphabetic)
+            {
+                end = j + d.len_utf8();
+                iter.next();
+            } else {
+                break;
+            }
+        }
+        let word = &text[i..end];
+        let title = c.is_uppercase()
+            && (word.chars().count() == 1
+                || rest_lower
+                || word.chars().skip(1).any(char::is_lowercase));
+        toks.push(Tok {
+            start: i,
+            end,
+            title,
+        });
+    }
+    toks
+}
+
+fn lower(text: &str, t: Tok) -> String {
+    text[t.start..t.end].to_lowercase()
+}
+
+/// The gap between two tokens is a single space (optionally after an initial's period).
+fn joined(text: &str, a: Tok, b: Tok) -> bool {
+    let gap = &text[a.end..b.start];
+    gap == " " || gap == ". " && a.end - a.start == 1
+}
+
+/// Lower-cased words (up to 3) right before token `i`, nearest last, if only spaces or
+/// light punctuation separate them.
+fn words_before(text: &str, toks: &[Tok], i: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut k = i;
+    while k > 0 && out.len() < 3 {
+        let gap = &text[toks[k - 1].end..toks[k].start];
+        let prev = lower(text, toks[k - 1]);
+        if gap == ". " && HONORIFICS.contains(&prev.as_str()) {
+            out.push(prev);
+            k -= 1;
+            continue;
+        }
+        if gap.len() > 3
+            || gap.contains(['\n', '.', '!', '?', ';', '(', ')', '"'])
+                && out.is_empty()
+                && gap.trim() != ","
+                && gap.trim() != ":"
+        {
+            break;
+        }
+        out.push(prev);
+        k -= 1;
+    }
+    out.reverse();
+    out
+}
+
+fn cue_matches(before: &[String], cues: &[&[&str]]) -> Option<usize> {
+    for (n, cue) in cues.iter().enumerate() {
+        if cue.len() <= before.len()
+            && before[before.len() - cue.len()..]
+                .iter()
+                .zip(cue.iter())
+                .all(|(a, b)| a == b)
+        {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn has_place_suffix(word: &str) -> bool {
+    PLACE_SUFFIXES
+        .iter()
+        .any(|s| word.len() > s.len() + 2 && word.ends_with(s))
+}
+
+/// Find person names and places.
+pub fn scan(text: &str, out: &mut Vec<Detection>) {
+    let toks = tokenize(text);
+    let mut i = 0;
+    let mut last_place: Option<usize> = None;
+    while i < toks.len() {
+        let t = toks[i];
+        if !t.title {
+            i += 1;
+            continue;
+        }
+        let w = lower(text, t);
+        // "Paris, France", "Austin, TX": the region after a place is a place too.
+        if let Some(p) = last_place {
+            let region = PLACES.contains(&w)
+                || t.end - t.start == 2
+                    && text[t.start..t.end].bytes().all(|b| b.is_ascii_uppercase());
+            if p + 1 == i && &text[toks[p].end..t.start] == ", " && region {
+                out.push(Detection {
+                    start: t.start,
+                    end: t.end,
+                    kind: PiiType::Location,
+                    score: 0.8,
+                });
+                last_place = Some(i);
+                i += 1;
+                continue;
+            }
+        }
+        // A full name beats a place ("Jordan Smith"); a place after a locative cue beats a
+        // cue-only name ("from Paris, France").
+        let found = full_name_at(text, &toks, i, &w)
+            .map(|(e, s)| (e, s, PiiType::Person))
+            .or_else(|| place_at(text, &toks, i, &w).map(|(e, s)| (e, s, PiiType::Location)))
+            .or_else(|| cued_person_at(text, &toks, i, &w).map(|(e, s)| (e, s, PiiType::Person)));
+        if let Some((end_tok, score, kind)) = found {
+            last_place = (kind == PiiType::Location).then_some(end_tok);
+            out.push(Detection {
+                start: t.start,
+                end: toks[end_tok].end,
+                kind,
+                score,
+            });
+            i = end_tok + 1;
+            continue;
+        }
+        i += 1;
+    }
+}
+
+fn extend_suffixes(text: &str, toks: &[Tok], mut end: usize) -> usize {
+    while end + 1 < toks.len() {
+        let gap = &text[toks[end].end..toks[end + 1].start];
+        if (gap == " " || gap == ", ") && SUFFIXES.contains(&lower(text, toks[end + 1]).as_str()) {
+            end += 1;
+        } else {
+            break;
+        }
+    }
+    end
+}
+
+fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)> {
+    let next = |k: usize| {
+        toks.get(k)
+            .filter(|n| n.title && joined(text, toks[k - 1], **n))
+    };
+    if NOT_NAMES.contains(&w) || PLACE_PREFIXES.contains(&w) {
+        return None;
+    }
+    let is_first = FIRST.contains(w);
+    // First name + (middle initial or name) + surname.
+    if is_first {
+        let mut j = i + 1;
+        if let Some(n) = next(j) {
+            if n.end - n.start == 1 {
+                j += 1;
+            }
+        }
+        if let Some(n) = next(j) {
+            let nw = lower(text, *n);
+            if LAST.contains(&nw) && !NOT_NAMES.contains(&nw.as_str()) {
+                let mut end = j;
+                if let Some(n2) = next(j + 1) {
+                    if LAST.contains(&lower(text, *n2)) && FIRST.contains(&nw) {
+                        end = j + 1;
+                    }
+                }
+                return Some((extend_suffixes(text, toks, end), 0.85));
+            }
+        }
+    }
+    None
+}
+
+fn cued_person_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)> {
+    let before = words_before(text, toks, i);
+    let honorific = before
+        .last()
+        .is_some_and(|b| HONORIFICS.contains(&b.as_str()));
+    let next = |k: usize| {
+        toks.get(k)
+            .filter(|n| n.title && joined(text, toks[k - 1], **n))
+    };
+    if NOT_NAMES.contains(&w) || PLACE_PREFIXES.contains(&w) && !FIRST.contains(w) {
+        return None;
+    }
+    let is_first = FIRST.contains(w);
+    // A cue or an honorific, then one to three capitalised words.
+    let cue = cue_matches(&before, PERSON_CUES);
+    if honorific || cue.is_some() {
+        let weak = cue.is_some_and(|n| {
+            PERSON_CUES[n].len() == 1 && WEAK_PERSON_CUES.contains(&PERSON_CUES[n][0])
+        }) && !honorific;
+        let in_lexicon = is_first || LAST.contains(w);
+        if weak && !in_lexicon || PLACES.contains(w) && !in_lexicon {
+            return None;
+        }
+        let mut end = i;
+        while end - i < 2 {
+            match next(end + 1) {
+                Some(n) if !NOT_NAMES.contains(&lower(text, *n).as_str()) => end += 1,
+                _ => break,
+            }
+        }
+        let score = if honorific || in_lexicon { 0.85 } else { 0.7 };
+        return Some((extend_suffixes(text, toks, end), score));
+    }
+    None
+}
+
+fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)> {
+    let before = words_before(text, toks, i);
+    let cue = cue_matches(&before, LOCATIVE_CUES).is_some();
+    let next = |k: usize| {
+        toks.get(k)
+            .filter(|n| n.title && joined(text, toks[k - 1], **n))
+    };
+    // Multi-word places from the lexicon ("New Zealand", "Rio de Janeiro" needs lower words).
+    for len in [3usize, 2] {
+        if i + len <= toks.len() && (i + 1..i + len).all(|k| next(k).is_some()) {
+            let phrase = text[toks[i].start..toks[i + len - 1].end].to_lowercase();
+            if PLACES.contains(&phrase) {
+                return Some((i + len - 1, if cue { 0.85 } else { 0.7 }));
+            }
+        }
+    }
+    // Directional or generic prefix + capitalised word: "East Loriside", "Port Jennifer".
+    if PLACE_PREFIXES.contains(&w) {
+        if let Some(n) = next(i + 1) {
+            let nw = lower(text, *n);
+            if !NOT_NAMES.contains(&nw.as_str()) {
+                return Some((i + 1, if cue { 0.8 } else { 0.6 }));
+            }
+        }
+        return None;
+    }
+    if NOT_NAMES.contains(&w) {
+        return None;
+    }
+    let known = PLACES.contains(w);
+    let shaped = has_place_suffix(w);
+    // "Paris, France" / "Austin, TX": a place followed by its region.
+    let followed_by_region = toks.get(i + 1).is_some_and(|n| {
+        &text[t_end(toks, i)..n.start] == ", "
+            && (PLACES.contains(&lower(text, *n))
+                || text[n.start..n.end].len() == 2
+                    && text[n.start..n.end].bytes().all(|b| b.is_ascii_uppercase()))
+    });
+    if (known || shaped) && (cue || followed_by_region) {
+        return Some((i, 0.8));
+    }
+    None
+}
+
+fn t_end(toks: &[Tok], i: usize) -> usize {
+    toks[i].end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(String, PiiType)> {
+        let mut out = Vec::new();
+        scan(text, &mut out);
+        out.iter()
+            .filter(|d| d.score >= 0.5)
+            .map(|d| (text[d.start..d.end].to_owned(), d.kind))
+            .collect()
+    }
+
+    #[test]
+    fn first_and_last_name() {
+        assert_eq!(
+            found("Yesterday Jessica Smith called."),
+            vec![("Jessica Smith".into(), PiiType::Person)]
+        );
+        assert_eq!(
+            found("ask Laura Garcia MD about it"),
+            vec![("Laura Garcia MD".into(), PiiType::Person)]
+        );
+        assert_eq!(
+            found("John A. Smith signed"),
+            vec![("John A. Smith".into(), PiiType::Person)]
+        );
+    }
+
+    #[test]
+    fn cues_and_honorifics() {
+        assert_eq!(
+            found("Hi, my name is Kari Ford and"),
+            vec![("Kari Ford".into(), PiiType::Person)]
+        );
+        assert_eq!(
+            found("Please forward to Dr. Okonkwo today"),
+            vec![("Okonkwo".into(), PiiType::Person)]
+        );
+        assert_eq!(found("Dear Customer, thanks"), vec![]);
+    }
+
+    #[test]
+    fn lone_common_words_are_not_names() {
+        assert!(found("Will you grant me access? May I ask?").is_empty());
+        assert!(found("The Python code is in Rust").is_empty());
+    }
+
+    #[test]
+    fn places() {
+        assert_eq!(
+            found("They met in North Katiebury on Friday"),
+            vec![("North Katiebury".into(), PiiType::Location)]
+        );
+        assert_eq!(
+            found("I moved to Smithtown last year"),
+            vec![("Smithtown".into(), PiiType::Location)]
+        );
+        assert_eq!(
+            found("flights from Paris, France"),
+            vec![
+                ("Paris".into(), PiiType::Location),
+                ("France".into(), PiiType::Location)
+            ]
+        );
+        assert_eq!(
+            found("She lives in New Zealand"),
+            vec![("New Zealand".into(), PiiType::Location)]
+        );
+        assert!(found("I work in Python and in December").is_empty());
+    }
+}

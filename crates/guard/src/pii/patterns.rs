@@ -1,0 +1,647 @@
+//! Pattern recognizers: identifiers with a fixed shape, confirmed by their check digits or
+//! number rules before they count, then scored up by context words.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::checksum;
+use super::context::{BOOST, near};
+use super::{Detection, PiiType};
+
+fn re(pattern: &str) -> Regex {
+    // Every pattern here is a constant exercised by the tests; an impossible failure yields
+    // a regex that matches nothing rather than a panic in the request path.
+    Regex::new(pattern).unwrap_or_else(|_| unreachable_regex())
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "a regex of an empty class always compiles"
+)]
+fn unreachable_regex() -> Regex {
+    Regex::new("[^\\s\\S]").expect("empty class")
+}
+
+fn push(out: &mut Vec<Detection>, start: usize, end: usize, kind: PiiType, score: f32) {
+    out.push(Detection {
+        start,
+        end,
+        kind,
+        score: score.min(1.0),
+    });
+}
+
+fn boosted(text: &str, start: usize, end: usize, base: f32, words: &[&str]) -> f32 {
+    if near(text, start, end, words) {
+        base + BOOST
+    } else {
+        base
+    }
+}
+
+fn compact(s: &str) -> Vec<u8> {
+    s.bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| b.to_ascii_uppercase())
+        .collect()
+}
+
+/// Run every pattern recognizer over `text`.
+pub fn scan(text: &str, out: &mut Vec<Detection>) {
+    let has_digit = text.bytes().any(|b| b.is_ascii_digit());
+    if text.contains('@') {
+        email(text, out);
+    }
+    if text.contains("://") || text.contains("www.") {
+        url(text, out);
+    }
+    if !has_digit {
+        return;
+    }
+    cards(text, out);
+    iban(text, out);
+    us_ids(text, out);
+    phones(text, out);
+    ip(text, out);
+    mac(text, out);
+    wallets(text, out);
+    uk_ids(text, out);
+    in_aadhaar(text, out);
+    es_ids(text, out);
+    dates(text, out);
+    addresses(text, out);
+}
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b[\p{L}\p{N}][\p{L}\p{N}._%+\-]{0,63}@[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?)*\.\p{L}{2,24}\b",
+    )
+});
+
+fn email(text: &str, out: &mut Vec<Detection>) {
+    for m in EMAIL.find_iter(text) {
+        push(out, m.start(), m.end(), PiiType::Email, 0.95);
+    }
+}
+
+static URL: LazyLock<Regex> = LazyLock::new(|| re(r#"(?i)\b(?:https?://|www\.)[^\s<>"'`]+"#));
+
+fn url(text: &str, out: &mut Vec<Detection>) {
+    for m in URL.find_iter(text) {
+        // Sentence punctuation after a URL is not part of it.
+        let s = m
+            .as_str()
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '\'', '"']);
+        if s.len() > 8 {
+            push(out, m.start(), m.start() + s.len(), PiiType::Url, 0.6);
+        }
+    }
+}
+
+static CARD: LazyLock<Regex> = LazyLock::new(|| re(r"\b\d(?:[ \-]?\d){11,18}\b"));
+const CARD_CONTEXT: &[&str] = &[
+    "card",
+    "credit",
+    "debit",
+    "visa",
+    "mastercard",
+    "amex",
+    "cc",
+    "payment",
+    "pay",
+    "cvv",
+    "expiry",
+];
+
+/// Whether the card number's prefix and length belong to a known network.
+fn card_network(d: &[u8]) -> bool {
+    let n = |k: usize| -> u32 { d[..k].iter().fold(0, |a, &c| a * 10 + u32::from(c - b'0')) };
+    let len = d.len();
+    if len < 12 {
+        return false;
+    }
+    match d[0] {
+        b'4' => matches!(len, 13 | 16 | 19),
+        b'5' => {
+            (51..=55).contains(&n(2)) && len == 16
+                || (50..=59).contains(&n(2)) && (12..=19).contains(&len)
+        }
+        b'2' => (2221..=2720).contains(&n(4)) && len == 16,
+        b'3' => {
+            (n(2) == 34 || n(2) == 37) && len == 15
+                || (3528..=3589).contains(&n(4)) && (16..=19).contains(&len)
+                || ((300..=305).contains(&n(3)) || n(2) == 36 || n(2) == 38 || n(2) == 39)
+                    && (14..=19).contains(&len)
+        }
+        b'6' => {
+            (16..=19).contains(&len)
+                || (12..=19).contains(&len) && (n(2) == 67 || n(2) == 63 || n(2) == 60)
+        }
+        _ => false,
+    }
+}
+
+fn cards(text: &str, out: &mut Vec<Detection>) {
+    for m in CARD.find_iter(text) {
+        let s = m.as_str();
+        // Mixed separators ("1234-5678 9012") are not how cards are written.
+        if s.contains(' ') && s.contains('-') {
+            continue;
+        }
+        let d = compact(s);
+        if !checksum::luhn(&d) || !card_network(&d) || d.iter().all(|&c| c == d[0]) {
+            continue;
+        }
+        let base = if s.contains([' ', '-']) || d.len() == 16 {
+            0.85
+        } else {
+            0.6
+        };
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::CreditCard,
+            boosted(text, m.start(), m.end(), base, CARD_CONTEXT),
+        );
+    }
+}
+
+static IBAN: LazyLock<Regex> = LazyLock::new(|| re(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{1,4}){3,8}\b"));
+
+fn iban(text: &str, out: &mut Vec<Detection>) {
+    for m in IBAN.find_iter(text) {
+        // The greedy match may swallow a following word; shrink until the checksum holds.
+        let s = m.as_str();
+        let mut end = s.len();
+        loop {
+            let cand = s[..end].trim_end();
+            if checksum::iban(&compact(cand)) {
+                push(out, m.start(), m.start() + cand.len(), PiiType::Iban, 0.95);
+                break;
+            }
+            match cand.rfind(' ') {
+                Some(i) if i > 4 => end = i,
+                _ => break,
+            }
+        }
+    }
+}
+
+static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"\b\d{3}([ \-]?)\d{2}([ \-]?)\d{4}\b"));
+const SSN_CONTEXT: &[&str] = &[
+    "ssn",
+    "social security",
+    "social",
+    "security number",
+    "ss#",
+    "ssn#",
+];
+const ITIN_CONTEXT: &[&str] = &["itin", "taxpayer", "tax id", "tin", "tax"];
+const ROUTING_CONTEXT: &[&str] = &["routing", "aba", "rtn", "transit", "bank", "wire", "ach"];
+
+fn us_ids(text: &str, out: &mut Vec<Detection>) {
+    for c in SSN.captures_iter(text) {
+        let Some(m) = c.get(0) else { continue };
+        let (s1, s2) = (
+            c.get(1).map_or("", |x| x.as_str()),
+            c.get(2).map_or("", |x| x.as_str()),
+        );
+        let d = compact(m.as_str());
+        let formatted = !s1.is_empty() && s1 == s2;
+        if s1 != s2 {
+            continue;
+        }
+        if checksum::itin(&d) {
+            let base = if formatted { 0.6 } else { 0.3 };
+            push(
+                out,
+                m.start(),
+                m.end(),
+                PiiType::UsItin,
+                boosted(text, m.start(), m.end(), base, ITIN_CONTEXT),
+            );
+        } else if checksum::ssn(&d) {
+            // An unformatted nine-digit run is an SSN only when something says so.
+            let base = if formatted { 0.6 } else { 0.2 };
+            let score = boosted(text, m.start(), m.end(), base, SSN_CONTEXT);
+            push(out, m.start(), m.end(), PiiType::UsSsn, score);
+        }
+        if !formatted
+            && checksum::aba_routing(&d)
+            && near(text, m.start(), m.end(), ROUTING_CONTEXT)
+        {
+            push(out, m.start(), m.end(), PiiType::UsRouting, 0.85);
+        }
+    }
+}
+
+static PHONE_INTL: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\+\d{1,3}(?:[ .\-]?\(0?\d{1,4}\))?(?:[ .\-]?\d{1,5}){1,5}(?:\s?(?:x|ext\.?)\s?\d{1,6})?\b")
+});
+static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:\(\d{3}\)\s?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,6})?\b")
+});
+static PHONE_NATIONAL: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:\(0\d{1,4}\)|\b0\d{1,4})(?:[ \-]?\d{2,8}){1,4}\b"));
+const PHONE_CONTEXT: &[&str] = &[
+    "phone",
+    "call",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "whatsapp",
+    "contact",
+    "reach",
+    "text me",
+    "sms",
+    "dial",
+    "ring",
+    "landline",
+];
+
+/// Digits of a national significant number allowed per country calling code, for the
+/// countries the checklist names (ITU-T E.164 national plans); others: E.164's 4..14.
+fn plausible_international(cc_and_rest: &[u8]) -> bool {
+    let plans: &[(&[u8], usize, usize)] = &[
+        (b"1", 10, 10),
+        (b"44", 9, 10),
+        (b"49", 6, 13),
+        (b"33", 9, 9),
+        (b"34", 9, 9),
+        (b"31", 9, 9),
+        (b"91", 10, 10),
+    ];
+    for (cc, lo, hi) in plans {
+        if let Some(rest) = cc_and_rest.strip_prefix(*cc) {
+            return (*lo..=*hi).contains(&rest.len());
+        }
+    }
+    (8..=15).contains(&cc_and_rest.len())
+}
+
+fn phones(text: &str, out: &mut Vec<Detection>) {
+    for m in PHONE_INTL.find_iter(text) {
+        let s = m.as_str();
+        let main = s.split(['x', 'e']).next().unwrap_or(s);
+        let mut d: Vec<u8> = main.bytes().filter(u8::is_ascii_digit).collect();
+        // "+44 (0)20 …": the trunk 0 in brackets is not dialled internationally.
+        if main.contains("(0") {
+            if let Some(i) = main.find("(0") {
+                let before = main[..i].bytes().filter(u8::is_ascii_digit).count();
+                if before < d.len() {
+                    d.remove(before);
+                }
+            }
+        }
+        if plausible_international(&d) {
+            push(
+                out,
+                m.start(),
+                m.end(),
+                PiiType::Phone,
+                boosted(text, m.start(), m.end(), 0.75, PHONE_CONTEXT),
+            );
+        }
+    }
+    for m in PHONE_NANP.find_iter(text) {
+        let d: Vec<u8> = m
+            .as_str()
+            .split(['x', 'e'])
+            .next()
+            .unwrap_or("")
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .collect();
+        if d.len() != 10 {
+            continue;
+        }
+        // NANP: area and exchange codes start with 2-9. Numbers breaking that rule but
+        // written in the 3-3-4 phone layout still look like phones, with less confidence.
+        let valid = d[0] >= b'2' && d[3] >= b'2';
+        let base = if valid { 0.65 } else { 0.45 };
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::Phone,
+            boosted(text, m.start(), m.end(), base, PHONE_CONTEXT),
+        );
+    }
+    for m in PHONE_NATIONAL.find_iter(text) {
+        let s = m.as_str();
+        let d: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
+        // National numbers with a trunk 0: UK 10-11 digits, DE 6-14, FR/NL/IN 10-11.
+        if !(9..=12).contains(&d.len()) || d.get(1) == Some(&b'0') && d.len() < 11 {
+            continue;
+        }
+        let grouped = s.contains([' ', '-', '(']);
+        let base = if grouped { 0.6 } else { 0.35 };
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::Phone,
+            boosted(text, m.start(), m.end(), base, PHONE_CONTEXT),
+        );
+    }
+}
+
+static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b")
+});
+static IPV6: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:%\w+)?"));
+const IP_ANTI_CONTEXT: &[&str] = &["version", "v", "release", "ver"];
+
+fn ip(text: &str, out: &mut Vec<Detection>) {
+    for m in IPV4.find_iter(text) {
+        let after = &text[m.end()..];
+        // "1.2.3.4.5" is a version or an OID, not an address.
+        if after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let before = &text[..m.start()];
+        if before.ends_with('.') || before.ends_with('v') || before.ends_with('V') {
+            continue;
+        }
+        let base = if near(text, m.start(), m.end(), IP_ANTI_CONTEXT) {
+            0.3
+        } else {
+            0.7
+        };
+        push(out, m.start(), m.end(), PiiType::IpAddress, base);
+    }
+    if text.contains(':') {
+        for m in IPV6.find_iter(text) {
+            let s = m.as_str();
+            let core = s.split('%').next().unwrap_or(s);
+            if core.matches(':').count() < 2 || !core.bytes().any(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            // Times ("10:30:00") parse as nothing here; IPv6 needs eight groups or "::".
+            if core.parse::<std::net::Ipv6Addr>().is_ok()
+                && (core.contains("::") || core.matches(':').count() == 7)
+            {
+                push(
+                    out,
+                    m.start(),
+                    m.start() + core.len(),
+                    PiiType::IpAddress,
+                    0.8,
+                );
+            }
+        }
+    }
+}
+
+static MAC: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b[0-9a-f]{2}([:\-])[0-9a-f]{2}(?:[:\-][0-9a-f]{2}){4}\b|\b[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}\b",
+    )
+});
+
+fn mac(text: &str, out: &mut Vec<Detection>) {
+    for m in MAC.find_iter(text) {
+        let s = m.as_str();
+        let seps: Vec<char> = s.chars().filter(|c| matches!(c, ':' | '-' | '.')).collect();
+        if seps.windows(2).all(|w| w[0] == w[1]) {
+            push(out, m.start(), m.end(), PiiType::MacAddress, 0.8);
+        }
+    }
+}
+
+static BTC_BASE58: LazyLock<Regex> = LazyLock::new(|| re(r"\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b"));
+static BTC_BECH32: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bbc1[02-9ac-hj-np-z]{11,71}\b"));
+static ETH: LazyLock<Regex> = LazyLock::new(|| re(r"\b0x[0-9a-fA-F]{40}\b"));
+const WALLET_CONTEXT: &[&str] = &[
+    "wallet", "address", "btc", "bitcoin", "eth", "ethereum", "crypto", "send", "usdt",
+];
+
+fn wallets(text: &str, out: &mut Vec<Detection>) {
+    for m in BTC_BASE58.find_iter(text) {
+        if checksum::base58check(m.as_str().as_bytes()) {
+            push(out, m.start(), m.end(), PiiType::CryptoWallet, 0.95);
+        }
+    }
+    for m in BTC_BECH32.find_iter(text) {
+        if checksum::bech32(m.as_str().as_bytes()) {
+            push(out, m.start(), m.end(), PiiType::CryptoWallet, 0.95);
+        }
+    }
+    for m in ETH.find_iter(text) {
+        let s = m.as_str();
+        if !checksum::eip55(s) {
+            continue;
+        }
+        let mixed = s[2..].bytes().any(|b| b.is_ascii_lowercase())
+            && s[2..].bytes().any(|b| b.is_ascii_uppercase());
+        // A checksummed address is certain; an unchecksummed one may be any 160-bit hash.
+        let base = if mixed { 0.95 } else { 0.45 };
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::CryptoWallet,
+            boosted(text, m.start(), m.end(), base, WALLET_CONTEXT),
+        );
+    }
+}
+
+static NINO: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+});
+static NHS: LazyLock<Regex> = LazyLock::new(|| re(r"\b\d{3}[ \-]?\d{3}[ \-]?\d{4}\b"));
+const NHS_CONTEXT: &[&str] = &[
+    "nhs",
+    "patient",
+    "health",
+    "hospital",
+    "gp",
+    "nhs number",
+    "medical",
+];
+const NINO_BAD_PREFIX: &[&str] = &["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"];
+
+fn uk_ids(text: &str, out: &mut Vec<Detection>) {
+    for m in NINO.find_iter(text) {
+        let up = m.as_str().to_ascii_uppercase();
+        if NINO_BAD_PREFIX.contains(&&up[..2]) {
+            continue;
+        }
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::UkNino,
+            boosted(
+                text,
+                m.start(),
+                m.end(),
+                0.65,
+                &["national insurance", "nino", "ni number", "ni"],
+            ),
+        );
+    }
+    for m in NHS.find_iter(text) {
+        // One random number in eleven passes mod 11, and the layout is a phone's: require a
+        // health context.
+        if checksum::nhs(&compact(m.as_str())) && near(text, m.start(), m.end(), NHS_CONTEXT) {
+            push(out, m.start(), m.end(), PiiType::UkNhs, 0.95);
+        }
+    }
+}
+
+static AADHAAR: LazyLock<Regex> = LazyLock::new(|| re(r"\b[2-9]\d{3}([ \-]?)\d{4}([ \-]?)\d{4}\b"));
+
+fn in_aadhaar(text: &str, out: &mut Vec<Detection>) {
+    for c in AADHAAR.captures_iter(text) {
+        let Some(m) = c.get(0) else { continue };
+        if c.get(1).map(|x| x.as_str()) != c.get(2).map(|x| x.as_str()) {
+            continue;
+        }
+        if checksum::verhoeff(&compact(m.as_str())) {
+            let spaced = c.get(1).is_some_and(|x| !x.as_str().is_empty());
+            let base = if spaced { 0.45 } else { 0.3 };
+            push(
+                out,
+                m.start(),
+                m.end(),
+                PiiType::InAadhaar,
+                boosted(
+                    text,
+                    m.start(),
+                    m.end(),
+                    base,
+                    &["aadhaar", "aadhar", "uid", "uidai"],
+                ),
+            );
+        }
+    }
+}
+
+static ES_ID: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:[XYZ][ \-]?\d{7}|\d{8})[ \-]?[A-Z]\b"));
+
+fn es_ids(text: &str, out: &mut Vec<Detection>) {
+    for m in ES_ID.find_iter(text) {
+        let d = compact(m.as_str());
+        if checksum::es_id(&d) {
+            let kind = if d[0].is_ascii_digit() {
+                PiiType::EsDni
+            } else {
+                PiiType::EsNie
+            };
+            push(
+                out,
+                m.start(),
+                m.end(),
+                kind,
+                boosted(
+                    text,
+                    m.start(),
+                    m.end(),
+                    0.7,
+                    &["dni", "nie", "nif", "documento"],
+                ),
+            );
+        }
+    }
+}
+
+const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
+static DATE_NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?|(\d{1,2})([/.\-])(\d{1,2})([/.\-])(\d{4}|\d{2}))\b",
+    )
+});
+static DATE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    re(&format!(
+        r"(?i)\b(?:(?:{MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?(?: of)? (?:{MONTHS})\.?,? \d{{4}})\b"
+    ))
+});
+const DOB_CONTEXT: &[&str] = &[
+    "born",
+    "birth",
+    "dob",
+    "birthday",
+    "date of birth",
+    "d.o.b",
+    "b.",
+    "birthdate",
+    "age",
+];
+
+fn valid_md(month: u32, day: u32) -> bool {
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+fn dates(text: &str, out: &mut Vec<Detection>) {
+    let num =
+        |m: Option<regex::Match<'_>>| m.and_then(|x| x.as_str().parse::<u32>().ok()).unwrap_or(0);
+    for c in DATE_NUMERIC.captures_iter(text) {
+        let Some(m) = c.get(0) else { continue };
+        let ok = if c.get(1).is_some() {
+            let y = num(c.get(1));
+            (1000..=2999).contains(&y) && valid_md(num(c.get(2)), num(c.get(3)))
+        } else {
+            let (a, b) = (num(c.get(4)), num(c.get(6)));
+            let same_sep = c.get(5).map(|x| x.as_str()) == c.get(7).map(|x| x.as_str());
+            same_sep && (valid_md(a, b) || valid_md(b, a))
+        };
+        if ok {
+            date_detection(text, m.start(), m.end(), out);
+        }
+    }
+    for m in DATE_WORDS.find_iter(text) {
+        date_detection(text, m.start(), m.end(), out);
+    }
+}
+
+fn date_detection(text: &str, start: usize, end: usize, out: &mut Vec<Detection>) {
+    if near(text, start, end, DOB_CONTEXT) {
+        push(out, start, end, PiiType::DateOfBirth, 0.85);
+    } else {
+        push(out, start, end, PiiType::Date, 0.6);
+    }
+}
+
+const STREET_TYPES: &str = "street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|crescent|cres|close|row|loop|alley|pike|route|rte|path|walk|gardens|heights|hill|park|point|ridge|view|mill|mills|springs|summit|valley|village|vista|plaza|expressway|freeway|grove|harbor|junction|manor|meadows|orchard|pass|port|shores|station|turnpike|gate|green|mews|parade|esplanade|quay|strasse|straße|rue|calle|via|katu|gatan|vej|weg|laan|plein|utca";
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    re(&format!(
+        r"\b\d{{1,6}}[A-Za-z]?,? (?:[A-Z][\w'\-]*\.? ){{0,4}}(?i:{STREET_TYPES})\b\.?(?:,? (?i:apt|apartment|suite|ste|unit|floor|fl|#)\.? ?#?\d+[A-Za-z]?)?(?:,? [A-Z][a-z]+(?: [A-Z][a-z]+){{0,2}},? (?:[A-Z]{{2}}|[A-Z][a-z]+) \d{{5}}(?:-\d{{4}})?)?"
+    ))
+});
+const ADDRESS_CONTEXT: &[&str] = &[
+    "address",
+    "live",
+    "lives",
+    "living",
+    "located",
+    "ship",
+    "deliver",
+    "home",
+    "residence",
+    "mail",
+    "send",
+];
+
+fn addresses(text: &str, out: &mut Vec<Detection>) {
+    for m in ADDRESS.find_iter(text) {
+        let s = m.as_str();
+        // "3 way handshake", "2 st" are not addresses: need a capitalised street name.
+        let words: Vec<&str> = s.split_whitespace().collect();
+        if words.len() < 3 || !words[1].starts_with(|c: char| c.is_uppercase()) {
+            continue;
+        }
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::StreetAddress,
+            boosted(text, m.start(), m.end(), 0.6, ADDRESS_CONTEXT),
+        );
+    }
+}
