@@ -1,9 +1,22 @@
 //! Credential rules: which strings are live provider keys, cloud keys or private keys.
 //!
 //! One rule set serves every caller, so a key that `scan` reports is also a key that the
-//! config loader refuses. Rules are anchored on vendor prefixes, which keeps them quiet on
-//! ordinary text; placeholders such as `sk-xxxx` or `your-api-key` are filtered out because a
-//! finding that blocks a real user for a fake key is a bug.
+//! config loader refuses and that prompt masking hides. Two kinds of rule run over the text:
+//!
+//! - **prefix rules** anchored on a vendor's published key format (`sk-proj-…`, `hf_…`,
+//!   `AIza…`); they are quiet on ordinary text because the prefix is rare;
+//! - **assignment rules** for keys without a prefix (Cohere, Mistral, Azure OpenAI, Together,
+//!   Weights & Biases, AWS secrets, and any high-entropy value assigned to a `*_KEY`,
+//!   `*_TOKEN` or `*_SECRET` name). They need both a credential-like name and a value that
+//!   looks random, so hashes, UUIDs and identifiers stay quiet.
+//!
+//! Placeholders (`sk-xxxx`, `your-api-key`, `${VAR}`, documentation `EXAMPLE` keys, all-`A`
+//! fixtures) are filtered out because a finding that blocks a real user for a fake key is a
+//! bug. tollgate's own keys are reported only when their CRC32 checksum holds.
+//!
+//! Keys hidden behind string escapes (`\"sk-…\"` in JSON, `\nhf_…` in a notebook output) are
+//! found because rules run over an *escape-neutral view* of the text: the same bytes, with
+//! `\n`, `\"` and friends replaced by two spaces, so offsets still point into the original.
 
 use std::sync::LazyLock;
 
@@ -17,6 +30,20 @@ pub struct SecretRule {
     /// Human description, shown next to findings.
     pub description: &'static str,
     regex: Regex,
+    /// Literals of which at least one must occur (case-sensitively) for the regex to run.
+    keywords: &'static [&'static str],
+    check: Check,
+}
+
+/// Extra validation a prefix match must pass besides the regex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Placeholder and low-entropy filtering only.
+    Random,
+    /// A tollgate key: the trailing CRC32 checksum must hold.
+    TollgateChecksum,
+    /// Structural markers (PEM headers): no entropy test.
+    None,
 }
 
 /// A credential found in a piece of text.
@@ -36,6 +63,11 @@ impl SecretMatch {
         let value = text.get(self.start..self.end).unwrap_or_default();
         redact(value)
     }
+
+    /// Human description of the rule that matched.
+    pub fn description(&self) -> &'static str {
+        describe(self.rule)
+    }
 }
 
 /// Hide all but the first few characters of a credential, so findings can be shown safely.
@@ -44,74 +76,316 @@ pub fn redact(value: &str) -> String {
     format!("{keep}…[redacted {} chars]", value.chars().count())
 }
 
-// Patterns are written against the published formats of each vendor. `\b` anchors keep a key
-// embedded in a longer identifier from matching; JSON-escaped quotes are handled because the
-// character classes never include a backslash.
-const RULES: &[(&str, &str, &str)] = &[
+/// Human description of a rule id (prefix or assignment rule); the id itself when unknown.
+pub fn describe(rule: &'static str) -> &'static str {
+    if let Some(r) = rules().iter().find(|r| r.id == rule) {
+        return r.description;
+    }
+    ASSIGNMENT_PROVIDERS
+        .iter()
+        .find(|(_, id, _)| *id == rule)
+        .map(|(_, _, d)| *d)
+        .unwrap_or(match rule {
+            "aws-secret-access-key" => "AWS secret access key",
+            "generic-secret" => "high-entropy value assigned to a credential name",
+            _ => rule,
+        })
+}
+
+// Patterns follow each vendor's published format. Character classes never include a
+// backslash or quote, so a key inside an escaped string ends where the string does.
+// (id, description, keywords, pattern, check)
+const RULES: &[(&str, &str, &[&str], &str, Check)] = &[
     (
         "openai-api-key",
         "OpenAI API key",
-        r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}\b|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}\b",
+        &["T3BlbkFJ", "sk-proj-", "sk-svcacct-", "sk-admin-"],
+        r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}",
+        Check::Random,
     ),
     (
         "anthropic-api-key",
         "Anthropic API key",
-        r"\bsk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{80,}\b",
+        &["sk-ant-"],
+        r"\bsk-ant-(?:api\d\d|admin\d\d|oat\d\d|sid\d\d)-[A-Za-z0-9_-]{80,}",
+        Check::Random,
+    ),
+    (
+        "openrouter-api-key",
+        "OpenRouter API key",
+        &["sk-or-"],
+        r"\bsk-or-v\d-[a-f0-9]{64}\b",
+        Check::Random,
     ),
     (
         "huggingface-token",
         "Hugging Face access token",
+        &["hf_", "api_org_"],
         r"\b(?:hf_|api_org_)[A-Za-z0-9]{34}\b",
+        Check::Random,
     ),
     (
         "google-api-key",
         "Google / Gemini API key",
-        r"\bAIza[0-9A-Za-z_-]{35}\b",
+        &["AIza"],
+        r"\bAIza[0-9A-Za-z_-]{35}(?:\b|$)",
+        Check::Random,
+    ),
+    (
+        "groq-api-key",
+        "Groq API key",
+        &["gsk_"],
+        r"\bgsk_[A-Za-z0-9]{52}\b",
+        Check::Random,
+    ),
+    (
+        "replicate-api-token",
+        "Replicate API token",
+        &["r8_"],
+        r"\br8_[A-Za-z0-9]{37}\b",
+        Check::Random,
+    ),
+    (
+        "perplexity-api-key",
+        "Perplexity API key",
+        &["pplx-"],
+        r"\bpplx-[A-Za-z0-9]{48}\b",
+        Check::Random,
+    ),
+    (
+        "xai-api-key",
+        "xAI API key",
+        &["xai-"],
+        r"\bxai-[A-Za-z0-9_-]{70,100}\b",
+        Check::Random,
+    ),
+    (
+        "together-api-key",
+        "Together AI API key",
+        &["tgp_v1_"],
+        r"\btgp_v1_[A-Za-z0-9_-]{40,}",
+        Check::Random,
+    ),
+    (
+        "fireworks-api-key",
+        "Fireworks AI API key",
+        &["fw_"],
+        r"\bfw_[A-Za-z0-9]{24,}\b",
+        Check::Random,
+    ),
+    (
+        "langsmith-api-key",
+        "LangSmith API key",
+        &["lsv2_"],
+        r"\blsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}\b",
+        Check::Random,
+    ),
+    (
+        "pinecone-api-key",
+        "Pinecone API key",
+        &["pcsk_"],
+        r"\bpcsk_[A-Za-z0-9_]{50,}\b",
+        Check::Random,
+    ),
+    (
+        "cohere-api-key",
+        "Cohere API key",
+        &["co_"],
+        r"\bco_[A-Za-z0-9]{40}\b",
+        Check::Random,
     ),
     (
         "aws-access-key-id",
         "AWS access key id",
+        &["AKIA", "ASIA", "ABIA", "ACCA"],
         r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+        Check::Random,
+    ),
+    (
+        "azure-storage-key",
+        "Azure storage account key",
+        &["AccountKey="],
+        r"AccountKey=[A-Za-z0-9+/]{86}==",
+        Check::Random,
+    ),
+    (
+        "azure-ad-client-secret",
+        "Azure AD client secret",
+        &["Q~"],
+        r"\b[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}\b",
+        Check::Random,
+    ),
+    (
+        "gcp-service-account",
+        "Google Cloud service-account key",
+        &["private_key_id"],
+        r#"private_key_id"\s*:\s*"([a-f0-9]{40})"#,
+        Check::Random,
     ),
     (
         "github-token",
         "GitHub token",
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
         r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{82}\b",
+        Check::Random,
+    ),
+    (
+        "gitlab-token",
+        "GitLab personal access token",
+        &["glpat-"],
+        r"\bglpat-[A-Za-z0-9_-]{20,}\b",
+        Check::Random,
     ),
     (
         "slack-token",
         "Slack token",
+        &["xox"],
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
+        Check::Random,
     ),
-    ("groq-api-key", "Groq API key", r"\bgsk_[A-Za-z0-9]{52}\b"),
+    (
+        "stripe-secret-key",
+        "Stripe secret key",
+        &["sk_live_", "rk_live_"],
+        r"\b[sr]k_live_[A-Za-z0-9]{24,}\b",
+        Check::Random,
+    ),
+    (
+        "jwt",
+        "JSON Web Token",
+        &["eyJ"],
+        r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}",
+        Check::Random,
+    ),
     (
         "private-key",
         "PEM private key",
-        r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----",
+        &["PRIVATE KEY-----"],
+        r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----",
+        Check::None,
     ),
     (
         "tollgate-key",
-        "tollgate virtual key",
+        "tollgate key",
+        &["tg_"],
         r"\btg_(?:live|test|admin)_[0-9A-Za-z]{36}\b",
+        Check::TollgateChecksum,
     ),
+    (
+        "openai-compatible-api-key",
+        "sk- API key (DeepSeek, OpenAI legacy or compatible)",
+        &["sk-"],
+        r"\bsk-[A-Za-z0-9]{32,64}\b",
+        Check::Random,
+    ),
+];
+
+/// Provider words in a variable name (or nearby host) → rule id and description, for keys
+/// that have no prefix of their own. Order matters: the first word found wins.
+const ASSIGNMENT_PROVIDERS: &[(&str, &str, &str)] = &[
+    ("azure", "azure-openai-api-key", "Azure OpenAI API key"),
+    ("cohere", "cohere-api-key", "Cohere API key"),
+    ("co_api", "cohere-api-key", "Cohere API key"),
+    ("mistral", "mistral-api-key", "Mistral API key"),
+    ("together", "together-api-key", "Together AI API key"),
+    ("wandb", "wandb-api-key", "Weights & Biases API key"),
+    ("deepseek", "deepseek-api-key", "DeepSeek API key"),
+    ("pinecone", "pinecone-api-key", "Pinecone API key"),
+    ("fireworks", "fireworks-api-key", "Fireworks AI API key"),
+    ("openai", "openai-api-key", "OpenAI API key"),
+    ("anthropic", "anthropic-api-key", "Anthropic API key"),
+    ("groq", "groq-api-key", "Groq API key"),
+    ("replicate", "replicate-api-token", "Replicate API token"),
+    (
+        "huggingface",
+        "huggingface-token",
+        "Hugging Face access token",
+    ),
+    ("langsmith", "langsmith-api-key", "LangSmith API key"),
+    ("langchain", "langsmith-api-key", "LangSmith API key"),
+];
+
+/// A name that ends like a credential (`OPENAI_API_KEY`, `apiKey`, `"token"`, `db_password`),
+/// an assignment operator, an optional quote, and the value.
+/// Also accepted between name and value: a closing `]` (`os.environ["X"] = …`), a type
+/// annotation (`X: str = …`), or a comma after a quoted name (`setdefault("X", "…")`).
+const ASSIGNMENT: &str = r#"(?i)([A-Za-z0-9_.-]*(?:key|token|secret|passwd|password|pwd|credential|credentials|auth))(?:["'`]\]?|\])?(?:\s*:\s*(?:str|string|&str|&'static str|String))?\s*(?::=|=>|=|:|,)\s*(?:"|'|`)?([A-Za-z0-9_+/=.~-]{16,256})"#;
+
+/// Kubernetes / ECS style `- name: X` followed by `value: …` on the next line.
+const NAME_VALUE: &str = r#"(?i)\bname["']?\s*:\s*["']?([A-Za-z0-9_.-]*(?:key|token|secret|password))["']?\s*,?\s*\n?\s*["']?value["']?\s*:\s*["']?([A-Za-z0-9_+/=.~-]{16,256})"#;
+
+/// `Authorization: Bearer …` with a literal token.
+const BEARER: &str = r"(?i)(bearer)\s+([A-Za-z0-9._~+/-]{24,512})";
+
+/// Name fragments that mark a non-secret despite a credential-like suffix.
+const BENIGN_NAME_WORDS: &[&str] = &[
+    "public",
+    "cache",
+    "sort_key",
+    "partition",
+    "foreign",
+    "idempot",
+    "page_token",
+    "csrf",
+    "next_token",
+    "max_token",
+    "num_token",
+    "count",
+    "hash",
+    "file",
+    "path",
+    "keyboard",
+    "monkey",
+    "turkey",
+    "hotkey",
+    "_ref",
+    "label",
+    "_name",
+    "_id",
+    "_url",
+    "_env",
+    "_var",
+];
+
+/// Name fragments strong enough to accept a hex-only value (hex alone is usually a hash).
+const STRONG_NAME_WORDS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "secret",
+    "token",
+    "passw",
+    "access_key",
+    "accesskey",
+    "private",
+    "auth",
 ];
 
 static COMPILED: LazyLock<Vec<SecretRule>> = LazyLock::new(|| {
     RULES
         .iter()
-        .filter_map(|(id, description, pattern)| {
+        .filter_map(|(id, description, keywords, pattern, check)| {
             // The patterns are constants covered by tests; a bad one is dropped rather than
             // panicking in a server.
             Regex::new(pattern).ok().map(|regex| SecretRule {
                 id,
                 description,
                 regex,
+                keywords,
+                check: *check,
             })
         })
         .collect()
 });
 
-/// The compiled rule set.
+static ASSIGNMENT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [ASSIGNMENT, NAME_VALUE, BEARER]
+        .iter()
+        .filter_map(|p| Regex::new(p).ok())
+        .collect()
+});
+
+/// The compiled prefix rules.
 pub fn rules() -> &'static [SecretRule] {
     &COMPILED
 }
@@ -124,19 +398,109 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
     "placeholder",
     "dummy",
     "redacted",
+    "changeme",
+    "replace",
+    "insert",
+    "sample",
+    "fake",
+    "...",
+    "****",
+    "<",
+    "${",
+    "{{",
 ];
 
-fn is_placeholder(value: &str) -> bool {
+/// True when `value` is a documentation placeholder or an obviously fabricated fixture.
+pub fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
-    PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m))
+    if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
+        return true;
+    }
+    has_sequential_run(value.as_bytes(), 7)
+}
+
+/// `abcdefg`, `1234567`: typed by a person, not drawn at random.
+fn has_sequential_run(bytes: &[u8], len: usize) -> bool {
+    let mut run = 1;
+    for w in bytes.windows(2) {
+        if w[0].is_ascii_alphanumeric() && w[1] == w[0].wrapping_add(1) {
+            run += 1;
+            if run >= len {
+                return true;
+            }
+        } else {
+            run = 1;
+        }
+    }
+    false
+}
+
+/// Shannon entropy in bits per character.
+pub fn shannon_entropy(value: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in value.bytes() {
+        counts[usize::from(b)] += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = f64::from(n);
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Minimum entropy of a prefixed key's body: `hf_aaaa…` and `AKIAAAAA…` fixtures fall below.
+const MIN_PREFIXED_ENTROPY: f64 = 2.5;
+/// Minimum entropy of an unprefixed value: random base62/hex sit well above, words below.
+const MIN_ASSIGNED_ENTROPY: f64 = 3.2;
+
+/// The text with string escapes (`\n`, `\"`, `\\`, …) replaced by two spaces. Same length,
+/// still valid UTF-8 (only ASCII bytes are replaced), so offsets carry over unchanged.
+fn escape_neutral(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'\\'
+            && matches!(
+                bytes[i + 1],
+                b'n' | b'r' | b't' | b'"' | b'\'' | b'\\' | b'/'
+            )
+        {
+            bytes[i] = b' ';
+            bytes[i + 1] = b' ';
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned()))
 }
 
 /// Find every credential in `text`, in order of position.
 pub fn find_secrets(text: &str) -> Vec<SecretMatch> {
+    let view = escape_neutral(text);
+    let view: &str = &view;
     let mut found: Vec<SecretMatch> = Vec::new();
     for rule in rules() {
-        for m in rule.regex.find_iter(text) {
-            if rule.id != "private-key" && is_placeholder(m.as_str()) {
+        if !rule.keywords.iter().any(|k| view.contains(k)) {
+            continue;
+        }
+        for caps in rule.regex.captures_iter(view) {
+            let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
+                continue;
+            };
+            if !accept_prefixed(rule, m.as_str()) {
                 continue;
             }
             found.push(SecretMatch {
@@ -146,23 +510,188 @@ pub fn find_secrets(text: &str) -> Vec<SecretMatch> {
             });
         }
     }
-    found.sort_by_key(|m| (m.start, m.end));
-    found.dedup_by(|a, b| a.start < b.end && b.start < a.end);
+    find_assigned(view, &mut found);
+    found.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+    found.dedup_by(|later, kept| later.start < kept.end && kept.start < later.end);
     found
+}
+
+fn accept_prefixed(rule: &SecretRule, value: &str) -> bool {
+    match rule.check {
+        Check::None => true,
+        Check::TollgateChecksum => tollgate_checksum_holds(value),
+        Check::Random => {
+            if is_placeholder(value) {
+                return false;
+            }
+            // Entropy of the body only: the prefix is constant and would inflate it.
+            let body = value
+                .rsplit(['-', '_'])
+                .next()
+                .filter(|b| b.len() >= 16)
+                .unwrap_or(value);
+            shannon_entropy(body) >= MIN_PREFIXED_ENTROPY
+        }
+    }
+}
+
+fn find_assigned(view: &str, found: &mut Vec<SecretMatch>) {
+    for re in ASSIGNMENT_RES.iter() {
+        find_assigned_with(re, view, found);
+    }
+}
+
+fn find_assigned_with(re: &Regex, view: &str, found: &mut Vec<SecretMatch>) {
+    for caps in re.captures_iter(view) {
+        let (Some(name), Some(value)) = (caps.get(1), caps.get(2)) else {
+            continue;
+        };
+        // The value must end at a delimiter, not in the middle of a longer token.
+        let next = view[value.end()..].chars().next();
+        if next.is_some_and(|c| !(c.is_whitespace() || "\"'`,;)}]#".contains(c))) {
+            continue;
+        }
+        if found
+            .iter()
+            .any(|f| f.start < value.end() && value.start() < f.end)
+        {
+            continue;
+        }
+        let near = surroundings(view, value.start(), value.end());
+        if let Some(rule) = classify_assignment(name.as_str(), value.as_str(), near) {
+            found.push(SecretMatch {
+                rule,
+                start: value.start(),
+                end: value.end(),
+            });
+        }
+    }
+}
+
+/// A few lines around a match: Azure keys are recognised by an `*.openai.azure.com` host
+/// next to them.
+fn surroundings(view: &str, start: usize, end: usize) -> &str {
+    const WINDOW: usize = 400;
+    let mut lo = start.saturating_sub(WINDOW);
+    while !view.is_char_boundary(lo) {
+        lo -= 1;
+    }
+    let mut hi = (end + WINDOW).min(view.len());
+    while !view.is_char_boundary(hi) {
+        hi += 1;
+    }
+    &view[lo..hi]
+}
+
+/// Decide whether `name = value` is a credential, and which rule it counts under.
+fn classify_assignment(name: &str, value: &str, near: &str) -> Option<&'static str> {
+    let lname = name.to_ascii_lowercase();
+    if BENIGN_NAME_WORDS.iter().any(|w| lname.contains(w)) {
+        return None;
+    }
+    if is_placeholder(value) || value.starts_with("http") {
+        return None;
+    }
+    let has_digit = value.bytes().any(|b| b.is_ascii_digit());
+    let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
+    if !has_digit || !has_alpha || shannon_entropy(value) < MIN_ASSIGNED_ENTROPY {
+        return None;
+    }
+    if looks_like_identifier(value) {
+        return None;
+    }
+    let provider = ASSIGNMENT_PROVIDERS
+        .iter()
+        .find(|(w, _, _)| lname.contains(w))
+        .map(|(_, id, _)| *id)
+        .or_else(|| {
+            near.to_ascii_lowercase()
+                .contains(".openai.azure.com")
+                .then_some("azure-openai-api-key")
+        });
+    let strong = STRONG_NAME_WORDS.iter().any(|w| lname.contains(w));
+    let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
+    if (hex || is_uuid(value)) && provider.is_none() && !strong {
+        // A bare hex string under a weak name (CACHE_KEY, MODEL_SHA256) is a digest.
+        return None;
+    }
+    if is_uuid(value) && provider != Some("pinecone-api-key") {
+        return None;
+    }
+    if lname.contains("aws") && lname.contains("secret") {
+        return Some("aws-secret-access-key");
+    }
+    Some(provider.unwrap_or("generic-secret"))
+}
+
+/// `task-classification-risk-scorer-model`, `my.module.path`: several short segments read
+/// as words, not random characters.
+fn looks_like_identifier(value: &str) -> bool {
+    let segments: Vec<&str> = value.split(['-', '_', '.', '/']).collect();
+    segments.len() >= 3 && segments.iter().all(|s| s.len() <= 12)
+}
+
+fn is_uuid(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// True when the whole of `value` (trimmed) looks like a credential of a known kind.
 pub fn looks_like_secret(value: &str) -> bool {
-    !find_secrets(value).is_empty()
+    !find_secrets(value.trim()).is_empty()
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Length of the checksum at the end of a tollgate key (DESIGN.md "Keys").
+const TOLLGATE_CHECKSUM_LEN: usize = 6;
+
+/// True when `key` (`tg_live_…`, `tg_test_…`, `tg_admin_…`) carries a valid base62 CRC32
+/// checksum of everything before it. A key with a broken checksum is a typo or a made-up
+/// example, not a leaked credential.
+pub fn tollgate_checksum_holds(key: &str) -> bool {
+    if key.len() <= TOLLGATE_CHECKSUM_LEN || !key.is_ascii() {
+        return false;
+    }
+    let (body, sum) = key.split_at(key.len() - TOLLGATE_CHECKSUM_LEN);
+    let mut n = u64::from(crc32(body.as_bytes()));
+    let mut expected = [b'0'; TOLLGATE_CHECKSUM_LEN];
+    for slot in expected.iter_mut().rev() {
+        // `n % 62` is below 62, so the index is in range.
+        *slot = BASE62.get((n % 62) as usize).copied().unwrap_or(b'0');
+        n /= 62;
+    }
+    expected == sum.as_bytes()
+}
+
+/// CRC-32 (IEEE), bitwise: keys are short, and the guard crate stays dependency-light.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rules_of(text: &str) -> Vec<&'static str> {
+        find_secrets(text).into_iter().map(|m| m.rule).collect()
+    }
+
     #[test]
     fn every_rule_compiles() {
         assert_eq!(rules().len(), RULES.len());
+        assert_eq!(ASSIGNMENT_RES.len(), 3);
     }
 
     #[test]
@@ -185,10 +714,103 @@ mod tests {
     }
 
     #[test]
+    fn finds_key_after_escaped_newline() {
+        // gitleaks misses this: in raw JSON, `\nhf_` has no word boundary before `hf_`.
+        let text = r#"{"text": ["token:\nhf_Q2w3E4r5T6y7U8i9O0pAsDfGhJkLzXcVbN\n"]}"#;
+        assert_eq!(rules_of(text), ["huggingface-token"]);
+    }
+
+    #[test]
     fn placeholders_are_not_secrets() {
-        assert!(find_secrets("sk-proj-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx").is_empty());
-        assert!(find_secrets("AKIAIOSFODNN7EXAMPLE").is_empty());
-        assert!(find_secrets("your-api-key").is_empty());
+        for text in [
+            "sk-proj-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "AKIAIOSFODNN7EXAMPLE",
+            "your-api-key",
+            "hf_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "AKIAAAAAAAAAAAAAAAAA",
+            "OPENAI_API_KEY=${OPENAI_API_KEY}",
+            "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AIzaSyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+            "token = 'abcdefghijklmnop1234'",
+        ] {
+            assert!(find_secrets(text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn hashes_uuids_and_identifiers_under_key_names_are_quiet() {
+        for text in [
+            "CACHE_KEY = \"9dd4e461268c8034f5c8564e155c67a6\"",
+            "MODEL_SHA256 = \"8e8ee3e16a9924b12f0fdef1212bf0355eb9cbea442da2479e60e2fd154240df\"",
+            "request_key = \"8d46ecc4-e9d7-4536-b335-9a91834bd79c\"",
+            "os_task_key = \"sk-learn-classifier-v2-pipeline-config\"",
+            "max_tokens = 4096",
+            "public_key = \"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\"",
+        ] {
+            assert!(find_secrets(text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn unprefixed_provider_keys_are_found_by_name() {
+        assert_eq!(
+            rules_of("CO_API_KEY=QbCeLm4SIyVtnYHFRNNAKCTLizyVyleqviqPKrTH"),
+            ["cohere-api-key"]
+        );
+        assert_eq!(
+            rules_of("mistral_api_key=\"9SuxM15lEUrHHIVpEKSsT8oNDjRR6fO4\""),
+            ["mistral-api-key"]
+        );
+        assert_eq!(
+            rules_of("wandb_api_key: c45807d902fd7bda7a6257a33d245a167d6c3777"),
+            ["wandb-api-key"]
+        );
+        assert_eq!(
+            rules_of("AWS_SECRET_ACCESS_KEY=MMRNYRweYm32ZD5jDaxZIRG5wiaHO4dKC9YoSgbD"),
+            ["aws-secret-access-key"]
+        );
+        assert_eq!(
+            rules_of("ENDPOINT=https://x.openai.azure.com/\nKEY=8e9e50aec17f5f895f9cedd14a3ca377"),
+            ["azure-openai-api-key"]
+        );
+    }
+
+    #[test]
+    fn assignment_shapes_across_languages() {
+        let v = "Zq8mN2pL5kR7tW1xY4vB6nM3";
+        for text in [
+            format!("apiKey := \"{v}\""),
+            format!("String mistralApiKey = \"{v}\";"),
+            format!("'api_key' => '{v}',"),
+            format!("export MISTRAL_API_KEY=\"{v}\""),
+            format!("MISTRAL_API_KEY: str = \"{v}\""),
+            format!("os.environ[\"MISTRAL_API_KEY\"] = \"{v}\""),
+            format!("os.environ.setdefault(\"MISTRAL_API_KEY\", \"{v}\")"),
+            format!("env:\n  - name: MISTRAL_API_KEY\n    value: \"{v}\""),
+            format!("curl -H 'Authorization: Bearer {v}'"),
+        ] {
+            assert_eq!(find_secrets(&text).len(), 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn tollgate_keys_need_a_valid_checksum() {
+        let body = "tg_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123";
+        let mut n = u64::from(crc32(body.as_bytes()));
+        let mut sum = [b'0'; 6];
+        for s in sum.iter_mut().rev() {
+            *s = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        let key = format!("{body}{}", std::str::from_utf8(&sum).unwrap());
+        assert_eq!(rules_of(&key), ["tollgate-key"]);
+        let typo = format!("{body}zzzzzz");
+        assert!(find_secrets(&typo).is_empty());
+    }
+
+    #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]

@@ -13,4 +13,20 @@ pub enum ScanError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The advisory database could not be used.
+    #[error("advisory database {path}: {message}")]
+    Advisories {
+        /// The path given with `--advisories`.
+        path: PathBuf,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// A baseline file could not be read or parsed.
+    #[error("baseline {path}: {message}")]
+    Baseline {
+        /// The baseline path.
+        path: PathBuf,
+        /// What was wrong with it.
+        message: String,
+    },
 }

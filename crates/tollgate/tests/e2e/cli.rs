@@ -183,8 +183,10 @@ fn scan_reports_leaked_keys_with_exit_code_1() {
     let (code, out, _) = cli(dir.path(), &["scan", ".", "--json"], None);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v[0]["file"], "app.py");
-    assert_eq!(v[0]["line"], 1);
+    assert_eq!(v["verdict"], "FAIL");
+    assert_eq!(v["findings"][0]["file"], "app.py");
+    assert_eq!(v["findings"][0]["line"], 1);
+    assert_eq!(v["findings"][0]["checklist_id"], "AC-1");
     assert!(!out.contains("kL5mN7pQ9rS1tU3vW5x"));
     let (code, _, _) = cli(dir.path(), &["scan", "does-not-exist"], None);
     assert_eq!(code, 2);
