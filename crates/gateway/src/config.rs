@@ -59,6 +59,58 @@ pub struct Config {
     /// Routes by model alias (the `model` a client sends).
     #[serde(default)]
     pub routes: BTreeMap<String, RouteConfig>,
+    /// Guards applied to every route unless the route sets its own.
+    #[serde(default)]
+    pub guards: GuardsConfig,
+}
+
+/// Guard settings, globally under `[guards]` or per route under `[routes.NAME.guards]`
+/// (a route's setting replaces the global one of the same name).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardsConfig {
+    /// PII detection and masking (DP-1).
+    pub pii: Option<PiiPolicyConfig>,
+    /// Action on credentials found in prompts: `redact` (default), `hash`, `block` or `allow`.
+    pub secrets: Option<String>,
+}
+
+/// PII policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiPolicyConfig {
+    /// Set to false to turn PII masking off for the route.
+    pub enabled: Option<bool>,
+    /// Action for types not listed in `actions` (default: `token` for identifiers, `allow`
+    /// for URL, DATE and LOCATION).
+    pub default_action: Option<String>,
+    /// Action per type label (`EMAIL = "redact"`, `SSN = "block"`, …).
+    #[serde(default)]
+    pub actions: BTreeMap<String, String>,
+    /// Minimum detection score, 0..1 (default 0.5).
+    pub threshold: Option<f32>,
+    /// Custom recognizers.
+    #[serde(default)]
+    pub custom: Vec<CustomRecognizerConfig>,
+}
+
+/// A custom recognizer: a regex or a word list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRecognizerConfig {
+    /// Label used in masks, e.g. `EMPLOYEE_ID` (A-Z, 0-9, _).
+    pub label: String,
+    /// Regular expression (Rust `regex` syntax).
+    pub pattern: Option<String>,
+    /// Or: whole words matched case-insensitively.
+    pub words: Option<Vec<String>>,
+    /// Score 0..1 (default 0.8).
+    pub score: Option<f32>,
+    /// Words that raise the score when near.
+    #[serde(default)]
+    pub context: Vec<String>,
+    /// Action (default `token`).
+    pub action: Option<String>,
 }
 
 /// HTTP server settings.
@@ -161,6 +213,8 @@ pub struct ProviderConfig {
 pub struct RouteConfig {
     /// Targets in fallback order.
     pub targets: Vec<TargetConfig>,
+    /// Guard settings of this route.
+    pub guards: Option<GuardsConfig>,
 }
 
 /// One target of a route.
@@ -498,7 +552,23 @@ impl Config {
                 });
             }
         }
+        if let Err(e) = crate::guards::GuardSet::build(&self.guards, None) {
+            problems.push(Problem {
+                path: "guards".into(),
+                line: None,
+                message: e,
+            });
+        }
         for (alias, route) in &self.routes {
+            if let Some(g) = &route.guards {
+                if let Err(e) = crate::guards::GuardSet::build(&self.guards, Some(g)) {
+                    problems.push(Problem {
+                        path: format!("routes.{alias}.guards"),
+                        line: None,
+                        message: e,
+                    });
+                }
+            }
             if route.targets.is_empty() {
                 problems.push(Problem {
                     path: format!("routes.{alias}.targets"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::metrics::{ErrorLabels, RequestLabels, RouteLabels, TokenLabels};
+use crate::metrics::{ErrorLabels, GuardLabels, RequestLabels, RouteLabels, TokenLabels};
 use crate::state::Gateway;
 use crate::wire::{Usage, WireFormat};
 
@@ -46,6 +46,10 @@ pub struct RequestContext {
     pub prompt: Option<String>,
     /// Completion text, only when `logging.log_payloads` is on.
     pub completion: Option<String>,
+    /// What the input guards found (counts by type, never values).
+    pub guards: crate::guards::InputReport,
+    /// The guard that blocked the request, if one did.
+    pub blocked_by: Option<&'static str>,
 }
 
 impl RequestContext {
@@ -69,6 +73,8 @@ impl RequestContext {
             stream: false,
             prompt: None,
             completion: None,
+            guards: crate::guards::InputReport::default(),
+            blocked_by: None,
         }
     }
 
@@ -116,6 +122,27 @@ impl RequestContext {
                 })
                 .inc();
         }
+        for (guard, counts) in [("pii", &self.guards.pii), ("secrets", &self.guards.secrets)] {
+            for (kind, n) in counts {
+                m.guard_detections
+                    .get_or_create(&GuardLabels {
+                        route: route.clone(),
+                        guard: guard.to_owned(),
+                        kind: kind.clone(),
+                    })
+                    .inc_by(*n as u64);
+            }
+        }
+        if let Some(guard) = self.blocked_by {
+            m.guard_blocks
+                .get_or_create(&GuardLabels {
+                    route: route.clone(),
+                    guard: guard.to_owned(),
+                    kind: "-".to_owned(),
+                })
+                .inc();
+        }
+        let guards = self.guards.summary();
         tracing::info!(
             target: "tollgate::request",
             request_id = %self.id,
@@ -134,6 +161,8 @@ impl RequestContext {
             attempts = self.attempts,
             error_class = self.error_class,
             error = self.error.as_deref(),
+            guards = guards.as_deref(),
+            blocked_by = self.blocked_by,
             prompt = self.prompt.as_deref(),
             completion = self.completion.as_deref(),
             "request"

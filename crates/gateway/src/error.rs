@@ -47,6 +47,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The upstream rejected the request as the client's fault; status passed through.
     UpstreamRejected(u16),
+    /// A guard refused the request (400, `content_filter`).
+    Blocked,
     /// Our own failure (500).
     Internal,
 }
@@ -148,6 +150,17 @@ impl GatewayError {
             msg,
         )
     }
+    /// 400 from a guard: names the guard and the kind of finding, never the matched text.
+    pub fn blocked(guard: &str, kind: &str) -> Self {
+        Self::new(
+            ErrorKind::Blocked,
+            Fault::Client,
+            false,
+            format!(
+                "request blocked by the {guard} guard ({kind} found); remove it from the input or change this route's guards.{guard} policy"
+            ),
+        )
+    }
     /// 500.
     pub fn internal(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, Fault::Internal, true, msg)
@@ -158,7 +171,7 @@ impl GatewayError {
         match self.kind {
             ErrorKind::MissingKey | ErrorKind::InvalidKey => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest | ErrorKind::Blocked => StatusCode::BAD_REQUEST,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -183,6 +196,7 @@ impl GatewayError {
             ErrorKind::UpstreamBad => "upstream_error",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::UpstreamRejected(_) => "upstream_rejected",
+            ErrorKind::Blocked => "blocked",
             ErrorKind::Internal => "internal",
         }
     }
@@ -207,6 +221,8 @@ impl GatewayError {
                     ErrorKind::UpstreamBad => ("api_error", "upstream_error"),
                     ErrorKind::Unavailable => ("api_error", "service_unavailable"),
                     ErrorKind::Internal => ("api_error", "internal_error"),
+                    // OpenAI/Azure's convention, recognised by SDKs and red-team tools.
+                    ErrorKind::Blocked => ("invalid_request_error", "content_filter"),
                 };
                 let ty = if status == 429 {
                     "rate_limit_error"

@@ -17,6 +17,7 @@ pub mod config;
 pub mod context;
 pub mod credential;
 pub mod error;
+pub mod guards;
 pub mod metrics;
 pub mod pipeline;
 pub mod provider;

@@ -52,6 +52,17 @@ pub struct ErrorLabels {
     pub class: String,
 }
 
+/// Labels of guard verdicts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    /// Model alias.
+    pub route: String,
+    /// Guard (`pii`, `secrets`, …).
+    pub guard: String,
+    /// Detected type, or `-`.
+    pub kind: String,
+}
+
 /// Labels of upstream attempts.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabels {
@@ -83,6 +94,10 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     /// Upstream attempts by outcome.
     pub attempts: Family<AttemptLabels, Counter>,
+    /// Guard detections by type.
+    pub guard_detections: Family<GuardLabels, Counter>,
+    /// Requests blocked by a guard.
+    pub guard_blocks: Family<GuardLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,6 +128,8 @@ impl Metrics {
         let tokens = Family::<TokenLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
         let attempts = Family::<AttemptLabels, Counter>::default();
+        let guard_detections = Family::<GuardLabels, Counter>::default();
+        let guard_blocks = Family::<GuardLabels, Counter>::default();
         registry.register("requests", "Finished requests", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -131,6 +148,16 @@ impl Metrics {
             "Upstream attempts by outcome",
             attempts.clone(),
         );
+        registry.register(
+            "guard_detections",
+            "Guard detections by type",
+            guard_detections.clone(),
+        );
+        registry.register(
+            "guard_blocks",
+            "Requests blocked by a guard",
+            guard_blocks.clone(),
+        );
         Self {
             registry,
             requests,
@@ -139,6 +166,8 @@ impl Metrics {
             tokens,
             errors,
             attempts,
+            guard_detections,
+            guard_blocks,
         }
     }
 

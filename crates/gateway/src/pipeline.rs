@@ -22,8 +22,11 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tollgate_store::key::KeyRecord;
 
+use tollgate_guard::mask::Masker;
+
 use crate::context::RequestContext;
 use crate::error::GatewayError;
+use crate::guards::{StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
 use crate::sse::SseParser;
 use crate::state::{Gateway, Route, Target};
@@ -43,8 +46,23 @@ fn with_request_id(mut resp: Response, id: &str) -> Response {
     resp
 }
 
+/// Tell the caller what the guards did (counts by type, never values).
+fn with_guard_summary(mut resp: Response, ctx: &RequestContext) -> Response {
+    if let Some(v) = ctx
+        .guards
+        .summary()
+        .and_then(|s| HeaderValue::from_str(&s).ok())
+    {
+        resp.headers_mut().insert("x-tollgate-guards", v);
+    }
+    resp
+}
+
 /// Finish `ctx` with `err` and build the error response.
-fn reject(gw: &AppState, mut ctx: RequestContext, err: GatewayError) -> Response {
+fn reject(gw: &AppState, mut ctx: RequestContext, mut err: GatewayError) -> Response {
+    if err.kind == crate::error::ErrorKind::Blocked {
+        err.message = format!("{} [request {}]", err.message, ctx.id);
+    }
     ctx.fail(&err);
     let id = ctx.id.clone();
     let format = ctx.format;
@@ -163,7 +181,7 @@ async fn chat(
         Ok(k) => k,
         Err(e) => return reject(&gw, ctx, e),
     };
-    let request = match read_body(&gw, &headers, body)
+    let mut request = match read_body(&gw, &headers, body)
         .await
         .and_then(|b| parse_json(&b))
         .and_then(|v| ChatRequest::parse(format, v))
@@ -176,6 +194,15 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
+    // Input guards: mask PII and credentials before anything leaves.
+    let mut masker = Masker::new(gw.mask_key);
+    if let Err(e) = route
+        .guards
+        .mask_chat(format, &mut request.body, &mut masker, &mut ctx.guards)
+    {
+        ctx.blocked_by = Some("pii");
+        return reject(&gw, ctx, e);
+    }
     let log_payloads = gw.config.logging.log_payloads;
     if log_payloads {
         ctx.prompt = Some(request.prompt_text());
@@ -195,6 +222,8 @@ async fn chat(
         Err(e) => return reject(&gw, ctx, e),
     };
     let upstream_format = target.provider.wire();
+    // The echo provider shows what the model received, so its tokens stay visible.
+    let restore = target.provider.kind != crate::config::ProviderKind::Echo;
     match reply {
         Reply::Json(v) => {
             let mut usage = response::usage(&v, upstream_format);
@@ -206,14 +235,18 @@ async fn chat(
                 });
             }
             match response::translate(v, upstream_format, format) {
-                Ok(out) => {
+                Ok(mut out) => {
+                    if restore {
+                        restore_json(&mut out, &masker);
+                    }
                     ctx.usage = usage;
                     if log_payloads {
                         ctx.completion = Some(text);
                     }
                     let id = ctx.id.clone();
+                    let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
                     ctx.finish(&gw);
-                    with_request_id(axum::Json(out).into_response(), &id)
+                    with_request_id(resp, &id)
                 }
                 Err(e) => reject(&gw, ctx, e),
             }
@@ -221,7 +254,12 @@ async fn chat(
         Reply::Stream(bytes) => {
             let translator =
                 StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads);
-            stream_response(gw, ctx, bytes, translator)
+            let output = if restore {
+                StreamOutputGuard::new(format, &masker)
+            } else {
+                None
+            };
+            stream_response(gw, ctx, bytes, translator, output)
         }
     }
 }
@@ -264,8 +302,10 @@ fn stream_response(
     ctx: RequestContext,
     mut upstream: upstream::ByteStream,
     mut translator: StreamTranslator,
+    mut output: Option<StreamOutputGuard>,
 ) -> Response {
     let id = ctx.id.clone();
+    let summary = ctx.guards.summary();
     let mut record = StreamRecord { gw, ctx: Some(ctx) };
     let body = async_stream::stream! {
         let mut parser = SseParser::new();
@@ -300,7 +340,14 @@ fn stream_response(
             if ended && failure.is_none() {
                 translator.finish(&mut out);
             }
+            let mut guarded = Vec::new();
             for ev in out.drain(..) {
+                match output.as_mut() {
+                    Some(g) => g.process(ev, &mut guarded),
+                    None => guarded.push(ev),
+                }
+            }
+            for ev in guarded {
                 yield Ok::<Bytes, Infallible>(ev.encode());
             }
             if translator.is_done() {
@@ -324,6 +371,9 @@ fn stream_response(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(v) = summary.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        h.insert("x-tollgate-guards", v);
+    }
     with_request_id(resp, &id)
 }
 
@@ -350,7 +400,7 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(k) => k,
         Err(e) => return reject(&gw, ctx, e),
     };
-    let request = match read_body(&gw, &headers, body)
+    let mut request = match read_body(&gw, &headers, body)
         .await
         .and_then(|b| parse_json(&b))
         .and_then(EmbeddingsRequest::parse)
@@ -362,6 +412,14 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
+    let mut masker = Masker::new(gw.mask_key);
+    if let Err(e) = route
+        .guards
+        .mask_embeddings(&mut request.body, &mut masker, &mut ctx.guards)
+    {
+        ctx.blocked_by = Some("pii");
+        return reject(&gw, ctx, e);
+    }
     match upstream::call(
         &gw,
         &route,
@@ -387,8 +445,9 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
                 });
             ctx.usage = Some(crate::wire::Usage { input, output: 0 });
             let id = ctx.id.clone();
+            let resp = with_guard_summary(axum::Json(v).into_response(), &ctx);
             ctx.finish(&gw);
-            with_request_id(axum::Json(v).into_response(), &id)
+            with_request_id(resp, &id)
         }
         Ok((Reply::Stream(_), _)) => reject(
             &gw,

@@ -34,6 +34,8 @@ pub struct Route {
     pub alias: String,
     /// Targets in order.
     pub targets: Vec<Target>,
+    /// Guards of this route.
+    pub guards: crate::guards::GuardSet,
 }
 
 /// Everything a request handler needs.
@@ -51,6 +53,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Persistence.
     pub store: Store,
+    /// Key of the `hash` masking action (derived from the master key).
+    pub mask_key: [u8; 32],
 }
 
 impl Gateway {
@@ -60,6 +64,7 @@ impl Gateway {
         store: Store,
         keystore: Option<Keystore>,
         hasher: KeyHasher,
+        mask_key: [u8; 32],
     ) -> Result<Self, String> {
         let mut providers = BTreeMap::new();
         for (name, cfg) in &config.providers {
@@ -91,11 +96,14 @@ impl Gateway {
                     breaker,
                 });
             }
+            let guards = crate::guards::GuardSet::build(&config.guards, rc.guards.as_ref())
+                .map_err(|e| format!("route {alias}: {e}"))?;
             routes.insert(
                 alias.clone(),
                 Arc::new(Route {
                     alias: alias.clone(),
                     targets,
+                    guards,
                 }),
             );
         }
@@ -107,6 +115,7 @@ impl Gateway {
             auth,
             metrics: Metrics::new(),
             store,
+            mask_key,
         })
     }
 

@@ -5,9 +5,14 @@
 //!
 //! - [`secret`]: the one credential rule set, shared by the scanner, the config loader (a
 //!   literal key in `tollgate.toml` is an error) and, later, prompt masking;
-//! - [`tokens`]: cheap token estimates for providers that report no usage.
+//! - [`tokens`]: cheap token estimates for providers that report no usage;
+//! - [`pii`]: PII recognizers with validation and context scoring (DP-1);
+//! - [`mask`]: what to do with a detection — redact, partially mask, hash, replace with a
+//!   reversible token restored in the response (streams included), or block.
 //!
 //! PII, injection, content and output validation detectors join this crate as they land.
 
+pub mod mask;
+pub mod pii;
 pub mod secret;
 pub mod tokens;

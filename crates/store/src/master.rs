@@ -115,6 +115,12 @@ impl MasterKey {
         self.derive(b"tollgate/virtual-key-pepper/v1")
     }
 
+    /// Key of the gateway's `hash` masking action (keyed, so hashed PII cannot be reversed by
+    /// enumerating phone numbers).
+    pub fn mask_hash_key(&self) -> [u8; 32] {
+        self.derive(b"tollgate/mask-hash/v1")
+    }
+
     /// Key of the keystore's AEAD.
     pub fn keystore_key(&self) -> [u8; 32] {
         self.derive(b"tollgate/keystore/v1")

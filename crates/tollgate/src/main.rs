@@ -8,6 +8,7 @@
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
 
+mod guard;
 mod init;
 mod keys;
 mod scan;
@@ -45,6 +46,9 @@ enum Command {
     /// Manage provider credentials in the embedded keystore (AC-1).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Run the guards on text from stdin, or measure them on a labelled set.
+    #[command(subcommand)]
+    Guard(guard::GuardCommand),
     /// Scan a repository for leaked credentials (AC-1).
     Scan(scan::ScanArgs),
 }
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
             Command::Secrets(cmd) => secrets::run(&cli.global, cmd).await,
             Command::Scan(args) => scan::run(args),
+            Command::Guard(cmd) => guard::run(cmd),
         }
     });
     match result {

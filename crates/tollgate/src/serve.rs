@@ -85,6 +85,7 @@ pub async fn run(global: &setup::GlobalArgs, args: ServeArgs) -> Result<Outcome>
         opened.store,
         Some(opened.keystore),
         opened.hasher,
+        opened.mask_key,
     )
     .map_err(|e| anyhow!(e))?;
     let problems = gw.check_credentials().await;

@@ -96,6 +96,8 @@ pub struct Opened {
     pub keystore: Keystore,
     /// Key hasher (pepper from the master key).
     pub hasher: KeyHasher,
+    /// Key of the `hash` masking action.
+    pub mask_key: [u8; 32],
 }
 
 /// Open the embedded store and the master key under `data_dir`.

@@ -124,6 +124,12 @@ targets = [{ provider = "echo", model = "echo-embed" }]
 targets = [{ provider = "an", model = "claude-mock" }]
 [routes.echo]
 targets = [{ provider = "echo", model = "echo" }]
+[routes.strict]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { pii = { actions = { SSN = "block", EMAIL = "redact" }, custom = [{ label = "EMPLOYEE_ID", pattern = "EMP-\\d{6}", action = "hash" }] }, secrets = "block" }
+[routes.nopii]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { pii = { enabled = false } }
 "#;
 
 impl Harness {
@@ -143,7 +149,8 @@ impl Harness {
         let db = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
         let store = Store::from_backend(Arc::new(db));
         let hasher = KeyHasher::new([42; 32]);
-        let gw = Arc::new(Gateway::new(config, store.clone(), None, hasher.clone()).unwrap());
+        let gw =
+            Arc::new(Gateway::new(config, store.clone(), None, hasher.clone(), [7; 32]).unwrap());
         assert!(gw.check_credentials().await.is_empty());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -10,6 +10,7 @@
 
 mod auth;
 mod bad_input;
+mod guards;
 mod harness;
 mod resilience;
 mod routing;
