@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the input guards.
+fn main() {}

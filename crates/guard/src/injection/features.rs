@@ -1,0 +1,172 @@
+//! Hashed word and character n-gram features, shared by the injection and content models.
+//!
+//! The feature map must be identical at training time (`examples/train_guard.rs`) and at
+//! inference time, so it lives here, in one place, and is deterministic: a fixed FNV-1a hash
+//! (not `std`'s randomly seeded one) and no allocation per feature.
+//!
+//! Features of each token (an alphanumeric run, lowercased, "leet" digits folded to letters
+//! when the token mixes digits and letters, cut at [`MAX_TOKEN_BYTES`]):
+//! the word, the word bigram ending at it, and the character 3- and 4-grams of `<token>`.
+//! Character n-grams make the model robust to inflections and misspellings
+//! (`ignoring`, `instrucitons`) that an attacker uses to dodge word lists.
+
+/// Tokens are cut at this many bytes: long runs (hashes, base64) carry no more signal.
+pub const MAX_TOKEN_BYTES: usize = 24;
+/// Shortest character n-gram.
+pub const CHAR_NGRAM_MIN: usize = 3;
+/// Longest character n-gram.
+pub const CHAR_NGRAM_MAX: usize = 4;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const SEED_WORD: u64 = 0x5741_4f52_4400_0001;
+const SEED_BIGRAM: u64 = 0x4249_4752_4100_0002;
+const SEED_CHAR: u64 = 0x4348_4152_0000_0003;
+
+#[inline]
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = FNV_OFFSET ^ seed;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+#[inline]
+fn mix(h: u64) -> u64 {
+    // Final avalanche (from splitmix64) so that the top bits used as the bucket are well spread.
+    let mut z = h;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[inline]
+fn bucket(h: u64, bits: u8) -> u32 {
+    let shift = 64u32.saturating_sub(u32::from(bits.clamp(1, 31)));
+    u32::try_from(mix(h) >> shift).unwrap_or(0)
+}
+
+fn fold_leet(token: &mut [u8]) {
+    let has_digit = token.iter().any(u8::is_ascii_digit);
+    let has_alpha = token.iter().any(u8::is_ascii_alphabetic);
+    if !(has_digit && has_alpha) {
+        return;
+    }
+    for b in token.iter_mut() {
+        *b = match *b {
+            b'0' => b'o',
+            b'1' => b'i',
+            b'3' => b'e',
+            b'4' => b'a',
+            b'5' => b's',
+            b'7' => b't',
+            b'8' => b'b',
+            other => other,
+        };
+    }
+}
+
+/// Call `f(bucket, token_index)` for every feature of `text`, with buckets in
+/// `0..2^buckets_log2`. Returns the number of tokens.
+pub fn for_each_feature(text: &str, buckets_log2: u8, mut f: impl FnMut(u32, u32)) -> u32 {
+    // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
+    let mut buf = [0u8; MAX_TOKEN_BYTES + 2];
+    let mut len = 0usize;
+    let mut prev_word: u64 = 0;
+    let mut index: u32 = 0;
+    let mut emit = |buf: &mut [u8; MAX_TOKEN_BYTES + 2], len: usize, index: u32, prev: &mut u64| {
+        let Some(token) = buf.get_mut(1..=len) else {
+            return;
+        };
+        fold_leet(token);
+        let word = fnv(SEED_WORD, token);
+        f(bucket(word, buckets_log2), index);
+        f(bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2), index);
+        *prev = word;
+        buf[0] = b'<';
+        if let Some(end) = buf.get_mut(len + 1) {
+            *end = b'>';
+        }
+        let framed = buf.get(..len + 2).unwrap_or_default();
+        for start in 0..framed.len() {
+            let mut h = FNV_OFFSET ^ SEED_CHAR;
+            for (n, &b) in framed.iter().skip(start).take(CHAR_NGRAM_MAX).enumerate() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(FNV_PRIME);
+                if n + 1 >= CHAR_NGRAM_MIN {
+                    f(bucket(h, buckets_log2), index);
+                }
+            }
+        }
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            if len < MAX_TOKEN_BYTES {
+                buf[len + 1] = c.to_ascii_lowercase() as u8;
+                len += 1;
+            }
+        } else if !c.is_ascii() && c.is_alphanumeric() {
+            for lower in c.to_lowercase() {
+                let mut tmp = [0u8; 4];
+                let encoded = lower.encode_utf8(&mut tmp).as_bytes();
+                if len + encoded.len() <= MAX_TOKEN_BYTES {
+                    for &b in encoded {
+                        buf[len + 1] = b;
+                        len += 1;
+                    }
+                } else {
+                    len = MAX_TOKEN_BYTES;
+                }
+            }
+        } else if len > 0 {
+            emit(&mut buf, len, index, &mut prev_word);
+            index = index.saturating_add(1);
+            len = 0;
+        }
+    }
+    if len > 0 {
+        emit(&mut buf, len, index, &mut prev_word);
+        index = index.saturating_add(1);
+    }
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(text: &str) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for_each_feature(text, 18, |b, i| out.push((b, i)));
+        out
+    }
+
+    #[test]
+    fn deterministic_and_case_insensitive() {
+        assert_eq!(features("Ignore ALL"), features("ignore all"));
+        assert_eq!(features("ignore, all!"), features("ignore all"));
+    }
+
+    #[test]
+    fn leet_digits_fold_only_in_mixed_tokens() {
+        assert_eq!(features("f0rg3t"), features("forget"));
+        assert_ne!(features("2024"), features("zoza"));
+    }
+
+    #[test]
+    fn buckets_stay_in_range_and_tokens_are_counted() {
+        let mut max = 0;
+        let n = for_each_feature("a bb ccc dddd ünïcödé", 10, |b, _| max = max.max(b));
+        assert_eq!(n, 5);
+        assert!(max < 1024);
+    }
+
+    #[test]
+    fn long_tokens_are_cut() {
+        let long = "x".repeat(10_000);
+        let n = features(&long).len();
+        assert!(n < 2 * MAX_TOKEN_BYTES + 10);
+    }
+}

@@ -1,0 +1,297 @@
+//! Prompt-injection defence (checklist MG-4).
+//!
+//! [`InjectionDetector`] scores a text in `0..1` by combining three things:
+//!
+//! 1. [`crate::normalize`]: Unicode tricks are undone first, and the tricks themselves are
+//!    evidence (`obfuscation.*` signals); encoded payloads (base64, hex, rot13, percent, tag
+//!    characters) are decoded and scored as well.
+//! 2. [`rules`]: hand-written patterns per attack family (instruction overrides, jailbreak
+//!    personas, system-prompt extraction, chat-template tokens and fake role turns, tool-call
+//!    hijacking, exfiltration). Each rule adds to the model's logit and sets a floor on the
+//!    score, with a per-[`Source`] strength.
+//! 3. [`model`]: a logistic regression over hashed word and character n-grams
+//!    ([`features`]), trained by `examples/train_guard.rs` and embedded with `include_bytes!`.
+//!    Its calibration (stored in the weight file) maps the default user threshold to 0.5.
+//!
+//! Content that did not come from the user (tool results, retrieved documents) is scored
+//! with a stricter threshold and stronger rules, see [`Source`]. [`spotlight`] delimits and
+//! datamarks such content before it is sent, and [`new_canary`] / [`contains_canary`] detect
+//! a system prompt leaking into a response.
+//!
+//! A verdict reports rule ids, never the matched text.
+
+pub mod features;
+pub mod model;
+pub mod rules;
+mod spotlight;
+
+pub use spotlight::{
+    CANARY_PREFIX, SpotlightOptions, contains_canary, new_canary, spotlight, spotlight_instructions,
+};
+
+use crate::normalize::{Normalized, Signals, normalize, normalize_text};
+use model::{LinearModel, ModelError, sigmoid};
+use rules::Strength;
+
+/// The embedded injection model (see `models/README.md` for how it was trained).
+static EMBEDDED: &[u8] = include_bytes!("../../models/injection.tgm");
+
+/// Where a text came from: untrusted content is judged more strictly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Typed by the user of the application.
+    User,
+    /// Tool results, retrieved documents, web pages, e-mails: text that the user did not
+    /// write and that should never contain instructions for the model.
+    Untrusted,
+}
+
+impl Source {
+    /// The default threshold for this source; see [`default_threshold`].
+    pub fn default_threshold(self) -> f32 {
+        default_threshold(self)
+    }
+}
+
+/// Default blocking threshold on [`InjectionVerdict::score`] for a source.
+///
+/// 0.5 for user text is the calibrated point chosen on `slabs_validation` (see
+/// `models/README.md`); untrusted content uses 0.3, trading some false positives for recall
+/// because a retrieved document has no business instructing the model at all.
+pub fn default_threshold(source: Source) -> f32 {
+    match source {
+        Source::User => 0.5,
+        Source::Untrusted => 0.3,
+    }
+}
+
+/// The verdict on one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectionVerdict {
+    /// Injection likelihood in `0..1`.
+    pub score: f32,
+    /// The threshold it was compared with ([`default_threshold`] of the source).
+    pub threshold: f32,
+    /// The source it was scored as.
+    pub source: Source,
+    /// Ids of the rules and obfuscation signals that fired, in a stable order, deduplicated.
+    pub rules: Vec<&'static str>,
+    /// Unicode tricks found while normalising.
+    pub signals: Signals,
+}
+
+impl InjectionVerdict {
+    /// Whether the score reaches the threshold.
+    pub fn is_injection(&self) -> bool {
+        self.score >= self.threshold
+    }
+
+    /// Whether the score reaches a caller-chosen threshold (a route's override).
+    pub fn exceeds(&self, threshold: f32) -> bool {
+        self.score >= threshold
+    }
+}
+
+/// The uncalibrated parts of a score, for calibration and debugging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breakdown {
+    /// The model's logit on the normalised text (highest window).
+    pub model_logit: f32,
+    /// Model logit plus the boosts of the rules that fired (highest over text and payloads).
+    pub logit: f32,
+    /// Noisy-OR of the floors of the rules that fired.
+    pub floor: f32,
+    /// Rule ids that fired.
+    pub rules: Vec<&'static str>,
+    /// Unicode signals.
+    pub signals: Signals,
+}
+
+/// The prompt-injection detector. Build once ([`InjectionDetector::new`]) and share by
+/// reference or `Arc`: scoring takes `&self` and holds no lock.
+#[derive(Debug, Clone)]
+pub struct InjectionDetector {
+    model: LinearModel,
+    offset: f32,
+    slope: f32,
+}
+
+const OBFUSCATION_TAG_CHARS: &str = "obfuscation.tag_chars";
+const OBFUSCATION_INVISIBLE: &str = "obfuscation.invisible_chars";
+const OBFUSCATION_BIDI: &str = "obfuscation.bidi_controls";
+const OBFUSCATION_HOMOGLYPHS: &str = "obfuscation.homoglyphs";
+const OBFUSCATION_PAYLOAD: &str = "obfuscation.encoded_instructions";
+
+const fn strength(boost: f32, floor: f32) -> Strength {
+    Strength { boost, floor }
+}
+
+impl InjectionDetector {
+    /// Load the embedded model.
+    pub fn new() -> Result<Self, ModelError> {
+        Self::from_weights(EMBEDDED)
+    }
+
+    /// Load a model from weight-file bytes (the training program uses this to evaluate a
+    /// freshly trained model). Calibration comes from the file's parameters
+    /// `[offset, slope]`; a file without them is uncalibrated (`offset` 0, `slope` 1).
+    pub fn from_weights(bytes: &[u8]) -> Result<Self, ModelError> {
+        Self::from_model(LinearModel::from_bytes(bytes)?)
+    }
+
+    /// Wrap an already loaded model.
+    pub fn from_model(model: LinearModel) -> Result<Self, ModelError> {
+        if model.heads() != 1 {
+            return Err(ModelError::Heads {
+                expected: 1,
+                actual: model.heads(),
+            });
+        }
+        let offset = model.params().first().copied().unwrap_or(0.0);
+        let slope = model.params().get(1).copied().unwrap_or(1.0);
+        Ok(Self {
+            model,
+            offset,
+            slope,
+        })
+    }
+
+    /// The same model with another calibration: `score = sigmoid(slope * (logit - offset))`.
+    pub fn with_calibration(mut self, offset: f32, slope: f32) -> Self {
+        self.offset = offset;
+        self.slope = slope;
+        self
+    }
+
+    /// The underlying model.
+    pub fn model(&self) -> &LinearModel {
+        &self.model
+    }
+
+    /// Score `text` as coming from `source`.
+    pub fn score(&self, text: &str, source: Source) -> InjectionVerdict {
+        let b = self.breakdown(text, source);
+        InjectionVerdict {
+            score: self.calibrate(&b),
+            threshold: default_threshold(source),
+            source,
+            rules: b.rules,
+            signals: b.signals,
+        }
+    }
+
+    /// The final score of a breakdown: calibrated logit, or the rules' floor if higher.
+    pub fn calibrate(&self, b: &Breakdown) -> f32 {
+        sigmoid(self.slope * (b.logit - self.offset)).max(b.floor)
+    }
+
+    /// The uncalibrated parts of the score of `text`.
+    pub fn breakdown(&self, text: &str, source: Source) -> Breakdown {
+        let normalized = normalize(text);
+        let mut rules = Vec::new();
+        let mut boost = 0.0f32;
+        let mut keep_floor = 1.0f32;
+        let mut add = |id: &'static str, s: Strength, rules: &mut Vec<&'static str>| {
+            if !rules.contains(&id) {
+                rules.push(id);
+                boost += s.boost;
+                keep_floor *= 1.0 - s.floor;
+            }
+        };
+        let model_logit = self.model_logit(&normalized.text);
+        for rule in rules::matching(&normalized.text) {
+            add(rule.id, pick(rule, source), &mut rules);
+        }
+        signal_rules(&normalized, source, |id, s| add(id, s, &mut rules));
+        let mut logit = model_logit + boost;
+        let mut floor = 1.0 - keep_floor;
+        // Decoded payloads are scored on their own; one that looks like an injection makes the
+        // whole text one, since nobody base64-encodes "what is the capital of France".
+        for payload in &normalized.payloads {
+            let (p_logit, p_floor, p_rules) = self.score_plain(&payload.text, source);
+            let p_score = sigmoid(self.slope * (p_logit - self.offset)).max(p_floor);
+            if p_score >= default_threshold(source) {
+                let s = pick_strength(source, strength(2.0, 0.6), strength(4.0, 0.9));
+                logit = logit.max(p_logit) + s.boost;
+                floor = 1.0 - (1.0 - floor.max(p_floor)) * (1.0 - s.floor);
+                for id in std::iter::once(OBFUSCATION_PAYLOAD).chain(p_rules) {
+                    if !rules.contains(&id) {
+                        rules.push(id);
+                    }
+                }
+            }
+        }
+        Breakdown {
+            model_logit,
+            logit,
+            floor,
+            rules,
+            signals: normalized.signals,
+        }
+    }
+
+    fn model_logit(&self, text: &str) -> f32 {
+        let mut out = [0.0f32];
+        self.model.logits(text, &mut out);
+        out[0]
+    }
+
+    /// Model plus rules on already decoded text (no further decoding: bounded recursion).
+    fn score_plain(&self, text: &str, source: Source) -> (f32, f32, Vec<&'static str>) {
+        let text = normalize_text(text);
+        let mut logit = self.model_logit(&text);
+        let mut keep = 1.0f32;
+        let mut ids = Vec::new();
+        for rule in rules::matching(&text) {
+            let s = pick(rule, source);
+            logit += s.boost;
+            keep *= 1.0 - s.floor;
+            ids.push(rule.id);
+        }
+        (logit, 1.0 - keep, ids)
+    }
+}
+
+fn pick(rule: &rules::Rule, source: Source) -> Strength {
+    pick_strength(source, rule.user, rule.untrusted)
+}
+
+fn pick_strength(source: Source, user: Strength, untrusted: Strength) -> Strength {
+    match source {
+        Source::User => user,
+        Source::Untrusted => untrusted,
+    }
+}
+
+/// Unicode tricks as pseudo-rules. Tag characters have no legitimate use in prompts; a few
+/// zero-width characters inside words do (copy-paste from web pages), so they count less.
+fn signal_rules(n: &Normalized, source: Source, mut add: impl FnMut(&'static str, Strength)) {
+    let s = n.signals;
+    if s.tag_chars > 0 {
+        add(
+            OBFUSCATION_TAG_CHARS,
+            pick_strength(source, strength(2.0, 0.45), strength(4.0, 0.9)),
+        );
+    }
+    if s.zero_width >= 3 {
+        add(
+            OBFUSCATION_INVISIBLE,
+            pick_strength(source, strength(1.0, 0.15), strength(2.0, 0.3)),
+        );
+    }
+    if s.bidi_controls > 0 {
+        add(
+            OBFUSCATION_BIDI,
+            pick_strength(source, strength(1.0, 0.15), strength(2.0, 0.3)),
+        );
+    }
+    if s.confusable_words > 0 {
+        add(
+            OBFUSCATION_HOMOGLYPHS,
+            pick_strength(source, strength(1.5, 0.2), strength(2.5, 0.4)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

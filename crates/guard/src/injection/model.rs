@@ -1,0 +1,354 @@
+//! A multi-head logistic-regression model over hashed features, and its weight file format.
+//!
+//! The same format serves the injection model (one head) and the content model (one head per
+//! category). Weights are quantised to `i16` per head so that the embedded files stay small
+//! and a feature's weights for every head share one cache line.
+//!
+//! Long texts are scored in overlapping windows of [`LinearModel::window`] tokens and the
+//! highest window wins: an instruction hidden in the middle of a long retrieved document must
+//! not be diluted by the pages of benign text around it.
+//!
+//! File layout (little-endian): magic `TGLM0001`, `buckets_log2: u8`, `heads: u8`,
+//! `window: u16`, `n_params: u16`, `bias: [f32; heads]`, `scale: [f32; heads]`,
+//! `params: [f32; n_params]`, `weights: [i16; 2^buckets_log2 * heads]` (bucket-major).
+
+use super::features::for_each_feature;
+
+/// Magic bytes at the start of a weight file.
+pub const MAGIC: &[u8; 8] = b"TGLM0001";
+/// Largest hash space a weight file may declare: bounds memory when loading.
+pub const MAX_BUCKETS_LOG2: u8 = 22;
+/// Most heads a model may have.
+pub const MAX_HEADS: usize = 16;
+/// Most free parameters (calibration) a weight file may carry.
+pub const MAX_PARAMS: usize = 64;
+
+/// Why a weight file could not be loaded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    /// The file does not start with [`MAGIC`].
+    #[error("not a tollgate model file (bad magic)")]
+    BadMagic,
+    /// The header declares sizes beyond the limits.
+    #[error("model header out of limits: {0}")]
+    Limits(&'static str),
+    /// The file is shorter or longer than its header says.
+    #[error("model file has {actual} bytes, header says {expected}")]
+    Length {
+        /// Bytes the header implies.
+        expected: usize,
+        /// Bytes present.
+        actual: usize,
+    },
+    /// A file made for another detector (wrong number of heads).
+    #[error("model has {actual} heads, expected {expected}")]
+    Heads {
+        /// Heads the detector needs.
+        expected: usize,
+        /// Heads in the file.
+        actual: usize,
+    },
+}
+
+/// A loaded model. Cheap to share by reference; scoring allocates only a per-call scratch
+/// vector proportional to the number of tokens.
+#[derive(Clone)]
+pub struct LinearModel {
+    buckets_log2: u8,
+    heads: usize,
+    window: usize,
+    bias: Vec<f32>,
+    scale: Vec<f32>,
+    params: Vec<f32>,
+    weights: Vec<i16>,
+}
+
+impl std::fmt::Debug for LinearModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinearModel")
+            .field("buckets_log2", &self.buckets_log2)
+            .field("heads", &self.heads)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_f32s(bytes: &[u8], at: &mut usize, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut b = [0u8; 4];
+        if let Some(src) = bytes.get(*at..*at + 4) {
+            b.copy_from_slice(src);
+        }
+        out.push(f32::from_le_bytes(b));
+        *at += 4;
+    }
+    out
+}
+
+impl LinearModel {
+    /// Build a model from float weights (bucket-major, `2^buckets_log2 * heads`), quantising
+    /// them. Used by the training program.
+    pub fn from_floats(
+        buckets_log2: u8,
+        heads: usize,
+        window: usize,
+        bias: Vec<f32>,
+        weights: &[f32],
+        params: Vec<f32>,
+    ) -> Result<Self, ModelError> {
+        if buckets_log2 == 0 || buckets_log2 > MAX_BUCKETS_LOG2 {
+            return Err(ModelError::Limits("buckets_log2"));
+        }
+        if heads == 0 || heads > MAX_HEADS || bias.len() != heads {
+            return Err(ModelError::Limits("heads"));
+        }
+        if params.len() > MAX_PARAMS {
+            return Err(ModelError::Limits("params"));
+        }
+        if window == 0 || window > usize::from(u16::MAX) {
+            return Err(ModelError::Limits("window"));
+        }
+        let expected = (1usize << buckets_log2) * heads;
+        if weights.len() != expected {
+            return Err(ModelError::Length {
+                expected,
+                actual: weights.len(),
+            });
+        }
+        let mut scale = vec![0f32; heads];
+        for (i, w) in weights.iter().enumerate() {
+            let h = i % heads;
+            if let Some(s) = scale.get_mut(h) {
+                *s = s.max(w.abs());
+            }
+        }
+        for s in &mut scale {
+            *s = if *s > 0.0 { *s / f32::from(i16::MAX) } else { 1.0 };
+        }
+        let quantised = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let s = scale.get(i % heads).copied().unwrap_or(1.0);
+                // Saturating float-to-int `as` is the intended rounding here.
+                (w / s).round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+            })
+            .collect();
+        Ok(Self {
+            buckets_log2,
+            heads,
+            window,
+            bias,
+            scale,
+            params,
+            weights: quantised,
+        })
+    }
+
+    /// Parse a weight file (see the module documentation for the layout).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
+        if bytes.get(..8) != Some(MAGIC.as_slice()) {
+            return Err(ModelError::BadMagic);
+        }
+        let header = bytes.get(8..14).ok_or(ModelError::Length {
+            expected: 14,
+            actual: bytes.len(),
+        })?;
+        let buckets_log2 = header.first().copied().unwrap_or(0);
+        let heads = usize::from(header.get(1).copied().unwrap_or(0));
+        let window = usize::from(u16::from_le_bytes([
+            header.get(2).copied().unwrap_or(0),
+            header.get(3).copied().unwrap_or(0),
+        ]));
+        let n_params = usize::from(u16::from_le_bytes([
+            header.get(4).copied().unwrap_or(0),
+            header.get(5).copied().unwrap_or(0),
+        ]));
+        if buckets_log2 == 0 || buckets_log2 > MAX_BUCKETS_LOG2 {
+            return Err(ModelError::Limits("buckets_log2"));
+        }
+        if heads == 0 || heads > MAX_HEADS {
+            return Err(ModelError::Limits("heads"));
+        }
+        if n_params > MAX_PARAMS {
+            return Err(ModelError::Limits("params"));
+        }
+        if window == 0 {
+            return Err(ModelError::Limits("window"));
+        }
+        let n_weights = (1usize << buckets_log2) * heads;
+        let expected = 14 + 8 * heads + 4 * n_params + 2 * n_weights;
+        if bytes.len() != expected {
+            return Err(ModelError::Length {
+                expected,
+                actual: bytes.len(),
+            });
+        }
+        let mut at = 14;
+        let bias = read_f32s(bytes, &mut at, heads);
+        let scale = read_f32s(bytes, &mut at, heads);
+        let params = read_f32s(bytes, &mut at, n_params);
+        let weights = bytes
+            .get(at..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+            .collect();
+        Ok(Self {
+            buckets_log2,
+            heads,
+            window,
+            bias,
+            scale,
+            params,
+            weights,
+        })
+    }
+
+    /// Serialise to the weight file format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(14 + 8 * self.heads + 2 * self.weights.len());
+        out.extend_from_slice(MAGIC);
+        out.push(self.buckets_log2);
+        out.push(u8::try_from(self.heads).unwrap_or(u8::MAX));
+        out.extend_from_slice(&u16::try_from(self.window).unwrap_or(u16::MAX).to_le_bytes());
+        out.extend_from_slice(&u16::try_from(self.params.len()).unwrap_or(0).to_le_bytes());
+        for v in self.bias.iter().chain(&self.scale).chain(&self.params) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for w in &self.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// Hash space size, as a power of two.
+    pub fn buckets_log2(&self) -> u8 {
+        self.buckets_log2
+    }
+
+    /// Number of heads (outputs).
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Window length in tokens.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Free parameters stored with the weights (calibration chosen by the training program).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Raw logits per head for `text`: the maximum over windows of
+    /// `bias + Σ weights / sqrt(feature count)` (the L2-normalised binary bag of features the
+    /// model was trained on). `out` receives one value per head.
+    pub fn logits(&self, text: &str, out: &mut [f32]) {
+        let heads = self.heads;
+        // Per-token integer sums of quantised weights, then per-token feature counts.
+        let mut sums: Vec<i32> = Vec::with_capacity(heads * (text.len() / 4 + 1));
+        let mut counts: Vec<u32> = Vec::with_capacity(text.len() / 4 + 1);
+        let mut current = u32::MAX;
+        for_each_feature(text, self.buckets_log2, |bucket, index| {
+            if index != current {
+                current = index;
+                sums.resize(sums.len() + heads, 0);
+                counts.push(0);
+            }
+            let base = bucket as usize * heads;
+            let row = self.weights.get(base..base + heads).unwrap_or_default();
+            let start = sums.len() - heads;
+            if let Some(acc) = sums.get_mut(start..) {
+                for (a, &w) in acc.iter_mut().zip(row) {
+                    *a += i32::from(w);
+                }
+            }
+            if let Some(c) = counts.last_mut() {
+                *c += 1;
+            }
+        });
+        let tokens = counts.len();
+        for (h, o) in out.iter_mut().enumerate().take(heads) {
+            *o = self.bias.get(h).copied().unwrap_or(0.0);
+        }
+        if tokens == 0 {
+            return;
+        }
+        let window = self.window.min(tokens);
+        let stride = (window / 2).max(1);
+        let mut best = vec![f32::NEG_INFINITY; heads];
+        let mut start = 0;
+        loop {
+            let end = (start + window).min(tokens);
+            let n: u32 = counts.get(start..end).unwrap_or_default().iter().sum();
+            let norm = 1.0 / (n.max(1) as f32).sqrt();
+            for (h, b) in best.iter_mut().enumerate() {
+                let s: i64 = (start..end)
+                    .map(|t| i64::from(sums.get(t * heads + h).copied().unwrap_or(0)))
+                    .sum();
+                let logit = self.bias.get(h).copied().unwrap_or(0.0)
+                    + self.scale.get(h).copied().unwrap_or(0.0) * s as f32 * norm;
+                *b = b.max(logit);
+            }
+            if end >= tokens {
+                break;
+            }
+            start += stride;
+        }
+        for (o, b) in out.iter_mut().zip(best) {
+            *o = b;
+        }
+    }
+}
+
+/// The logistic function.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> LinearModel {
+        let mut w = vec![0f32; 1 << 10];
+        for_each_feature("evil", 10, |b, _| w[b as usize] = 2.0);
+        LinearModel::from_floats(10, 1, 8, vec![-1.0], &w, vec![0.5]).unwrap()
+    }
+
+    #[test]
+    fn round_trips_through_bytes() {
+        let m = tiny();
+        let back = LinearModel::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(back.params(), &[0.5]);
+        let (mut a, mut b) = ([0f32], [0f32]);
+        m.logits("an evil plan", &mut a);
+        back.logits("an evil plan", &mut b);
+        assert_eq!(a, b);
+        assert!(a[0] > 0.0);
+    }
+
+    #[test]
+    fn rejects_malformed_files() {
+        assert_eq!(LinearModel::from_bytes(b"nope").unwrap_err(), ModelError::BadMagic);
+        let mut bytes = tiny().to_bytes();
+        bytes.pop();
+        assert!(matches!(LinearModel::from_bytes(&bytes), Err(ModelError::Length { .. })));
+        let mut bytes = tiny().to_bytes();
+        bytes[8] = 40;
+        assert_eq!(LinearModel::from_bytes(&bytes).unwrap_err(), ModelError::Limits("buckets_log2"));
+    }
+
+    #[test]
+    fn a_hidden_window_is_not_diluted() {
+        let m = tiny();
+        let benign = "the weather is nice today ".repeat(50);
+        let (mut short, mut long) = ([0f32], [0f32]);
+        m.logits("evil", &mut short);
+        m.logits(&format!("{benign} evil {benign}"), &mut long);
+        assert!(long[0] > 0.0, "{long:?}");
+    }
+}

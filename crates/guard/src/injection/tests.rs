@@ -1,0 +1,1 @@
+//! Detector-level tests: hand-written attacks and benign look-alikes.
