@@ -8,11 +8,17 @@
 //! - [`tokens`]: cheap token estimates for providers that report no usage;
 //! - [`pii`]: PII recognizers with validation and context scoring (DP-1);
 //! - [`mask`]: what to do with a detection — redact, partially mask, hash, replace with a
-//!   reversible token restored in the response (streams included), or block.
+//!   reversible token restored in the response (streams included), or block;
+//! - [`normalize`]: Unicode normalisation that undoes and counts obfuscation tricks;
+//! - [`injection`]: prompt-injection scoring, spotlighting and canaries (MG-4);
+//! - [`content`]: content-category scores and topic allow/deny lists (MG-2).
 //!
 //! PII, injection, content and output validation detectors join this crate as they land.
 
+pub mod content;
+pub mod injection;
 pub mod mask;
+pub mod normalize;
 pub mod pii;
 pub mod secret;
 pub mod tokens;
