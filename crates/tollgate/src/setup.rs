@@ -136,6 +136,7 @@ pub async fn open(global: &GlobalArgs, data_dir: &Path) -> Result<Opened> {
         store,
         keystore,
         hasher,
+        mask_key: master.mask_hash_key(),
     })
 }
 
