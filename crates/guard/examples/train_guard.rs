@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tollgate_guard::content::{self, ContentClassifier};
-use tollgate_guard::injection::features::for_each_feature;
+use tollgate_guard::injection::features::{ALL_FEATURES, for_each_feature};
 use tollgate_guard::injection::model::LinearModel;
 use tollgate_guard::injection::{InjectionDetector, Source};
 
@@ -34,7 +34,7 @@ const INJECTION_BUCKETS_LOG2: u8 = 18;
 const INJECTION_WINDOW: usize = 64;
 const CONTENT_WINDOW: usize = 256;
 /// Target false-positive rate on validation for the user threshold (0.5 after calibration).
-const INJECTION_TARGET_FPR: f64 = 0.005;
+const INJECTION_TARGET_FPR: f64 = 0.003;
 
 struct Row {
     text: String,
@@ -83,10 +83,15 @@ impl Rng {
     }
 }
 
-fn featurize(text: &str, bits: u8) -> Vec<u32> {
+fn featurize(text: &str, bits: u8, families: u8, lexicon: bool) -> Vec<u32> {
     let normalized = tollgate_guard::normalize::normalize_text(text);
     let mut f = Vec::new();
-    for_each_feature(&normalized, bits, |b, _| f.push(b));
+    for_each_feature(&normalized, bits, families, |b, _| f.push(b));
+    if lexicon {
+        for id in content::lexicon::scan(&normalized).ids {
+            f.push(content::lexicon_feature(id, bits));
+        }
+    }
     f.sort_unstable();
     f.dedup();
     f
@@ -364,8 +369,13 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     let mut texts: Vec<(String, u8)> = train_rows.iter().map(|r| (r.text.clone(), r.label)).collect();
     let aug = augment_injection();
     println!("injection: {} training rows + {} template rows", texts.len(), aug.len());
-    texts.extend(aug);
-    let xs: Vec<Vec<u32>> = texts.iter().map(|(t, _)| featurize(t, INJECTION_BUCKETS_LOG2)).collect();
+    // The template rows stand for a whole style that the training set lacks; repeating them
+    // gives that style the weight of a real slice of traffic.
+    let repeat = knob("TG_AUGW", 3.0) as usize;
+    for _ in 0..repeat.max(1) {
+        texts.extend(aug.iter().cloned());
+    }
+    let xs: Vec<Vec<u32>> = texts.iter().map(|(t, _)| featurize(t, INJECTION_BUCKETS_LOG2, ALL_FEATURES, false)).collect();
     let ys: Vec<Vec<f32>> = texts.iter().map(|(_, l)| vec![f32::from(*l)]).collect();
     let cfg = TrainConfig {
         bits: INJECTION_BUCKETS_LOG2,
@@ -376,7 +386,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     };
     let (w, b) = train(&cfg, &xs, &ys, &[1.0]);
     let model =
-        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, b.clone(), &w, vec![0.0, 1.0]).unwrap();
+        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, ALL_FEATURES, b.clone(), &w, vec![0.0, 1.0]).unwrap();
     let raw = InjectionDetector::from_model(model.clone()).unwrap();
 
     // Calibrate: the user threshold (0.5) sits where validation FPR reaches the target.
@@ -390,11 +400,12 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     neg_logits.sort_by(|a, b| b.total_cmp(a));
     let negatives = val.iter().filter(|r| r.label == 0).count();
     let floor_fp = val_b.iter().zip(&val).filter(|(b, r)| r.label == 0 && b.floor >= 0.5).count();
-    let allowed = ((INJECTION_TARGET_FPR * negatives as f64) as usize).saturating_sub(floor_fp);
+    let target = f64::from(knob("TG_TFPR", INJECTION_TARGET_FPR as f32));
+    let allowed = ((target * negatives as f64) as usize).saturating_sub(floor_fp);
     let offset = neg_logits.get(allowed).copied().unwrap_or(0.0) + 1e-3;
     println!("injection: calibration offset {offset:.4} (rule floors alone flag {floor_fp} validation negatives)");
     let final_model =
-        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, b, &w, vec![offset, 1.0]).unwrap();
+        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, ALL_FEATURES, b, &w, vec![offset, 1.0]).unwrap();
     let bytes = final_model.to_bytes();
     std::fs::create_dir_all(out_dir).unwrap();
     std::fs::write(out_dir.join("injection.tgm"), &bytes).unwrap();
@@ -475,7 +486,14 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     println!("content: {} training rows, {} held out", train_rows.len(), held.len());
     let bits = content::BUCKETS_LOG2;
     let heads = content::LEARNED_HEADS.len();
-    let xs: Vec<Vec<u32>> = train_rows.iter().map(|r| featurize(&r.text, bits)).collect();
+    let families = knob("TG_CFAM", f32::from(ALL_FEATURES)) as u8;
+    let lexicon_features = knob("TG_LEXFEAT", 1.0) > 0.5;
+    let boost_scale = knob("TG_BOOST", 1.0);
+    let xs: Vec<Vec<u32>> = train_rows
+        .iter()
+        .map(|r| featurize(&r.text, bits, families, lexicon_features))
+        .collect();
+    let mut extra_params = vec![if lexicon_features { 1.0 } else { 0.0 }, boost_scale];
     let ys: Vec<Vec<f32>> = train_rows.iter().map(|r| content_targets(r)).collect();
     let pos_weight: Vec<f32> = (0..heads)
         .map(|h| {
@@ -493,15 +511,28 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     // 5-fold out-of-fold logits choose each head's offset (best F1), so thresholds are not
     // tuned on the held-out part.
     let mut oof: Vec<Vec<f32>> = vec![vec![0.0; heads]; xs.len()];
+    // Whether a lexicon floor alone flags the text: the harmful threshold is chosen for the
+    // final score, which includes those floors.
+    let mut floor_flag = vec![false; xs.len()];
     for fold in 0..5 {
         let idx_train: Vec<usize> = (0..xs.len()).filter(|i| i % 5 != fold).collect();
         let fx: Vec<Vec<u32>> = idx_train.iter().map(|&i| xs[i].clone()).collect();
         let fy: Vec<Vec<f32>> = idx_train.iter().map(|&i| ys[i].clone()).collect();
         let (w, b) = train(&cfg, &fx, &fy, &pos_weight);
-        let m = LinearModel::from_floats(bits, heads, CONTENT_WINDOW, b, &w, vec![0.0; heads]).unwrap();
+        let mut params = vec![0.0; heads];
+        params.extend_from_slice(&extra_params);
+        let m = LinearModel::from_floats(bits, heads, CONTENT_WINDOW, families, b, &w, params).unwrap();
         let clf = ContentClassifier::from_model(m).unwrap();
         for i in (0..xs.len()).filter(|i| i % 5 == fold) {
+            let hits = content::lexicon::scan(&tollgate_guard::normalize::normalize_text(&train_rows[i].text));
+            floor_flag[i] = content::Category::ALL.iter().any(|&c| hits.for_category(c).1 >= 0.5);
             oof[i] = clf.raw_logits(&train_rows[i].text);
+            for (h, l) in oof[i].iter_mut().enumerate() {
+                *l += boost_scale
+                    * content::LEARNED_HEADS[h]
+                        .category
+                        .map_or_else(|| hits.total_boost(), |c| hits.for_category(c).0);
+            }
         }
     }
     let mut offsets = Vec::new();
@@ -511,7 +542,11 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         cands.dedup();
         let mut best = (0.0f64, 0.0f32);
         for &t in &cands {
-            let scores: Vec<f32> = oof.iter().map(|l| if l[h] >= t { 1.0 } else { 0.0 }).collect();
+            let scores: Vec<f32> = oof
+                .iter()
+                .zip(&floor_flag)
+                .map(|(l, &f)| if l[h] >= t || (h == 0 && f) { 1.0 } else { 0.0 })
+                .collect();
             let labels: Vec<u8> = ys.iter().map(|y| u8::from(y[h] > 0.5)).collect();
             let f1 = metrics(&scores, &labels, 0.5).f1;
             if f1 > best.0 {
@@ -522,7 +557,9 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         offsets.push(best.1);
     }
     let (w, b) = train(&cfg, &xs, &ys, &pos_weight);
-    let model = LinearModel::from_floats(bits, heads, CONTENT_WINDOW, b, &w, offsets).unwrap();
+    let mut params = offsets;
+    params.append(&mut extra_params);
+    let model = LinearModel::from_floats(bits, heads, CONTENT_WINDOW, families, b, &w, params).unwrap();
     let bytes = model.to_bytes();
     std::fs::write(out_dir.join("content.tgm"), &bytes).unwrap();
     let clf = ContentClassifier::from_weights(&bytes).unwrap();
@@ -543,7 +580,7 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
             let hits = content::lexicon::scan(&tollgate_guard::normalize::normalize_text(&r.text));
             let off = clf.offsets()[0];
             head.push(tollgate_guard::injection::model::sigmoid(l[0] - off));
-            boosted.push(tollgate_guard::injection::model::sigmoid(l[0] - off + hits.total_boost()));
+            boosted.push(tollgate_guard::injection::model::sigmoid(l[0] - off + boost_scale * hits.total_boost()));
         }
         print_metrics(&format!("  {name} harmful head only"), &metrics(&head, &labels, 0.5), 0.5);
         print_metrics(&format!("  {name} harmful head + lexicon"), &metrics(&boosted, &labels, 0.5), 0.5);

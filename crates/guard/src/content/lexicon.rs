@@ -64,6 +64,13 @@ const RULES: &[LexiconRule] = &[
         r"\b(?:kill|exterminate|gas|eradicate|eliminate|wipe\s+out|get\s+rid\s+of|deport|hang|lynch|shoot)\s+(?:all\s+(?:the\s+|of\s+the\s+)?|every\s+(?:single\s+)?|the\s+)?{GROUPS}\b",
     ),
     lex(
+        "hate.conspiracy",
+        Category::Hate,
+        2.5,
+        0.6,
+        r"\b(?:the\s+)?(?:jews?|jewish\s+(?:people|elites?|bankers?)|zionists?)\s+(?:who\s+)?(?:control|controls|run|runs|own|owns|rule|rules)\b|\bholocaust\s+(?:is|was)\s+(?:a\s+|an?\s+)?(?:hoax|lie|myth|fraud|exaggerat\w*|fake)|\bholocaust\s+(?:never\s+happened|denial\s+is\s+(?:right|true))|\b(?:jewish|muslim|black|immigrant|gay)\s+(?:problem|question|plague|invasion|vermin)\b|\b(?:white|great)\s+replacement\b|\brace\s+(?:traitors?|mixing)\b",
+    ),
+    lex(
         "hate.group_hostility",
         Category::Hate,
         1.5,
@@ -145,7 +152,7 @@ const RULES: &[LexiconRule] = &[
         Category::Violence,
         3.5,
         0.85,
-        r"\b(?:i(?:'m|\s+am|\s+will|'ll|\s+want\s+to|\s+wanna|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+gonna|\s+swear\s+i(?:'ll|\s+will))|we(?:'ll|\s+will|\s+are\s+going\s+to|'re\s+gonna))\s+(?:fucking\s+)?(?:kill|murder|shoot|stab|strangle|behead|hunt\s+down|beat\s+(?:the\s+shit\s+out\s+of|up)|burn|bomb|rape|slit\s+(?:your|his|her)\s+throat|break\s+(?:your|his|her)\s+(?:neck|legs))\s+(?:you|u|him|her|them|everyone|every|all|my|your|his|the)\b",
+        r"\b(?:i(?:'m|\s+am|\s+will|'ll|\s+want\s+to|\s+wanna|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+gonna|\s+swear\s+i(?:'ll|\s+will))|we(?:'ll|\s+will|\s+are\s+going\s+to|'re\s+gonna)|(?:i'm|i\s+am|we're|we\s+are)\s+planning\s+(?:on|to))\s+(?:fucking\s+)?(?:break(?:ing)?\s+(?:her|his|their|your)\s+(?:legs?|arms?|neck|face)|kill|murder|shoot|stab|strangle|behead|hunt\s+down|beat\s+(?:the\s+shit\s+out\s+of|up)|burn|bomb|rape|slit\s+(?:your|his|her)\s+throat|break\s+(?:your|his|her)\s+(?:neck|legs))\s+(?:you|u|him|her|them|everyone|every|all|my|your|his|the)\b",
     ),
     lex(
         "violence.incite",

@@ -203,6 +203,20 @@ impl ContentVerdict {
 pub struct ContentClassifier {
     model: LinearModel,
     offsets: [f32; 7],
+    /// Whether the model was trained with lexicon hits as extra features.
+    lexicon_features: bool,
+    /// Multiplier of the hand-set lexicon boosts on categories with a learned head.
+    boost_scale: f32,
+}
+
+/// Position of the lexicon-features flag in the weight file's parameters.
+pub const PARAM_LEXICON_FEATURES: usize = 7;
+/// Position of the boost scale in the weight file's parameters.
+pub const PARAM_BOOST_SCALE: usize = 8;
+
+/// The named feature of a lexicon rule, when lexicon hits are model inputs.
+pub fn lexicon_feature(id: &str, buckets_log2: u8) -> u32 {
+    crate::injection::features::named_bucket(&format!("lexicon:{id}"), buckets_log2)
 }
 
 impl ContentClassifier {
@@ -228,7 +242,14 @@ impl ContentClassifier {
         for (o, p) in offsets.iter_mut().zip(model.params()) {
             *o = *p;
         }
-        Ok(Self { model, offsets })
+        let lexicon_features = model.params().get(PARAM_LEXICON_FEATURES).is_some_and(|&f| f > 0.5);
+        let boost_scale = model.params().get(PARAM_BOOST_SCALE).copied().unwrap_or(1.0);
+        Ok(Self {
+            model,
+            offsets,
+            lexicon_features,
+            boost_scale,
+        })
     }
 
     /// Calibration offsets per head ([`LEARNED_HEADS`] order): a head's score is
@@ -240,28 +261,47 @@ impl ContentClassifier {
     /// The model's uncalibrated logits per head ([`LEARNED_HEADS`] order) on normalised text.
     pub fn raw_logits(&self, text: &str) -> Vec<f32> {
         let normalized = normalize(text);
+        let hits = lexicon::scan(&normalized.text);
         let mut out = vec![0.0f32; LEARNED_HEADS.len()];
-        self.model.logits(&normalized.text, &mut out);
+        self.model_logits(&normalized.text, &hits, &mut out);
         out
+    }
+
+    fn model_logits(&self, text: &str, hits: &lexicon::Hits, out: &mut [f32]) {
+        if self.lexicon_features {
+            let extra: Vec<u32> = hits
+                .ids
+                .iter()
+                .map(|id| lexicon_feature(id, self.model.buckets_log2()))
+                .collect();
+            self.model.logits_with(text, &extra, out);
+        } else {
+            self.model.logits(text, out);
+        }
     }
 
     /// Score `text` in every category.
     pub fn classify(&self, text: &str) -> ContentVerdict {
         let normalized = normalize(text);
-        let mut logits = [0.0f32; 7];
-        self.model.logits(&normalized.text, &mut logits);
         let hits = lexicon::scan(&normalized.text);
+        let mut logits = [0.0f32; 7];
+        self.model_logits(&normalized.text, &hits, &mut logits);
+        // The harmful head was trained on every labelled text; the category heads on a few
+        // dozen examples each. A category score is therefore capped by the harmful score
+        // (both must agree), unless a lexicon rule sets a floor on its own.
+        let harmful_head = sigmoid(logits[0] - self.offsets[0] + hits.total_boost() * self.boost_scale);
         let mut scores = [0.0f32; 7];
         for category in Category::ALL {
             let head = LEARNED_HEADS
                 .iter()
                 .position(|h| h.category == Some(category));
-            let base = head
-                .and_then(|h| Some(logits.get(h)? - self.offsets.get(h)?))
-                .unwrap_or(RULES_ONLY_PRIOR);
             let (boost, floor) = hits.for_category(category);
+            let score = match head.and_then(|h| Some(logits.get(h)? - self.offsets.get(h)?)) {
+                Some(base) => sigmoid(base + boost * self.boost_scale).min(harmful_head),
+                None => sigmoid(RULES_ONLY_PRIOR + boost),
+            };
             if let Some(s) = scores.get_mut(category.index()) {
-                *s = sigmoid(base + boost).max(floor);
+                *s = score.max(floor);
             }
         }
         // Sexual content plus a reference to a minor is sexual/minors, whatever the model says.
@@ -271,7 +311,6 @@ impl ContentClassifier {
                 *s = s.max(sexual.max(0.9));
             }
         }
-        let harmful_head = sigmoid(logits[0] - self.offsets[0] + hits.total_boost());
         let harmful = scores.iter().copied().fold(harmful_head, f32::max);
         ContentVerdict {
             scores,

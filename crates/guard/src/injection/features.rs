@@ -22,6 +22,7 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const SEED_WORD: u64 = 0x5741_4f52_4400_0001;
 const SEED_BIGRAM: u64 = 0x4249_4752_4100_0002;
 const SEED_CHAR: u64 = 0x4348_4152_0000_0003;
+const SEED_NAMED: u64 = 0x4e41_4d45_4400_0004;
 
 #[inline]
 fn fnv(seed: u64, bytes: &[u8]) -> u64 {
@@ -68,9 +69,24 @@ fn fold_leet(token: &mut [u8]) {
     }
 }
 
-/// Call `f(bucket, token_index)` for every feature of `text`, with buckets in
-/// `0..2^buckets_log2`. Returns the number of tokens.
-pub fn for_each_feature(text: &str, buckets_log2: u8, mut f: impl FnMut(u32, u32)) -> u32 {
+/// Feature family: the token itself.
+pub const WORDS: u8 = 1;
+/// Feature family: the bigram of the previous and the current token.
+pub const BIGRAMS: u8 = 2;
+/// Feature family: character n-grams of the token.
+pub const CHARS: u8 = 4;
+/// Every feature family.
+pub const ALL_FEATURES: u8 = WORDS | BIGRAMS | CHARS;
+
+/// The bucket of a named feature that is not an n-gram (e.g. a lexicon rule that fired).
+pub fn named_bucket(name: &str, buckets_log2: u8) -> u32 {
+    bucket(fnv(SEED_NAMED, name.as_bytes()), buckets_log2)
+}
+
+/// Call `f(bucket, token_index)` for every feature of `text` in the families of `families`
+/// ([`WORDS`], [`BIGRAMS`], [`CHARS`]), with buckets in `0..2^buckets_log2`. Returns the
+/// number of tokens.
+pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl FnMut(u32, u32)) -> u32 {
     // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
     let mut buf = [0u8; MAX_TOKEN_BYTES + 2];
     let mut len = 0usize;
@@ -82,9 +98,16 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, mut f: impl FnMut(u32, u32
         };
         fold_leet(token);
         let word = fnv(SEED_WORD, token);
-        f(bucket(word, buckets_log2), index);
-        f(bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2), index);
+        if families & WORDS != 0 {
+            f(bucket(word, buckets_log2), index);
+        }
+        if families & BIGRAMS != 0 {
+            f(bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2), index);
+        }
         *prev = word;
+        if families & CHARS == 0 {
+            return;
+        }
         buf[0] = b'<';
         if let Some(end) = buf.get_mut(len + 1) {
             *end = b'>';
@@ -139,7 +162,7 @@ mod tests {
 
     fn features(text: &str) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
-        for_each_feature(text, 18, |b, i| out.push((b, i)));
+        for_each_feature(text, 18, ALL_FEATURES, |b, i| out.push((b, i)));
         out
     }
 
@@ -158,7 +181,7 @@ mod tests {
     #[test]
     fn buckets_stay_in_range_and_tokens_are_counted() {
         let mut max = 0;
-        let n = for_each_feature("a bb ccc dddd ünïcödé", 10, |b, _| max = max.max(b));
+        let n = for_each_feature("a bb ccc dddd ünïcödé", 10, ALL_FEATURES, |b, _| max = max.max(b));
         assert_eq!(n, 5);
         assert!(max < 1024);
     }

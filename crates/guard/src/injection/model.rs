@@ -8,14 +8,17 @@
 //! highest window wins: an instruction hidden in the middle of a long retrieved document must
 //! not be diluted by the pages of benign text around it.
 //!
-//! File layout (little-endian): magic `TGLM0001`, `buckets_log2: u8`, `heads: u8`,
-//! `window: u16`, `n_params: u16`, `bias: [f32; heads]`, `scale: [f32; heads]`,
+//! File layout (little-endian): magic `TGLM0002`, `buckets_log2: u8`, `heads: u8`,
+//! `window: u16`, `n_params: u16`, `families: u8` (feature families, see
+//! [`super::features`]), one reserved zero byte, `bias: [f32; heads]`, `scale: [f32; heads]`,
 //! `params: [f32; n_params]`, `weights: [i16; 2^buckets_log2 * heads]` (bucket-major).
 
-use super::features::for_each_feature;
+use super::features::{ALL_FEATURES, for_each_feature};
 
 /// Magic bytes at the start of a weight file.
-pub const MAGIC: &[u8; 8] = b"TGLM0001";
+pub const MAGIC: &[u8; 8] = b"TGLM0002";
+/// Bytes before the bias values.
+const HEADER_BYTES: usize = 16;
 /// Largest hash space a weight file may declare: bounds memory when loading.
 pub const MAX_BUCKETS_LOG2: u8 = 22;
 /// Most heads a model may have.
@@ -57,6 +60,7 @@ pub struct LinearModel {
     buckets_log2: u8,
     heads: usize,
     window: usize,
+    families: u8,
     bias: Vec<f32>,
     scale: Vec<f32>,
     params: Vec<f32>,
@@ -93,6 +97,7 @@ impl LinearModel {
         buckets_log2: u8,
         heads: usize,
         window: usize,
+        families: u8,
         bias: Vec<f32>,
         weights: &[f32],
         params: Vec<f32>,
@@ -139,6 +144,7 @@ impl LinearModel {
             buckets_log2,
             heads,
             window,
+            families: if families & ALL_FEATURES == 0 { ALL_FEATURES } else { families & ALL_FEATURES },
             bias,
             scale,
             params,
@@ -151,8 +157,8 @@ impl LinearModel {
         if bytes.get(..8) != Some(MAGIC.as_slice()) {
             return Err(ModelError::BadMagic);
         }
-        let header = bytes.get(8..14).ok_or(ModelError::Length {
-            expected: 14,
+        let header = bytes.get(8..HEADER_BYTES).ok_or(ModelError::Length {
+            expected: HEADER_BYTES,
             actual: bytes.len(),
         })?;
         let buckets_log2 = header.first().copied().unwrap_or(0);
@@ -165,8 +171,12 @@ impl LinearModel {
             header.get(4).copied().unwrap_or(0),
             header.get(5).copied().unwrap_or(0),
         ]));
+        let families = header.get(6).copied().unwrap_or(0);
         if buckets_log2 == 0 || buckets_log2 > MAX_BUCKETS_LOG2 {
             return Err(ModelError::Limits("buckets_log2"));
+        }
+        if families == 0 || families & !ALL_FEATURES != 0 {
+            return Err(ModelError::Limits("families"));
         }
         if heads == 0 || heads > MAX_HEADS {
             return Err(ModelError::Limits("heads"));
@@ -178,14 +188,14 @@ impl LinearModel {
             return Err(ModelError::Limits("window"));
         }
         let n_weights = (1usize << buckets_log2) * heads;
-        let expected = 14 + 8 * heads + 4 * n_params + 2 * n_weights;
+        let expected = HEADER_BYTES + 8 * heads + 4 * n_params + 2 * n_weights;
         if bytes.len() != expected {
             return Err(ModelError::Length {
                 expected,
                 actual: bytes.len(),
             });
         }
-        let mut at = 14;
+        let mut at = HEADER_BYTES;
         let bias = read_f32s(bytes, &mut at, heads);
         let scale = read_f32s(bytes, &mut at, heads);
         let params = read_f32s(bytes, &mut at, n_params);
@@ -199,6 +209,7 @@ impl LinearModel {
             buckets_log2,
             heads,
             window,
+            families,
             bias,
             scale,
             params,
@@ -208,12 +219,14 @@ impl LinearModel {
 
     /// Serialise to the weight file format.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(14 + 8 * self.heads + 2 * self.weights.len());
+        let mut out = Vec::with_capacity(HEADER_BYTES + 8 * self.heads + 2 * self.weights.len());
         out.extend_from_slice(MAGIC);
         out.push(self.buckets_log2);
         out.push(u8::try_from(self.heads).unwrap_or(u8::MAX));
         out.extend_from_slice(&u16::try_from(self.window).unwrap_or(u16::MAX).to_le_bytes());
         out.extend_from_slice(&u16::try_from(self.params.len()).unwrap_or(0).to_le_bytes());
+        out.push(self.families);
+        out.push(0);
         for v in self.bias.iter().chain(&self.scale).chain(&self.params) {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -233,6 +246,11 @@ impl LinearModel {
         self.heads
     }
 
+    /// Feature families the model was trained on.
+    pub fn families(&self) -> u8 {
+        self.families
+    }
+
     /// Window length in tokens.
     pub fn window(&self) -> usize {
         self.window
@@ -247,12 +265,18 @@ impl LinearModel {
     /// `bias + Σ weights / sqrt(feature count)` (the L2-normalised binary bag of features the
     /// model was trained on). `out` receives one value per head.
     pub fn logits(&self, text: &str, out: &mut [f32]) {
+        self.logits_with(text, &[], out);
+    }
+
+    /// Like [`LinearModel::logits`], with extra named features (see
+    /// [`super::features::named_bucket`]) that count as present in every window.
+    pub fn logits_with(&self, text: &str, extra: &[u32], out: &mut [f32]) {
         let heads = self.heads;
         // Per-token integer sums of quantised weights, then per-token feature counts.
         let mut sums: Vec<i32> = Vec::with_capacity(heads * (text.len() / 4 + 1));
         let mut counts: Vec<u32> = Vec::with_capacity(text.len() / 4 + 1);
         let mut current = u32::MAX;
-        for_each_feature(text, self.buckets_log2, |bucket, index| {
+        for_each_feature(text, self.buckets_log2, self.families, |bucket, index| {
             if index != current {
                 current = index;
                 sums.resize(sums.len() + heads, 0);
@@ -270,25 +294,34 @@ impl LinearModel {
                 *c += 1;
             }
         });
+        let mut extra_sums = vec![0i64; heads];
+        for &bucket in extra {
+            let base = bucket as usize * heads;
+            let row = self.weights.get(base..base + heads).unwrap_or_default();
+            for (a, &w) in extra_sums.iter_mut().zip(row) {
+                *a += i64::from(w);
+            }
+        }
+        let extra_count = u32::try_from(extra.len()).unwrap_or(u32::MAX);
+        if counts.is_empty() {
+            // No tokens: one empty window (extra features alone).
+            sums.resize(heads, 0);
+            counts.push(0);
+        }
         let tokens = counts.len();
-        for (h, o) in out.iter_mut().enumerate().take(heads) {
-            *o = self.bias.get(h).copied().unwrap_or(0.0);
-        }
-        if tokens == 0 {
-            return;
-        }
         let window = self.window.min(tokens);
         let stride = (window / 2).max(1);
         let mut best = vec![f32::NEG_INFINITY; heads];
         let mut start = 0;
         loop {
             let end = (start + window).min(tokens);
-            let n: u32 = counts.get(start..end).unwrap_or_default().iter().sum();
+            let n: u32 = counts.get(start..end).unwrap_or_default().iter().sum::<u32>() + extra_count;
             let norm = 1.0 / (n.max(1) as f32).sqrt();
             for (h, b) in best.iter_mut().enumerate() {
                 let s: i64 = (start..end)
                     .map(|t| i64::from(sums.get(t * heads + h).copied().unwrap_or(0)))
-                    .sum();
+                    .sum::<i64>()
+                    + extra_sums.get(h).copied().unwrap_or(0);
                 let logit = self.bias.get(h).copied().unwrap_or(0.0)
                     + self.scale.get(h).copied().unwrap_or(0.0) * s as f32 * norm;
                 *b = b.max(logit);
@@ -315,8 +348,8 @@ mod tests {
 
     fn tiny() -> LinearModel {
         let mut w = vec![0f32; 1 << 10];
-        for_each_feature("evil", 10, |b, _| w[b as usize] = 2.0);
-        LinearModel::from_floats(10, 1, 8, vec![-1.0], &w, vec![0.5]).unwrap()
+        for_each_feature("evil", 10, ALL_FEATURES, |b, _| w[b as usize] = 2.0);
+        LinearModel::from_floats(10, 1, 8, ALL_FEATURES, vec![-1.0], &w, vec![0.5]).unwrap()
     }
 
     #[test]
