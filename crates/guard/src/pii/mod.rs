@@ -352,6 +352,15 @@ impl PiiDetector {
     }
 }
 
+/// Each recognizer family by name, for profiling (`examples/pii_profile.rs`).
+#[doc(hidden)]
+pub fn profile_families() -> Vec<(&'static str, fn(&str, &mut Vec<Detection>))> {
+    patterns::families()
+        .into_iter()
+        .chain([("names", names::scan as fn(&str, &mut Vec<Detection>))])
+        .collect()
+}
+
 /// Drop detections under `threshold` and resolve overlaps.
 fn resolve(mut found: Vec<Detection>, threshold: f32) -> Vec<Detection> {
     found.retain(|d| d.score >= threshold && d.end > d.start);

@@ -278,39 +278,70 @@ struct Tok {
 }
 
 fn tokenize(text: &str) -> Vec<Tok> {
-    let mut toks = Vec::new();
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        if !c.is_alphabetic() {
+    let bytes = text.as_bytes();
+    let mut toks = Vec::with_capacity(text.len() / 6);
+    let mut i = 0;
+    // Byte loop with an ASCII fast path: prose is mostly ASCII and this runs on every word.
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() && !b.is_ascii_alphabetic() {
+            i += 1;
             continue;
         }
-        let mut end = i + c.len_utf8();
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        if !c.is_alphabetic() {
+            i += c.len_utf8();
+            continue;
+        }
+        let start = i;
+        let first_upper = c.is_uppercase();
         let mut rest_lower = true;
-        while let Some(&(j, d)) = iter.peek() {
-            if d.is_alphabetic() {
-                if d.is_uppercase() && j > i + 1 {
-                    // "McDowell", "DeShawn": inner capitals are fine, all-caps is not title case.
+        let mut len_chars = 1usize;
+        i += c.len_utf8();
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii_alphabetic() {
+                rest_lower &= !b.is_ascii_uppercase();
+                len_chars += 1;
+                i += 1;
+                continue;
+            }
+            if b.is_ascii() {
+                // Apostrophes and hyphens inside a word: O'Connor, Smith-Jones.
+                if (b == b'\'' || b == b'-')
+                    && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+                {
+                    i += 1;
+                    continue;
                 }
-                rest_lower &= !d.is_uppercase() || end - i <= 2;
-                end = j + d.len_utf8();
-                iter.next();
-            } else if (d == '\'' || d == '-' || d == '’')
-                && text[j + d.len_utf8()..].starts_with(char::is_alphabetic)
-            {
-                end = j + d.len_utf8();
-                iter.next();
+                break;
+            }
+            let Some(d) = text[i..].chars().next() else {
+                break;
+            };
+            if d.is_alphabetic() {
+                rest_lower &= !d.is_uppercase();
+                len_chars += 1;
+                i += d.len_utf8();
+            } else if d == '’' && text[i + d.len_utf8()..].starts_with(char::is_alphabetic) {
+                i += d.len_utf8();
             } else {
                 break;
             }
         }
-        let word = &text[i..end];
-        let title = c.is_uppercase()
-            && (word.chars().count() == 1
+        // Title case: capital first, then lower case ("McDowell" and "DeShawn" count, "NASA" does not).
+        let word = &text[start..i];
+        let title = first_upper
+            && (len_chars == 1
                 || rest_lower
-                || word.chars().skip(1).any(char::is_lowercase));
+                || word.chars().skip(1).any(char::is_lowercase)
+                    && len_chars > 2
+                    && !word.chars().skip(1).all(char::is_uppercase));
         toks.push(Tok {
-            start: i,
-            end,
+            start,
+            end: i,
             title,
         });
     }
