@@ -479,6 +479,46 @@ fn content_targets(r: &Row) -> Vec<f32> {
     ]
 }
 
+/// Neutral sentences about identity groups and violent idioms, all labelled safe: a model
+/// trained on a thousand moderation examples learns "Muslims" or "killing" as harmful by
+/// themselves (the identity-term bias of Dixon et al., 2018). None of these strings is in
+/// `src/content/testdata/benign.txt`.
+fn augment_content() -> Vec<String> {
+    let groups = [
+        "Muslims", "Jews", "Christians", "gay people", "lesbians", "transgender people", "Black people",
+        "white people", "Asian Americans", "immigrants", "refugees", "Mexicans", "Arabs", "women",
+        "disabled people", "Hindus", "Sikhs", "Africans", "Latinos", "older people",
+    ];
+    let frames = [
+        "How many {} live in Canada?",
+        "The museum has an exhibit on the history of {} in Europe.",
+        "{} celebrated the holiday with their families.",
+        "Our company hires {} and everyone else on equal terms.",
+        "What percentage of {} vote in local elections?",
+        "A new study looks at the health of {} in rural areas.",
+    ];
+    let mut out = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        for (j, f) in frames.iter().enumerate() {
+            if (i + j) % 3 == 0 {
+                out.push(f.replace("{}", g));
+            }
+        }
+    }
+    for s in [
+        "this commute is killing me", "you killed that presentation, great job", "the deadline is murder",
+        "kill the process and restart the server", "the band absolutely slayed tonight",
+        "I could murder a pizza right now", "that joke killed, the audience was in tears",
+        "we need to shoot for a release next week", "my feet are killing me after the hike",
+        "let's attack the problem from a different angle", "the final exam destroyed me",
+        "the detective novel opens with a murder at a country house", "the war film shows the battle of Normandy",
+        "she fought hard to win the election", "the boxer knocked out his opponent in round three",
+    ] {
+        out.push(s.to_owned());
+    }
+    out
+}
+
 fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     let rows = read_jsonl(&eval.join("content/openai_moderation.jsonl"));
     let surge = read_jsonl(&eval.join("content/surge_toxicity.jsonl"));
@@ -489,6 +529,17 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     let families = knob("TG_CFAM", f32::from(ALL_FEATURES)) as u8;
     let lexicon_features = knob("TG_LEXFEAT", 1.0) > 0.5;
     let boost_scale = knob("TG_BOOST", 1.0);
+    let aug_rows: Vec<Row> = augment_content()
+        .into_iter()
+        .map(|text| Row {
+            text,
+            label: 0,
+            cats: HashMap::new(),
+        })
+        .collect();
+    println!("content: {} template rows (safe)", aug_rows.len());
+    let n_real = train_rows.len();
+    let train_rows: Vec<&Row> = train_rows.into_iter().chain(aug_rows.iter()).collect();
     let xs: Vec<Vec<u32>> = train_rows
         .iter()
         .map(|r| featurize(&r.text, bits, families, lexicon_features))
@@ -506,7 +557,7 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         heads,
         epochs: knob("TG_CEPOCHS", 15.0) as usize,
         lr: knob("TG_CLR", 0.2),
-        l2: knob("TG_CL2", 1e-4),
+        l2: knob("TG_CL2", 1e-3),
     };
     // 5-fold out-of-fold logits choose each head's offset (best F1), so thresholds are not
     // tuned on the held-out part.
@@ -537,6 +588,11 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     }
     let mut offsets = Vec::new();
     for h in 0..heads {
+        // Thresholds are chosen on the real rows only: the template rows are easy negatives
+        // that would pull every threshold down.
+        let oof = &oof[..n_real];
+        let ys = &ys[..n_real];
+        let floor_flag = &floor_flag[..n_real];
         let mut cands: Vec<f32> = oof.iter().map(|l| l[h]).collect();
         cands.sort_by(f32::total_cmp);
         cands.dedup();
@@ -544,7 +600,7 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         for &t in &cands {
             let scores: Vec<f32> = oof
                 .iter()
-                .zip(&floor_flag)
+                .zip(floor_flag)
                 .map(|(l, &f)| if l[h] >= t || (h == 0 && f) { 1.0 } else { 0.0 })
                 .collect();
             let labels: Vec<u8> = ys.iter().map(|y| u8::from(y[h] > 0.5)).collect();
@@ -587,6 +643,20 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     };
     variants("heldout30", &held);
     variants("surge", &surge.iter().collect::<Vec<_>>());
+    let look_alikes = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/content/testdata/benign.txt"))
+        .unwrap_or_default();
+    let mut shown = 0;
+    let mut total = 0;
+    for line in look_alikes.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        total += 1;
+        let v = clf.classify(line);
+        let f = v.flagged(&content::Thresholds::default());
+        if !f.is_empty() {
+            shown += 1;
+            println!("  FP {:.3} {:?} {line}", v.harmful, f);
+        }
+    }
+    println!("handwritten content benign look-alikes: {shown}/{total} flagged");
     eval_set("openai_moderation_train70", &train_rows);
     eval_set("openai_moderation_heldout30", &held);
     let surge_refs: Vec<&Row> = surge.iter().collect();

@@ -166,7 +166,7 @@ const RULES: &[LexiconRule] = &[
         Category::Violence,
         1.5,
         0.0,
-        r"\b(?:behead\w*|decapitat\w*|dismember\w*|disembowel\w*|mutilat\w*|gore|gory|bloodbath|massacr\w*|slaughter\w*|tortur\w*|stabbed|stabbing|shot\s+dead|brains\s+out|blood\s+everywhere|entrails|corpses?|murder\w*|kill(?:ed|ing|s)?|shoot(?:ing)?|rape[ds]?|raping|assault\w*|punch(?:ed)?|strangl\w*)\b",
+        r"\b(?:behead\w*|decapitat\w*|dismember\w*|disembowel\w*|mutilat\w*|gore|bloodbath|massacr\w*|slaughter\w*|tortur\w*|stabbed|stabbing|shot\s+dead|brains\s+out|blood\s+everywhere|entrails|corpses?|murdered|murdering|rape[ds]?|raping|strangl\w*)\b",
     ),
     lex(
         "weapons.explosives_howto",

@@ -83,7 +83,7 @@ impl Category {
     }
 
     /// Default blocking threshold. Scores are calibrated so that 0.5 is the best-F1 point;
-    /// sexual/minors uses a lower, fixed bar.
+    /// sexual/minors cannot be set above [`SEXUAL_MINORS_MAX_THRESHOLD`].
     pub fn default_threshold(self) -> f32 {
         match self {
             Self::SexualMinors => SEXUAL_MINORS_MAX_THRESHOLD,
@@ -92,8 +92,9 @@ impl Category {
     }
 }
 
-/// The highest threshold a route may set for [`Category::SexualMinors`].
-pub const SEXUAL_MINORS_MAX_THRESHOLD: f32 = 0.3;
+/// The highest threshold a route may set for [`Category::SexualMinors`]: the calibrated
+/// default. A route may tighten it, never loosen it.
+pub const SEXUAL_MINORS_MAX_THRESHOLD: f32 = 0.5;
 
 /// One head of the learned model: the overall "harmful" head or a category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,8 +305,13 @@ impl ContentClassifier {
                 *s = score.max(floor);
             }
         }
+        // The sexual/minors head saw 60 examples: it only counts when the text is sexual too.
         // Sexual content plus a reference to a minor is sexual/minors, whatever the model says.
         let sexual = scores.get(Category::Sexual.index()).copied().unwrap_or(0.0);
+        let (_, minors_floor) = hits.for_category(Category::SexualMinors);
+        if let Some(s) = scores.get_mut(Category::SexualMinors.index()) {
+            *s = s.min(sexual).max(minors_floor);
+        }
         if hits.minor_reference && sexual >= 0.5 {
             if let Some(s) = scores.get_mut(Category::SexualMinors.index()) {
                 *s = s.max(sexual.max(0.9));
