@@ -10,6 +10,7 @@
 )]
 
 mod cli;
+mod scan;
 mod sdk;
 mod serve;
 mod server;
