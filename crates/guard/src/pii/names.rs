@@ -21,6 +21,27 @@ static FIRST: LazyLock<HashSet<String>> =
     LazyLock::new(|| lexicon(include_str!("../../data/lexicon/first_names.txt")));
 static LAST: LazyLock<HashSet<String>> =
     LazyLock::new(|| lexicon(include_str!("../../data/lexicon/last_names.txt")));
+static COUNTRIES: LazyLock<HashSet<String>> =
+    LazyLock::new(|| lexicon(include_str!("../../data/lexicon/countries.txt")));
+/// Country names that are also common words or names; they need a locative cue.
+const AMBIGUOUS_COUNTRIES: &[&str] = &[
+    "turkey", "chad", "jordan", "georgia", "china", "guinea", "niger", "jersey", "israel", "kenya",
+    "india", "cuba", "peru", "mali", "togo",
+];
+/// First names that are also everyday capitalised words (months, virtues, verbs).
+const AMBIGUOUS_FIRST: &[&str] = &[
+    "will", "may", "june", "april", "august", "grace", "hope", "faith", "joy", "summer", "autumn",
+    "rose", "mark", "bill", "art", "sue", "pat", "jack", "rich", "guy", "major", "king", "page",
+    "sky", "star", "dawn", "eve", "lane", "chance", "case", "cash", "price", "rock", "river",
+    "story", "miles", "long", "young", "paris", "florence", "victoria", "georgia", "virginia",
+    "carolina", "dakota", "austin", "jordan", "sydney", "madison", "phoenix", "lincoln",
+];
+/// Verbs that, right after a lone first name at a sentence start, make it a person.
+const AFTER_NAME_VERBS: &[&str] = &[
+    "said", "says", "spent", "is", "was", "has", "had", "went", "will", "would", "told", "asked",
+    "wrote", "lives", "lived", "works", "worked", "joined", "left", "called", "met", "sent",
+    "wants", "thinks", "believes", "just", "and",
+];
 static PLACES: LazyLock<HashSet<String>> =
     LazyLock::new(|| lexicon(include_str!("../../data/lexicon/places.txt")));
 
@@ -179,6 +200,74 @@ const NOT_NAMES: &[&str] = &[
     "claude",
 ];
 
+/// Capitalised nouns that make a "Name Word" pair a place, a firm or a building, not a person.
+const NOT_AFTER_NAME: &[&str] = &[
+    "street",
+    "road",
+    "river",
+    "lake",
+    "park",
+    "station",
+    "hall",
+    "house",
+    "center",
+    "centre",
+    "college",
+    "university",
+    "school",
+    "hospital",
+    "church",
+    "bank",
+    "group",
+    "inc",
+    "ltd",
+    "llc",
+    "corp",
+    "company",
+    "club",
+    "hotel",
+    "bridge",
+    "tower",
+    "square",
+    "avenue",
+    "fort",
+    "mountain",
+    "valley",
+    "island",
+    "bay",
+    "beach",
+    "airport",
+    "lodge",
+    "flat",
+    "royal",
+    "sons",
+    "brothers",
+    "associates",
+    "partners",
+    "foundation",
+    "institute",
+    "museum",
+    "library",
+    "county",
+    "city",
+    "state",
+    "international",
+    "global",
+    "studios",
+    "records",
+    "press",
+    "media",
+    "labs",
+    "systems",
+    "solutions",
+];
+/// Surname endings common across European languages, for names outside the US Census lists.
+const SURNAME_ENDINGS: &[&str] = &[
+    "ski", "ska", "sky", "ov", "ova", "ev", "eva", "vić", "vic", "ić", "sen", "son", "sson", "ez",
+    "ini", "elli", "escu", "poulos", "idis", "enko", "chuk", "yan", "ian", "stein", "berg",
+    "berger", "mann", "ková", "ová", "czyk", "wicz", "nen", "inen", "aki", "oglu", "oğlu",
+    "shvili", "dze", "ssen", "ulis", "aitis", "opoulos", "akis", "ero", "etti",
+];
 const HONORIFICS: &[&str] = &[
     "mr",
     "mrs",
@@ -228,6 +317,11 @@ const PERSON_CUES: &[&[&str]] = &[
     &["met"],
     &["ask"],
     &["tell"],
+    &["said"],
+    &["asked"],
+    &["told"],
+    &["replied"],
+    &["wrote"],
     &["colleague"],
     &["manager"],
     &["client"],
@@ -496,6 +590,52 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
                 }
                 return Some((extend_suffixes(text, toks, end), 0.85));
             }
+            // First name + a capitalised word with a surname ending, or any capitalised word
+            // that is not a place, a firm word or a common opener: "Benito Bianchi".
+            let plain = !NOT_NAMES.contains(&nw.as_str())
+                && !NOT_AFTER_NAME.contains(&nw.as_str())
+                && !PLACES.contains(&nw);
+            if plain && !LAST.contains(&nw) {
+                let ending = SURNAME_ENDINGS
+                    .iter()
+                    .any(|e| nw.ends_with(e) && nw.len() > e.len() + 1);
+                return Some((
+                    extend_suffixes(text, toks, j),
+                    if ending { 0.8 } else { 0.65 },
+                ));
+            }
+        }
+    }
+    // A lone first name in mid-sentence (capitalised where a common word would not be), or
+    // at a sentence start followed by a verb: "I met Emma", "Magnus spent a year".
+    if is_first && !AMBIGUOUS_FIRST.contains(&w) {
+        let mid_sentence = i > 0 && {
+            let gap = &text[toks[i - 1].end..toks[i].start];
+            !gap.contains(['.', '!', '?', '\n', ':', '"', '(']) && !toks[i - 1].title
+        };
+        let verb_after = toks.get(i + 1).is_some_and(|n| {
+            !n.title
+                && &text[toks[i].end..n.start] == " "
+                && AFTER_NAME_VERBS.contains(&lower(text, *n).as_str())
+        });
+        let followed_by_noun = next(i + 1).is_some();
+        if (mid_sentence || verb_after) && !followed_by_noun {
+            return Some((extend_suffixes(text, toks, i), 0.55));
+        }
+    }
+    // Capitalised word + capitalised word with a surname ending: "Przemek Kucharski".
+    if let Some(n) = next(i + 1) {
+        let nw = lower(text, *n);
+        let ending = SURNAME_ENDINGS
+            .iter()
+            .any(|e| nw.ends_with(e) && nw.len() > e.len() + 2);
+        if ending
+            && !NOT_NAMES.contains(&w)
+            && !PLACES.contains(w)
+            && !PLACES.contains(&nw)
+            && !NOT_AFTER_NAME.contains(&nw.as_str())
+        {
+            return Some((extend_suffixes(text, toks, i + 1), 0.6));
         }
     }
     None
@@ -521,7 +661,9 @@ fn cued_person_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize,
             PERSON_CUES[n].len() == 1 && WEAK_PERSON_CUES.contains(&PERSON_CUES[n][0])
         }) && !honorific;
         let in_lexicon = is_first || LAST.contains(w);
-        if weak && !in_lexicon || PLACES.contains(w) && !in_lexicon {
+        // After a weak cue ("and", "with") only a known first name counts: "Jones, Mitchell
+        // and Williams" is a firm, "Jack and Jill" are people.
+        if weak && !is_first || PLACES.contains(w) && !in_lexicon || NOT_AFTER_NAME.contains(&w) {
             return None;
         }
         let mut end = i;
@@ -563,6 +705,10 @@ fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)>
         }
         return None;
     }
+    // Countries are places wherever they appear, bar the ambiguous ones.
+    if COUNTRIES.contains(w) && (cue || !AMBIGUOUS_COUNTRIES.contains(&w)) {
+        return Some((i, 0.75));
+    }
     if NOT_NAMES.contains(&w) {
         return None;
     }
@@ -575,7 +721,9 @@ fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)>
                 || text[n.start..n.end].len() == 2
                     && text[n.start..n.end].bytes().all(|b| b.is_ascii_uppercase()))
     });
-    if (known || shaped) && (cue || followed_by_region) {
+    // "to Teresa" is a person even though Teresa is also a town.
+    let also_name = FIRST.contains(w);
+    if (known || shaped) && (cue && !also_name || followed_by_region) {
         return Some((i, 0.8));
     }
     None

@@ -233,11 +233,13 @@ fn card_network(d: &[u8]) -> bool {
     }
     match d[0] {
         b'4' => matches!(len, 13 | 16 | 19),
+        // Old 15-digit JCB ranges.
+        b'1' => n(4) == 1800 && len == 15,
         b'5' => {
             (51..=55).contains(&n(2)) && len == 16
                 || (50..=59).contains(&n(2)) && (12..=19).contains(&len)
         }
-        b'2' => (2221..=2720).contains(&n(4)) && len == 16,
+        b'2' => (2221..=2720).contains(&n(4)) && len == 16 || n(4) == 2131 && len == 15,
         b'3' => {
             (n(2) == 34 || n(2) == 37) && len == 15
                 || (3528..=3589).contains(&n(4)) && (16..=19).contains(&len)
@@ -260,10 +262,14 @@ fn cards(text: &str, out: &mut Vec<Detection>) {
             continue;
         }
         let d = compact(s);
-        if !checksum::luhn(&d) || !card_network(&d) || d.iter().all(|&c| c == d[0]) {
+        if !checksum::luhn(&d) || d.iter().all(|&c| c == d[0]) {
             continue;
         }
-        let base = if s.contains([' ', '-']) || d.len() == 16 {
+        // A Luhn-valid number outside the known networks' ranges is a card only when the
+        // text says so ("my card 3502…").
+        let base = if !card_network(&d) {
+            0.3
+        } else if s.contains([' ', '-']) || d.len() == 16 {
             0.85
         } else {
             0.6
@@ -393,7 +399,22 @@ fn plausible_international(cc_and_rest: &[u8]) -> bool {
     (8..=15).contains(&cc_and_rest.len())
 }
 
+static PHONE_LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:phone|mobile|mob|tel|telephone|cell|fax|desk|office|whatsapp|call me (?:on|at)|reach me (?:on|at))\b\.?:?\s{0,3}(\(?\+?\d{1,4}\)?(?:[ .\-]?\d{2,5}){1,5})",
+    )
+});
+
 fn phones(text: &str, out: &mut Vec<Detection>) {
+    // After an explicit label ("Phone: 467 3395") local formats without a country or trunk
+    // prefix count too.
+    for c in PHONE_LABELLED.captures_iter(text) {
+        let Some(m) = c.get(1) else { continue };
+        let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+        if (7..=15).contains(&n) {
+            push(out, m.start(), m.end(), PiiType::Phone, 0.8);
+        }
+    }
     for m in PHONE_INTL.find_iter(text) {
         let s = m.as_str();
         let main = s.split(['x', 'e']).next().unwrap_or(s);
@@ -688,7 +709,31 @@ fn valid_md(month: u32, day: u32) -> bool {
     (1..=12).contains(&month) && (1..=31).contains(&day)
 }
 
+static YEAR_WITH_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:in|since|during|from|until|till|by|year|circa|around|before|after|of|early|late|mid)\s+((?:1[89]|20)\d{2})\b",
+    )
+});
+
 fn dates(text: &str, out: &mut Vec<Detection>) {
+    // "in 1977", "since 2017": a year with a temporal preposition is a date (not PII unless
+    // it is a birth year, which the context check below decides).
+    for c in YEAR_WITH_CUE.captures_iter(text) {
+        if let Some(m) = c.get(1) {
+            let after = &text[m.end()..];
+            if after.starts_with(|ch: char| {
+                ch.is_ascii_digit()
+                    || ch == '.' && after[1..].starts_with(|d: char| d.is_ascii_digit())
+            }) {
+                continue;
+            }
+            if near(text, m.start(), m.end(), DOB_CONTEXT) {
+                push(out, m.start(), m.end(), PiiType::DateOfBirth, 0.7);
+            } else {
+                push(out, m.start(), m.end(), PiiType::Date, 0.55);
+            }
+        }
+    }
     let num =
         |m: Option<regex::Match<'_>>| m.and_then(|x| x.as_str().parse::<u32>().ok()).unwrap_or(0);
     for c in DATE_NUMERIC.captures_iter(text) {
@@ -738,7 +783,40 @@ const ADDRESS_CONTEXT: &[&str] = &[
     "send",
 ];
 
+static ADDRESS_INTL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:(?:Via|Viale|Rue|Calle|Avenida|Rua|Piazza|Plaza|Carrer|Strada|Avenue|Boulevard|Ulica|ul\.)\s+(?:[A-Z][\w'\-]*\s+){1,3}\d{1,5}[a-z]?|[A-Z][\w\-]*(?i:strasse|straße|str\.|katu|gatan|vägen|vej|weg|laan|gade|utca|ulica|tie|veien|gasse|platz|allee|damm|straat|steeg)\s+\d{1,5}[a-z]?)\b(?:,?\s+(?i:apt|apartment|suite|ste|unit)\.?\s?\d+)?",
+    )
+});
+
+static ADDRESS_UNIT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s?#?\d{1,5}[A-Za-z]?\b|,\s(?:[A-Z]{2}|[A-Z][a-z]+)\s\d{5}(?:-\d{4})?\b",
+    )
+});
+
 fn addresses(text: &str, out: &mut Vec<Detection>) {
+    // Units and "State ZIP" tails are parts of an address even when the rest is not found.
+    for m in ADDRESS_UNIT.find_iter(text) {
+        let s = m.as_str();
+        let skip = if s.starts_with(',') { 2 } else { 0 };
+        push(
+            out,
+            m.start() + skip,
+            m.end(),
+            PiiType::StreetAddress,
+            boosted(text, m.start(), m.end(), 0.55, ADDRESS_CONTEXT),
+        );
+    }
+    for m in ADDRESS_INTL.find_iter(text) {
+        push(
+            out,
+            m.start(),
+            m.end(),
+            PiiType::StreetAddress,
+            boosted(text, m.start(), m.end(), 0.6, ADDRESS_CONTEXT),
+        );
+    }
     for m in ADDRESS.find_iter(text) {
         let s = m.as_str();
         // "3 way handshake", "2 st" are not addresses: need a capitalised street name.
