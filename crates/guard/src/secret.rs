@@ -808,6 +808,30 @@ mod tests {
         assert!(find_secrets(&typo).is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn matches_are_ordered_disjoint_char_ranges(text in "\\PC{0,300}") {
+            let found = find_secrets(&text);
+            let mut last_end = 0;
+            for m in &found {
+                proptest::prop_assert!(m.start >= last_end && m.start < m.end && m.end <= text.len());
+                proptest::prop_assert!(text.is_char_boundary(m.start) && text.is_char_boundary(m.end));
+                last_end = m.end;
+            }
+        }
+
+        #[test]
+        fn escape_neutral_view_keeps_offsets(text in "[a-z\\\\\"nrt/ é]{0,200}") {
+            proptest::prop_assert_eq!(escape_neutral(&text).len(), text.len());
+        }
+
+        #[test]
+        fn redaction_never_shows_more_than_the_prefix(value in "[A-Za-z0-9_-]{12,80}") {
+            let r = redact(&value);
+            proptest::prop_assert!(!r.contains(&value[6..]));
+        }
+    }
+
     #[test]
     fn crc32_matches_the_ieee_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
