@@ -1,2 +1,85 @@
-//! Criterion benchmarks of the input guards.
-fn main() {}
+//! Criterion benchmarks of the input guards on a 4 KB English prompt.
+//!
+//! ```text
+//! cargo bench -p tollgate-guard --bench guards
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark")]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tollgate_guard::content::ContentClassifier;
+use tollgate_guard::injection::{InjectionDetector, Source};
+use tollgate_guard::normalize::normalize;
+
+/// About 4 KB of ordinary English prose, the size of a typical prompt with context.
+fn prompt_4kb() -> String {
+    let paragraph = "Our team is planning the migration of the billing service to the new cluster next \
+        quarter. Please review the rollout plan below and point out any risks we may have missed, \
+        especially around database schema changes, feature flags and the order in which the \
+        downstream consumers should be switched over. We also need a short summary for the \
+        leadership update on Friday, written in plain language without jargon. ";
+    let mut text = String::new();
+    while text.len() < 4096 {
+        text.push_str(paragraph);
+    }
+    text.truncate(4096);
+    text
+}
+
+fn guards(c: &mut Criterion) {
+    let text = prompt_4kb();
+    let injection = InjectionDetector::new().unwrap();
+    let content = ContentClassifier::new().unwrap();
+    // Warm the lazily compiled rule sets outside the measurement.
+    let _ = injection.score(&text, Source::User);
+    let _ = content.classify(&text);
+
+    let mut group = c.benchmark_group("guards");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("normalize_4kb", |b| b.iter(|| normalize(black_box(&text))));
+    group.bench_function("injection_4kb", |b| {
+        b.iter(|| injection.score(black_box(&text), Source::User))
+    });
+    group.bench_function("content_4kb", |b| b.iter(|| content.classify(black_box(&text))));
+    group.bench_function("injection_plus_content_4kb", |b| {
+        b.iter(|| {
+            let i = injection.score(black_box(&text), Source::User);
+            let c = content.classify(black_box(&text));
+            (i, c)
+        })
+    });
+    group.bench_function("injection_rules_4kb", |b| {
+        b.iter(|| tollgate_guard::injection::rules::matching(black_box(&text)).count())
+    });
+    group.bench_function("injection_model_4kb", |b| {
+        b.iter(|| {
+            let mut out = [0.0f32];
+            injection.model().logits(black_box(&text), &mut out);
+            out
+        })
+    });
+    group.bench_function("features_only_4kb", |b| {
+        b.iter(|| {
+            let mut acc = 0u32;
+            tollgate_guard::injection::features::for_each_feature(
+                black_box(&text),
+                18,
+                tollgate_guard::injection::features::ALL_FEATURES,
+                |bucket, _| acc = acc.wrapping_add(bucket),
+            );
+            acc
+        })
+    });
+    group.bench_function("content_lexicon_4kb", |b| {
+        b.iter(|| tollgate_guard::content::lexicon::scan(black_box(&text)))
+    });
+    let unicode = text.replace("e", "е").replace(' ', " \u{200B}");
+    group.bench_function("injection_4kb_unicode_tricks", |b| {
+        b.iter(|| injection.score(black_box(&unicode), Source::Untrusted))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, guards);
+criterion_main!(benches);

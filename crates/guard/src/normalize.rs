@@ -343,9 +343,11 @@ fn decode_payloads(text: &str, depth: usize, payloads: &mut Vec<Payload>) {
         push_payload(payloads, Encoding::Percent, decoded);
     }
     if depth == 0 && text.len() <= MAX_ROT13_BYTES {
-        let rotated = rot13(text);
-        if common_words(&rotated) >= 2 && common_words(&rotated) > 2 * common_words(text) {
-            push_payload(payloads, Encoding::Rot13, rotated.into_bytes());
+        // One pass counts common English words and their rot13 images; only text that reads
+        // as English after rot13, and not before, is decoded.
+        let (plain, rotated) = common_words(text);
+        if rotated >= 2 && rotated > 2 * plain {
+            push_payload(payloads, Encoding::Rot13, rot13(text).into_bytes());
         }
     }
     let added: Vec<String> = payloads
@@ -463,17 +465,38 @@ pub fn rot13(text: &str) -> String {
         .collect()
 }
 
-// Frequent English words (and injection verbs): rot13 text that suddenly contains many of them
-// was rot13-encoded English.
-const COMMON: &[&str] = &[
-    "the", "and", "you", "your", "all", "are", "for", "that", "this", "with", "ignore", "previous",
-    "instructions", "system", "prompt", "reveal", "tell", "what", "now", "from", "not", "say",
-];
+// Frequent English words (and injection verbs): text whose rot13 suddenly contains many of
+// them was rot13-encoded English.
+fn is_common(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"the" | b"and" | b"you" | b"your" | b"all" | b"are" | b"for" | b"that" | b"this" | b"with"
+            | b"ignore" | b"previous" | b"instructions" | b"system" | b"prompt" | b"reveal" | b"tell"
+            | b"what" | b"now" | b"from" | b"not" | b"say"
+    )
+}
 
-fn common_words(text: &str) -> usize {
-    text.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| w.len() >= 3 && COMMON.iter().any(|c| c.eq_ignore_ascii_case(w)))
-        .count()
+/// Counts of common English words in `text` and in its rot13, in one pass.
+fn common_words(text: &str) -> (usize, usize) {
+    let (mut plain, mut rotated) = (0, 0);
+    for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
+        if !(3..=12).contains(&word.len()) {
+            continue;
+        }
+        let mut lower = [0u8; 12];
+        let mut rot = [0u8; 12];
+        for ((l, r), &b) in lower.iter_mut().zip(rot.iter_mut()).zip(word) {
+            *l = b.to_ascii_lowercase();
+            *r = match *l {
+                b'a'..=b'm' => *l + 13,
+                _ => *l - 13,
+            };
+        }
+        let n = word.len();
+        plain += usize::from(is_common(lower.get(..n).unwrap_or_default()));
+        rotated += usize::from(is_common(rot.get(..n).unwrap_or_default()));
+    }
+    (plain, rotated)
 }
 
 #[cfg(test)]

@@ -35,18 +35,12 @@ fn fnv(seed: u64, bytes: &[u8]) -> u64 {
 }
 
 #[inline]
-fn mix(h: u64) -> u64 {
-    // Final avalanche (from splitmix64) so that the top bits used as the bucket are well spread.
-    let mut z = h;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-#[inline]
 fn bucket(h: u64, bits: u8) -> u32 {
+    // Multiply-shift (Dietzfelbinger) on a pre-mixed key: one multiplication per feature,
+    // and the top bits, which a multiplication mixes best, pick the bucket.
     let shift = 64u32.saturating_sub(u32::from(bits.clamp(1, 31)));
-    u32::try_from(mix(h) >> shift).unwrap_or(0)
+    let z = (h ^ (h >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    u32::try_from(z >> shift).unwrap_or(0)
 }
 
 fn fold_leet(token: &mut [u8]) {
@@ -113,14 +107,16 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl 
             *end = b'>';
         }
         let framed = buf.get(..len + 2).unwrap_or_default();
-        for start in 0..framed.len() {
-            let mut h = FNV_OFFSET ^ SEED_CHAR;
-            for (n, &b) in framed.iter().skip(start).take(CHAR_NGRAM_MAX).enumerate() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(FNV_PRIME);
-                if n + 1 >= CHAR_NGRAM_MIN {
-                    f(bucket(h, buckets_log2), index);
-                }
+        // Rolling window of the last four bytes: a 3-gram is its low 24 bits, a 4-gram its
+        // low 32 bits, tagged with the length so the two never collide by construction.
+        let mut window: u64 = 0;
+        for (i, &b) in framed.iter().enumerate() {
+            window = (window << 8) | u64::from(b);
+            if i + 1 >= CHAR_NGRAM_MIN {
+                f(bucket((window & 0xff_ffff) ^ (3 << 56) ^ SEED_CHAR, buckets_log2), index);
+            }
+            if i + 1 >= CHAR_NGRAM_MAX {
+                f(bucket((window & 0xffff_ffff) ^ (4 << 56) ^ SEED_CHAR, buckets_log2), index);
             }
         }
     };
