@@ -73,6 +73,70 @@ pub struct GuardsConfig {
     pub pii: Option<PiiPolicyConfig>,
     /// Action on credentials found in prompts: `redact` (default), `hash`, `block` or `allow`.
     pub secrets: Option<String>,
+    /// Prompt-injection defence (MG-4).
+    pub injection: Option<InjectionPolicyConfig>,
+    /// Content filtering of answers and, optionally, of inputs (MG-2).
+    pub content: Option<ContentPolicyConfig>,
+    /// Output validation (MG-1).
+    pub output: Option<OutputPolicyConfig>,
+}
+
+/// Prompt-injection policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectionPolicyConfig {
+    /// Set to false to turn injection scoring off for the route.
+    pub enabled: Option<bool>,
+    /// `block` (default) or `flag` (record only).
+    pub action: Option<String>,
+    /// Score from which user text is an injection (default 0.5).
+    pub user_threshold: Option<f32>,
+    /// Score from which tool results and retrieved content are (default 0.3: stricter).
+    pub untrusted_threshold: Option<f32>,
+    /// Delimit and datamark tool results before sending, and tell the model (default off).
+    pub spotlight: Option<bool>,
+    /// Put a random canary in the system prompt and block answers that leak it (default off).
+    pub canary: Option<bool>,
+}
+
+/// Content policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentPolicyConfig {
+    /// Set to false to turn content filtering off for the route.
+    pub enabled: Option<bool>,
+    /// Also classify inputs (default: answers only).
+    pub inputs: Option<bool>,
+    /// `block` (default) or `flag`.
+    pub action: Option<String>,
+    /// Per-category thresholds 0..1 (`hate`, `harassment`, `self-harm`, `sexual`, `violence`,
+    /// `weapons`); `sexual/minors` is always blocked.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f32>,
+    /// Phrases an answer must touch (off-topic answers are refused); empty = any topic.
+    #[serde(default)]
+    pub allow_topics: Vec<String>,
+    /// Phrases an answer must not contain.
+    #[serde(default)]
+    pub deny_topics: Vec<String>,
+}
+
+/// Output validation policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputPolicyConfig {
+    /// A credential in an answer: `block` (default) or `flag`.
+    pub secrets: Option<String>,
+    /// Links and images carrying data to domains not allowed: `block` (default) or `flag`.
+    pub exfil_links: Option<String>,
+    /// Domains (and their subdomains) links may point to with data.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// Regular expressions an answer must not match.
+    #[serde(default)]
+    pub deny_patterns: Vec<String>,
+    /// Longest answer in characters.
+    pub max_chars: Option<usize>,
 }
 
 /// PII policy.

@@ -50,6 +50,8 @@ pub struct RequestContext {
     pub guards: crate::guards::InputReport,
     /// The guard that blocked the request, if one did.
     pub blocked_by: Option<&'static str>,
+    /// What the scoring guards found.
+    pub checks: crate::guards::checks::CheckReport,
 }
 
 impl RequestContext {
@@ -75,6 +77,7 @@ impl RequestContext {
             completion: None,
             guards: crate::guards::InputReport::default(),
             blocked_by: None,
+            checks: crate::guards::checks::CheckReport::default(),
         }
     }
 
@@ -143,6 +146,37 @@ impl RequestContext {
                 .inc();
         }
         let guards = self.guards.summary();
+        if let Some((score, _)) = &self.checks.injection {
+            m.injection_score
+                .get_or_create(&RouteLabels {
+                    route: route.clone(),
+                })
+                .observe(f64::from(*score));
+        }
+        for (guard, kinds) in [
+            ("content", &self.checks.content),
+            ("output", &self.checks.output),
+        ] {
+            for kind in kinds.iter() {
+                m.guard_detections
+                    .get_or_create(&GuardLabels {
+                        route: route.clone(),
+                        guard: guard.to_owned(),
+                        kind: (*kind).to_owned(),
+                    })
+                    .inc();
+            }
+        }
+        let injection_score = self.checks.injection.as_ref().map(|(s, _)| f64::from(*s));
+        let injection_rules = self
+            .checks
+            .injection
+            .as_ref()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(_, r)| r.join(","));
+        let content_flags =
+            (!self.checks.content.is_empty()).then(|| self.checks.content.join(","));
+        let output_flags = (!self.checks.output.is_empty()).then(|| self.checks.output.join(","));
         tracing::info!(
             target: "tollgate::request",
             request_id = %self.id,
@@ -163,6 +197,10 @@ impl RequestContext {
             error = self.error.as_deref(),
             guards = guards.as_deref(),
             blocked_by = self.blocked_by,
+            injection_score = injection_score,
+            injection_rules = injection_rules.as_deref(),
+            content_flags = content_flags.as_deref(),
+            output_flags = output_flags.as_deref(),
             prompt = self.prompt.as_deref(),
             completion = self.completion.as_deref(),
             "request"

@@ -47,8 +47,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The upstream rejected the request as the client's fault; status passed through.
     UpstreamRejected(u16),
-    /// A guard refused the request (400, `content_filter`).
-    Blocked,
+    /// A guard refused the request or the answer (400, `content_filter`); names the guard.
+    Blocked(&'static str),
     /// Our own failure (500).
     Internal,
 }
@@ -151,9 +151,9 @@ impl GatewayError {
         )
     }
     /// 400 from a guard: names the guard and the kind of finding, never the matched text.
-    pub fn blocked(guard: &str, kind: &str) -> Self {
+    pub fn blocked(guard: &'static str, kind: &str) -> Self {
         Self::new(
-            ErrorKind::Blocked,
+            ErrorKind::Blocked(guard),
             Fault::Client,
             false,
             format!(
@@ -171,7 +171,7 @@ impl GatewayError {
         match self.kind {
             ErrorKind::MissingKey | ErrorKind::InvalidKey => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::BadRequest | ErrorKind::Blocked => StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest | ErrorKind::Blocked(_) => StatusCode::BAD_REQUEST,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -196,7 +196,7 @@ impl GatewayError {
             ErrorKind::UpstreamBad => "upstream_error",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::UpstreamRejected(_) => "upstream_rejected",
-            ErrorKind::Blocked => "blocked",
+            ErrorKind::Blocked(_) => "blocked",
             ErrorKind::Internal => "internal",
         }
     }
@@ -222,7 +222,7 @@ impl GatewayError {
                     ErrorKind::Unavailable => ("api_error", "service_unavailable"),
                     ErrorKind::Internal => ("api_error", "internal_error"),
                     // OpenAI/Azure's convention, recognised by SDKs and red-team tools.
-                    ErrorKind::Blocked => ("invalid_request_error", "content_filter"),
+                    ErrorKind::Blocked(_) => ("invalid_request_error", "content_filter"),
                 };
                 let ty = if status == 429 {
                     "rate_limit_error"

@@ -79,6 +79,12 @@ fn latency_histogram() -> Histogram {
     ))
 }
 
+fn score_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::linear_buckets(
+        0.1, 0.1, 10,
+    ))
+}
+
 /// All gateway metrics and the registry that renders them.
 pub struct Metrics {
     registry: Registry,
@@ -98,6 +104,8 @@ pub struct Metrics {
     pub guard_detections: Family<GuardLabels, Counter>,
     /// Requests blocked by a guard.
     pub guard_blocks: Family<GuardLabels, Counter>,
+    /// Highest prompt-injection score per request, by route.
+    pub injection_score: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -130,6 +138,10 @@ impl Metrics {
         let attempts = Family::<AttemptLabels, Counter>::default();
         let guard_detections = Family::<GuardLabels, Counter>::default();
         let guard_blocks = Family::<GuardLabels, Counter>::default();
+        let injection_score =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                score_histogram,
+            );
         registry.register("requests", "Finished requests", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -158,6 +170,11 @@ impl Metrics {
             "Requests blocked by a guard",
             guard_blocks.clone(),
         );
+        registry.register(
+            "injection_score",
+            "Highest prompt-injection score per request",
+            injection_score.clone(),
+        );
         Self {
             registry,
             requests,
@@ -168,6 +185,7 @@ impl Metrics {
             attempts,
             guard_detections,
             guard_blocks,
+            injection_score,
         }
     }
 

@@ -26,6 +26,7 @@ use tollgate_guard::mask::Masker;
 
 use crate::context::RequestContext;
 use crate::error::GatewayError;
+use crate::guards::checks::StreamChecker;
 use crate::guards::{StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
 use crate::sse::SseParser;
@@ -60,8 +61,9 @@ fn with_guard_summary(mut resp: Response, ctx: &RequestContext) -> Response {
 
 /// Finish `ctx` with `err` and build the error response.
 fn reject(gw: &AppState, mut ctx: RequestContext, mut err: GatewayError) -> Response {
-    if err.kind == crate::error::ErrorKind::Blocked {
+    if let crate::error::ErrorKind::Blocked(guard) = err.kind {
         err.message = format!("{} [request {}]", err.message, ctx.id);
+        ctx.blocked_by = Some(guard);
     }
     ctx.fail(&err);
     let id = ctx.id.clone();
@@ -194,15 +196,23 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
-    // Input guards: mask PII and credentials before anything leaves.
+    // Input guards, on the text as the user wrote it: injection and content scoring, then
+    // masking of PII and credentials before anything leaves, then spotlight and canary.
+    if let Err(e) = route
+        .guards
+        .checks
+        .check_input(format, &request.body, &mut ctx.checks)
+    {
+        return reject(&gw, ctx, e);
+    }
     let mut masker = Masker::new(gw.mask_key);
     if let Err(e) = route
         .guards
         .mask_chat(format, &mut request.body, &mut masker, &mut ctx.guards)
     {
-        ctx.blocked_by = Some("pii");
         return reject(&gw, ctx, e);
     }
+    let check_state = route.guards.checks.prepare(format, &mut request.body);
     let log_payloads = gw.config.logging.log_payloads;
     if log_payloads {
         ctx.prompt = Some(request.prompt_text());
@@ -236,6 +246,15 @@ async fn chat(
             }
             match response::translate(v, upstream_format, format) {
                 Ok(mut out) => {
+                    let answer = response::completion_text(&out, format);
+                    if let Err(e) =
+                        route
+                            .guards
+                            .checks
+                            .check_output(&answer, &check_state, &mut ctx.checks)
+                    {
+                        return reject(&gw, ctx, e);
+                    }
                     if restore {
                         restore_json(&mut out, &masker);
                     }
@@ -254,11 +273,8 @@ async fn chat(
         Reply::Stream(bytes) => {
             let translator =
                 StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads);
-            let output = if restore {
-                StreamOutputGuard::new(format, &masker)
-            } else {
-                None
-            };
+            let checker = StreamChecker::new(route.guards.checks.clone(), check_state);
+            let output = StreamOutputGuard::new(format, &masker, restore, Some(checker));
             stream_response(gw, ctx, bytes, translator, output)
         }
     }
@@ -271,6 +287,20 @@ struct StreamRecord {
 }
 
 impl StreamRecord {
+    fn merge_output(&mut self, g: StreamOutputGuard) {
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.checks.output.extend(g.report.output);
+            ctx.checks.content.extend(g.report.content);
+            if let Some(e) = g.violation {
+                if let crate::error::ErrorKind::Blocked(guard) = e.kind {
+                    ctx.blocked_by = Some(guard);
+                }
+                ctx.error_class = Some(e.class());
+                ctx.error = Some(e.message);
+            }
+        }
+    }
+
     fn complete(&mut self, t: &StreamTranslator, error: Option<&GatewayError>) {
         if let Some(mut ctx) = self.ctx.take() {
             ctx.usage = t.usage();
@@ -350,6 +380,9 @@ fn stream_response(
             for ev in guarded {
                 yield Ok::<Bytes, Infallible>(ev.encode());
             }
+            if output.as_ref().is_some_and(StreamOutputGuard::ended) {
+                break;
+            }
             if translator.is_done() {
                 break;
             }
@@ -360,6 +393,9 @@ fn stream_response(
             if ended {
                 break;
             }
+        }
+        if let Some(g) = output.take() {
+            record.merge_output(g);
         }
         record.complete(&translator, failure.as_ref());
     };
@@ -417,7 +453,6 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         .guards
         .mask_embeddings(&mut request.body, &mut masker, &mut ctx.guards)
     {
-        ctx.blocked_by = Some("pii");
         return reject(&gw, ctx, e);
     }
     match upstream::call(

@@ -7,6 +7,8 @@
 //! token in every message and comes back in the answer. Only text positions are touched:
 //! message contents, text parts, tool-call arguments, tool results, the system prompt.
 
+pub mod checks;
+
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
@@ -61,6 +63,8 @@ impl PiiStage {
 pub struct GuardSet {
     pii: Option<PiiStage>,
     secrets: Action,
+    /// Injection, content and output checks.
+    pub checks: checks::Checks,
 }
 
 /// What the input guards did to one request (counts by label, never values).
@@ -115,7 +119,12 @@ impl GuardSet {
             }) => None,
             cfg => Some(pii_stage(cfg)?),
         };
-        Ok(Self { pii, secrets })
+        let checks = checks::Checks::build(global, route)?;
+        Ok(Self {
+            pii,
+            secrets,
+            checks,
+        })
     }
 
     /// Mask every text position of a chat body in `format`. Blocks return the guard error.
@@ -368,36 +377,124 @@ pub fn restore_json(v: &mut Value, masker: &Masker) {
     }
 }
 
-/// Restores tokens in a client-format event stream, one restorer per text channel (the
-/// message text, each tool call's arguments, each Anthropic content block), flushing a
-/// channel's held-back tail just before the event that closes it.
+/// One text channel of a stream (the message text, one tool call's arguments, one Anthropic
+/// content block): tokens restored, then held back until the output checks have seen them.
+#[derive(Debug, Clone)]
+struct Channel {
+    restorer: StreamRestorer,
+    pending: String,
+}
+
+/// Restores tokens in a client-format event stream and runs the output checks on it, one
+/// [`Channel`] per text channel, flushing a channel's held-back tail just before the event
+/// that closes it. A violation replaces the rest of the stream with one error event.
 #[derive(Debug)]
 pub struct StreamOutputGuard {
     format: WireFormat,
     template: StreamRestorer,
-    channels: BTreeMap<i64, StreamRestorer>,
+    channels: BTreeMap<i64, Channel>,
     last_chunk: Option<Value>,
+    checker: Option<checks::StreamChecker>,
+    hold_back: usize,
+    json_channels: std::collections::BTreeSet<i64>,
+    /// What the output checks found.
+    pub report: checks::CheckReport,
+    /// The violation that ended the stream, if any.
+    pub violation: Option<GatewayError>,
 }
 
 impl StreamOutputGuard {
-    /// A guard restoring `masker`'s tokens in a `format` stream; `None` when there is nothing
-    /// to restore, so streams without tokens pass untouched.
-    pub fn new(format: WireFormat, masker: &Masker) -> Option<Self> {
-        masker.has_tokens().then(|| Self {
+    /// A guard restoring `masker`'s tokens (unless `restore` is off) and running `checker`;
+    /// `None` when there is nothing to do, so such streams pass untouched.
+    pub fn new(
+        format: WireFormat,
+        masker: &Masker,
+        restore: bool,
+        checker: Option<checks::StreamChecker>,
+    ) -> Option<Self> {
+        let restoring = restore && masker.has_tokens();
+        if !restoring && checker.is_none() {
+            return None;
+        }
+        let template = if restoring {
+            masker.stream_restorer()
+        } else {
+            Masker::new([0; 32]).stream_restorer()
+        };
+        Some(Self {
             format,
-            template: masker.stream_restorer(),
+            template,
             channels: BTreeMap::new(),
             last_chunk: None,
+            hold_back: if checker.is_some() {
+                checks::STREAM_HOLD_BACK
+            } else {
+                0
+            },
+            json_channels: std::collections::BTreeSet::new(),
+            checker,
+            report: checks::CheckReport::default(),
+            violation: None,
         })
     }
 
-    fn channel(&mut self, id: i64) -> &mut StreamRestorer {
-        let t = &self.template;
-        self.channels.entry(id).or_insert_with(|| t.clone())
+    /// Whether a violation ended the stream.
+    pub fn ended(&self) -> bool {
+        self.violation.is_some()
+    }
+
+    /// Feed text of channel `id`; returns what may be released now (or `None` on a violation).
+    fn push(&mut self, id: i64, text: &str, out: &mut Vec<SseEvent>) -> Option<String> {
+        let template = self.template.clone();
+        let ch = self.channels.entry(id).or_insert_with(|| Channel {
+            restorer: template,
+            pending: String::new(),
+        });
+        let restored = ch.restorer.push(text);
+        ch.pending.push_str(&restored);
+        if let Some(c) = self.checker.as_mut() {
+            if let Err(e) = c.check(&restored, false, &mut self.report) {
+                self.fail(e, out);
+                return None;
+            }
+        }
+        let ch = self.channels.get_mut(&id)?;
+        let mut cut = ch.pending.len().saturating_sub(self.hold_back);
+        while !ch.pending.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Some(ch.pending.drain(..cut).collect())
+    }
+
+    /// Close channel `id`; returns its remaining text (or `None` on a violation).
+    fn close(&mut self, id: i64, out: &mut Vec<SseEvent>) -> Option<String> {
+        let mut ch = self.channels.remove(&id)?;
+        let rest = ch.restorer.finish();
+        ch.pending.push_str(&rest);
+        if let Some(c) = self.checker.as_mut() {
+            if let Err(e) = c.check(&rest, true, &mut self.report) {
+                self.fail(e, out);
+                return None;
+            }
+        }
+        Some(ch.pending)
+    }
+
+    fn fail(&mut self, e: GatewayError, out: &mut Vec<SseEvent>) {
+        out.push(match self.format {
+            WireFormat::OpenAi => SseEvent::data(e.body(WireFormat::OpenAi).to_string()),
+            WireFormat::Anthropic => {
+                SseEvent::named("error", e.body(WireFormat::Anthropic).to_string())
+            }
+        });
+        self.violation = Some(e);
     }
 
     /// Process one outgoing event; the result goes to the client in its place.
     pub fn process(&mut self, ev: SseEvent, out: &mut Vec<SseEvent>) {
+        if self.ended() {
+            return;
+        }
         match self.format {
             WireFormat::OpenAi => self.process_openai(ev, out),
             WireFormat::Anthropic => self.process_anthropic(ev, out),
@@ -405,22 +502,23 @@ impl StreamOutputGuard {
     }
 
     fn flush_openai(&mut self, out: &mut Vec<SseEvent>) {
-        let Some(template) = self.last_chunk.clone() else {
-            self.channels.clear();
-            return;
-        };
-        let channels = std::mem::take(&mut self.channels);
-        for (id, mut r) in channels {
-            let rest = r.finish();
+        let ids: Vec<i64> = self.channels.keys().copied().collect();
+        for id in ids {
+            let Some(rest) = self.close(id, out) else {
+                return;
+            };
             if rest.is_empty() {
                 continue;
             }
+            let Some(template) = self.last_chunk.clone() else {
+                continue;
+            };
             let delta = if id < 0 {
                 serde_json::json!({"content": rest})
             } else {
                 serde_json::json!({"tool_calls": [{"index": id, "function": {"arguments": rest}}]})
             };
-            let mut chunk = template.clone();
+            let mut chunk = template;
             chunk["choices"] =
                 serde_json::json!([{"index": 0, "delta": delta, "finish_reason": null}]);
             out.push(SseEvent::data(chunk.to_string()));
@@ -430,7 +528,9 @@ impl StreamOutputGuard {
     fn process_openai(&mut self, ev: SseEvent, out: &mut Vec<SseEvent>) {
         if ev.data.trim() == "[DONE]" {
             self.flush_openai(out);
-            out.push(ev);
+            if !self.ended() {
+                out.push(ev);
+            }
             return;
         }
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
@@ -440,15 +540,28 @@ impl StreamOutputGuard {
         let finishing = v["choices"]
             .as_array()
             .is_none_or(|c| c.is_empty() || c.iter().any(|c| !c["finish_reason"].is_null()));
+        if !finishing {
+            let mut template = v.clone();
+            template["choices"] = Value::Array(Vec::new());
+            self.last_chunk = Some(template);
+        }
         if finishing {
             self.flush_openai(out);
+            if self.ended() {
+                return;
+            }
         }
         let mut changed = false;
-        if let Some(Value::String(t)) = v.pointer_mut("/choices/0/delta/content") {
-            let t2 = std::mem::take(t);
-            let restored = self.channel(-1).push(&t2);
+        if let Some(t) = v
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        {
+            let Some(released) = self.push(-1, &t, out) else {
+                return;
+            };
             if let Some(Value::String(t)) = v.pointer_mut("/choices/0/delta/content") {
-                *t = restored;
+                *t = released;
             }
             changed = true;
         }
@@ -456,20 +569,17 @@ impl StreamOutputGuard {
             for (k, c) in calls.iter().enumerate() {
                 let idx = c["index"].as_i64().unwrap_or(0);
                 if let Some(args) = c.pointer("/function/arguments").and_then(Value::as_str) {
-                    let restored = self.channel(idx).push(args);
+                    let Some(released) = self.push(idx, args, out) else {
+                        return;
+                    };
                     if let Some(Value::String(a)) = v.pointer_mut(&format!(
                         "/choices/0/delta/tool_calls/{k}/function/arguments"
                     )) {
-                        *a = restored;
+                        *a = released;
                     }
                     changed = true;
                 }
             }
-        }
-        if !finishing {
-            let mut template = v.clone();
-            template["choices"] = Value::Array(Vec::new());
-            self.last_chunk = Some(template);
         }
         out.push(if changed {
             SseEvent {
@@ -497,20 +607,38 @@ impl StreamOutputGuard {
                         return;
                     }
                 };
+                if field == "partial_json" {
+                    self.json_channels.insert(index);
+                }
                 let text = v["delta"][field].as_str().unwrap_or_default().to_owned();
-                v["delta"][field] = Value::String(self.channel(index).push(&text));
+                let Some(released) = self.push(index, &text, out) else {
+                    return;
+                };
+                v["delta"][field] = Value::String(released);
                 out.push(SseEvent {
                     event: ev.event,
                     data: v.to_string(),
                 });
             }
             Some("content_block_stop") => {
-                if let Some(mut r) = self.channels.remove(&index) {
-                    let rest = r.finish();
+                let kind = if self.channels.contains_key(&index) {
+                    Some(())
+                } else {
+                    None
+                };
+                if kind.is_some() {
+                    let Some(rest) = self.close(index, out) else {
+                        return;
+                    };
                     if !rest.is_empty() {
+                        let delta = if self.json_channels.contains(&index) {
+                            serde_json::json!({"type": "input_json_delta", "partial_json": rest})
+                        } else {
+                            serde_json::json!({"type": "text_delta", "text": rest})
+                        };
                         out.push(SseEvent::named(
                             "content_block_delta",
-                            serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": rest}}).to_string(),
+                            serde_json::json!({"type": "content_block_delta", "index": index, "delta": delta}).to_string(),
                         ));
                     }
                 }
@@ -638,7 +766,7 @@ mod tests {
                 action: Action::Token,
             }],
         );
-        let mut g = StreamOutputGuard::new(WireFormat::OpenAi, &masker).unwrap();
+        let mut g = StreamOutputGuard::new(WireFormat::OpenAi, &masker, true, None).unwrap();
         let chunk = |c: &str| {
             SseEvent::data(json!({"id": "x", "choices": [{"index": 0, "delta": {"content": c}, "finish_reason": null}]}).to_string())
         };
@@ -678,7 +806,7 @@ mod tests {
                 action: Action::Token,
             }],
         );
-        let mut g = StreamOutputGuard::new(WireFormat::Anthropic, &masker).unwrap();
+        let mut g = StreamOutputGuard::new(WireFormat::Anthropic, &masker, true, None).unwrap();
         let mut out = Vec::new();
         for piece in ["Hi <EMA", "IL_1"] {
             g.process(SseEvent::named("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}).to_string()), &mut out);

@@ -127,6 +127,18 @@ targets = [{ provider = "echo", model = "echo" }]
 [routes.strict]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { pii = { actions = { SSN = "block", EMAIL = "redact" }, custom = [{ label = "EMPLOYEE_ID", pattern = "EMP-\\d{6}", action = "hash" }] }, secrets = "block" }
+[routes.canary]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { injection = { canary = true, spotlight = true } }
+[routes.validated]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { output = { deny_patterns = ["(?i)project bluebird"] } }
+[routes.contentonly]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { injection = { enabled = false } }
+[routes.flagonly]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { injection = { action = "flag" }, content = { action = "flag" } }
 [routes.nopii]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { pii = { enabled = false } }
