@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use tollgate_guard::content::{Category, ContentClassifier, Thresholds};
+use tollgate_guard::injection::{InjectionDetector, Source};
 use tollgate_guard::pii::{PiiDetector, PiiType};
 
 use crate::Outcome;
@@ -44,6 +46,10 @@ pub enum GuardCommand {
 pub enum EvalKind {
     /// PII spans.
     Pii,
+    /// Prompt injection (binary, score 0..1).
+    Injection,
+    /// Harmful content (binary, score 0..1: the `harmful` head).
+    Content,
 }
 
 /// Run a guard subcommand.
@@ -56,6 +62,9 @@ pub fn run(cmd: GuardCommand) -> Result<Outcome> {
             predictions,
         } => match kind {
             EvalKind::Pii => eval_pii(&set, predictions.as_deref()),
+            EvalKind::Injection | EvalKind::Content => {
+                eval_binary(kind, &set, predictions.as_deref())
+            }
         },
     }
 }
@@ -69,49 +78,105 @@ fn check(json: bool) -> Result<Outcome> {
         .context("reading stdin (UTF-8 text expected)")?;
     let pii = PiiDetector::default().detect(&text);
     let secrets = tollgate_guard::secret::find_secrets(&text);
+    let injection = InjectionDetector::new().context("loading the injection model")?;
+    let content = ContentClassifier::new().context("loading the content model")?;
+    let inj_user = injection.score(&text, Source::User);
+    let inj_untrusted = injection.score(&text, Source::Untrusted);
+    let verdict = content.classify(&text);
+    let flagged_content = verdict.flagged(&Thresholds::default());
+    let flagged = !pii.is_empty()
+        || !secrets.is_empty()
+        || inj_user.is_injection()
+        || !flagged_content.is_empty();
     let mut out = std::io::stdout().lock();
-    let flagged = !pii.is_empty() || !secrets.is_empty();
     if json {
         let v = json!({
             "pii": pii.iter().map(|d| json!({"type": d.kind.label(), "start": d.start, "end": d.end, "score": d.score})).collect::<Vec<_>>(),
             "secrets": secrets.iter().map(|m| json!({"rule": m.rule, "start": m.start, "end": m.end})).collect::<Vec<_>>(),
+            "injection": {
+                "score": inj_user.score,
+                "blocked_as_user_text": inj_user.is_injection(),
+                "blocked_as_tool_output": inj_untrusted.is_injection(),
+                "rules": inj_user.rules,
+            },
+            "content": {
+                "harmful": verdict.harmful,
+                "scores": Category::ALL.iter().map(|c| (c.as_str().to_owned(), json!(verdict.score(*c)))).collect::<serde_json::Map<_, _>>(),
+                "flagged": flagged_content.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            },
         });
         writeln!(out, "{v}")?;
-    } else if !flagged {
-        writeln!(out, "PASS: no PII or credentials found")?;
-    } else {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for d in &pii {
-            *counts.entry(d.kind.label()).or_default() += 1;
-        }
-        for m in &secrets {
-            *counts.entry(m.rule).or_default() += 1;
-        }
-        let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k}×{n}")).collect();
-        writeln!(out, "FLAGGED: {}", summary.join(", "))?;
-        for d in &pii {
-            writeln!(
-                out,
-                "  {:<10} bytes {}..{}  score {:.2}",
-                d.kind.label(),
-                d.start,
-                d.end,
-                d.score
-            )?;
-        }
-        for m in &secrets {
-            writeln!(
-                out,
-                "  {:<10} bytes {}..{}  {}",
-                "SECRET", m.start, m.end, m.rule
-            )?;
-        }
+        return Ok(if flagged {
+            Outcome::Findings
+        } else {
+            Outcome::Ok
+        });
     }
-    Ok(if flagged {
-        Outcome::Findings
+    if !flagged {
+        writeln!(
+            out,
+            "PASS: no PII, credentials, prompt injection or harmful content found"
+        )?;
+        writeln!(
+            out,
+            "  injection score {:.2} (user threshold {:.2}); content harmful {:.2}",
+            inj_user.score, inj_user.threshold, verdict.harmful
+        )?;
+        return Ok(Outcome::Ok);
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &pii {
+        *counts.entry(d.kind.label()).or_default() += 1;
+    }
+    for m in &secrets {
+        *counts.entry(m.rule).or_default() += 1;
+    }
+    if inj_user.is_injection() {
+        counts.insert("INJECTION", 1);
+    }
+    for c in &flagged_content {
+        counts.insert(c.as_str(), 1);
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+    writeln!(out, "FLAGGED: {}", summary.join(", "))?;
+    for d in &pii {
+        writeln!(
+            out,
+            "  {:<10} bytes {}..{}  score {:.2}",
+            d.kind.label(),
+            d.start,
+            d.end,
+            d.score
+        )?;
+    }
+    for m in &secrets {
+        writeln!(
+            out,
+            "  {:<10} bytes {}..{}  {}",
+            "SECRET", m.start, m.end, m.rule
+        )?;
+    }
+    let word = |b: bool| if b { "BLOCK" } else { "pass" };
+    let rules = if inj_user.rules.is_empty() {
+        String::new()
     } else {
-        Outcome::Ok
-    })
+        format!(" (rules: {})", inj_user.rules.join(", "))
+    };
+    writeln!(
+        out,
+        "  INJECTION  score {:.2}: {} as user text, {} as tool output{rules}",
+        inj_user.score,
+        word(inj_user.is_injection()),
+        word(inj_untrusted.is_injection())
+    )?;
+    for c in &flagged_content {
+        writeln!(out, "  CONTENT    {} {:.2}", c.as_str(), verdict.score(*c))?;
+    }
+    writeln!(
+        out,
+        "Values are never printed. Route policies decide what the gateway does with each finding."
+    )?;
+    Ok(Outcome::Findings)
 }
 
 fn read_set(path: &std::path::Path) -> Result<Vec<Value>> {
@@ -134,6 +199,121 @@ fn read_set(path: &std::path::Path) -> Result<Vec<Value>> {
         rows.push(v);
     }
     Ok(rows)
+}
+
+/// Score a binary detector on a `{"text","label"}` set: AUC, TPR at 1% FPR and P/R/F1/FPR at
+/// the detector's default threshold, computed as `shared/eval/eval_binary.py` does.
+fn eval_binary(
+    kind: EvalKind,
+    set: &std::path::Path,
+    predictions: Option<&std::path::Path>,
+) -> Result<Outcome> {
+    let rows = read_set(set)?;
+    let injection = InjectionDetector::new().context("loading the injection model")?;
+    let content = ContentClassifier::new().context("loading the content model")?;
+    let started = std::time::Instant::now();
+    let mut scored: Vec<(f64, bool)> = Vec::with_capacity(rows.len());
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let text = row.get("text").and_then(Value::as_str).unwrap_or_default();
+        let label = row.get("label").and_then(Value::as_i64).unwrap_or(0) == 1;
+        let t0 = std::time::Instant::now();
+        let score = match kind {
+            EvalKind::Injection => f64::from(injection.score(text, Source::User).score),
+            _ => f64::from(content.classify(text).harmful),
+        };
+        lines.push(json!({"score": score, "ms": t0.elapsed().as_secs_f64() * 1000.0}));
+        scored.push((score, label));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(p) = predictions {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        );
+        for l in &lines {
+            writeln!(f, "{l}")?;
+        }
+    }
+    let pos = scored.iter().filter(|s| s.1).count();
+    let neg = scored.len() - pos;
+    // AUC by the rank-sum (Mann-Whitney) statistic, ties averaged.
+    let mut order: Vec<usize> = (0..scored.len()).collect();
+    order.sort_by(|&a, &b| scored[a].0.total_cmp(&scored[b].0));
+    let mut ranks = vec![0.0; scored.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scored[order[j + 1]].0 == scored[order[i]].0 {
+            j += 1;
+        }
+        for &o in &order[i..=j] {
+            ranks[o] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    let rank_sum: f64 = (0..scored.len())
+        .filter(|&k| scored[k].1)
+        .map(|k| ranks[k])
+        .sum();
+    let auc = if pos > 0 && neg > 0 {
+        (rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos * neg) as f64
+    } else {
+        f64::NAN
+    };
+    let mut desc = scored.clone();
+    desc.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp, mut best) = (0usize, 0usize, 0.0f64);
+    let mut k = 0;
+    while k < desc.len() {
+        let t = desc[k].0;
+        while k < desc.len() && desc[k].0 == t {
+            if desc[k].1 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            k += 1;
+        }
+        if neg > 0 && pos > 0 && fp as f64 / neg as f64 <= 0.01 {
+            best = best.max(tp as f64 / pos as f64);
+        }
+    }
+    let threshold = match kind {
+        EvalKind::Injection => f64::from(Source::User.default_threshold()),
+        _ => 0.5,
+    };
+    let tp = scored.iter().filter(|s| s.1 && s.0 >= threshold).count();
+    let fp = scored.iter().filter(|s| !s.1 && s.0 >= threshold).count();
+    let p = if tp + fp > 0 {
+        tp as f64 / (tp + fp) as f64
+    } else {
+        0.0
+    };
+    let r = if pos > 0 { tp as f64 / pos as f64 } else { 0.0 };
+    let f1 = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
+    let fpr = if neg > 0 { fp as f64 / neg as f64 } else { 0.0 };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{kind:?} on {} ({} texts: {pos} positive, {neg} negative)",
+        set.display(),
+        rows.len()
+    )?;
+    writeln!(out, "AUC {auc:.4}   TPR at 1% FPR {best:.4}")?;
+    writeln!(
+        out,
+        "at threshold {threshold}: precision {p:.3} recall {r:.3} F1 {f1:.3} FPR {fpr:.4}"
+    )?;
+    writeln!(
+        out,
+        "speed: {:.0} texts/s (one core)",
+        rows.len() as f64 / secs
+    )?;
+    Ok(Outcome::Ok)
 }
 
 /// The scorers' type normalisation (shared/eval/eval_pii.py).
