@@ -352,12 +352,15 @@ impl PiiDetector {
     }
 }
 
+/// A recognizer family: scans text and appends detections.
+pub type Recognizer = fn(&str, &mut Vec<Detection>);
+
 /// Each recognizer family by name, for profiling (`examples/pii_profile.rs`).
 #[doc(hidden)]
-pub fn profile_families() -> Vec<(&'static str, fn(&str, &mut Vec<Detection>))> {
+pub fn profile_families() -> Vec<(&'static str, Recognizer)> {
     patterns::families()
         .into_iter()
-        .chain([("names", names::scan as fn(&str, &mut Vec<Detection>))])
+        .chain([("names", names::scan as Recognizer)])
         .collect()
 }
 

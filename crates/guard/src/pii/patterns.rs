@@ -120,7 +120,7 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
 }
 
 /// Every family, for profiling.
-pub fn families() -> Vec<(&'static str, fn(&str, &mut Vec<Detection>))> {
+pub fn families() -> Vec<(&'static str, super::Recognizer)> {
     vec![
         ("email", email),
         ("url", url),
