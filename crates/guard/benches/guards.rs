@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tollgate_guard::content::ContentClassifier;
-use tollgate_guard::injection::{InjectionDetector, Source};
+use tollgate_guard::injection::{InjectionDetector, PreparedText, Source};
 use tollgate_guard::normalize::normalize;
 
 /// About 4 KB of ordinary English prose, the size of a typical prompt with context.
@@ -49,6 +49,14 @@ fn guards(c: &mut Criterion) {
             (i, c)
         })
     });
+    group.bench_function("prepared_injection_plus_content_4kb", |b| {
+        b.iter(|| {
+            let prepared = PreparedText::new(black_box(&text));
+            let i = injection.score_prepared(&prepared, Source::User);
+            let c = content.classify_prepared(&prepared);
+            (i, c)
+        })
+    });
     group.bench_function("injection_rules_4kb", |b| {
         b.iter(|| tollgate_guard::injection::rules::matching(black_box(&text)).count())
     });
@@ -65,7 +73,7 @@ fn guards(c: &mut Criterion) {
             tollgate_guard::injection::features::for_each_feature(
                 black_box(&text),
                 18,
-                tollgate_guard::injection::features::ALL_FEATURES,
+                tollgate_guard::injection::SHARED_FAMILIES,
                 |bucket, _| acc = acc.wrapping_add(bucket),
             );
             acc

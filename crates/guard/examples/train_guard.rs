@@ -24,13 +24,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tollgate_guard::content::{self, ContentClassifier};
-use tollgate_guard::injection::features::{ALL_FEATURES, for_each_feature};
+use tollgate_guard::injection::SHARED_FAMILIES;
+use tollgate_guard::injection::features::for_each_feature;
 use tollgate_guard::injection::model::LinearModel;
 use tollgate_guard::injection::{InjectionDetector, Source};
 
 /// Seed for the example shuffle.
 const SEED: u64 = 0x7011_6a7e_2026_0003;
-const INJECTION_BUCKETS_LOG2_DEFAULT: u8 = 16;
+const INJECTION_BUCKETS_LOG2_DEFAULT: u8 = tollgate_guard::injection::SHARED_BUCKETS_LOG2;
 const INJECTION_WINDOW: usize = 64;
 const CONTENT_WINDOW: usize = 256;
 /// Target false-positive rate on validation for the user threshold (0.5 after calibration).
@@ -397,7 +398,8 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     for _ in 0..repeat.max(1) {
         texts.extend(aug.iter().cloned());
     }
-    let xs: Vec<Vec<u32>> = texts.iter().map(|(t, _)| featurize(t, INJECTION_BUCKETS_LOG2, ALL_FEATURES, false)).collect();
+    let families = knob("TG_IFAM", f32::from(SHARED_FAMILIES)) as u8;
+    let xs: Vec<Vec<u32>> = texts.iter().map(|(t, _)| featurize(t, INJECTION_BUCKETS_LOG2, families, false)).collect();
     let ys: Vec<Vec<f32>> = texts.iter().map(|(_, l)| vec![f32::from(*l)]).collect();
     let cfg = TrainConfig {
         bits: INJECTION_BUCKETS_LOG2,
@@ -408,7 +410,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     };
     let (w, b) = train(&cfg, &xs, &ys, &[1.0]);
     let model =
-        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, ALL_FEATURES, b.clone(), &w, vec![0.0, 1.0]).unwrap();
+        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, families, b.clone(), &w, vec![0.0, 1.0]).unwrap();
     let raw = InjectionDetector::from_model(model.clone()).unwrap();
 
     // Calibrate: the user threshold (0.5) sits where validation FPR reaches the target.
@@ -427,7 +429,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     let offset = neg_logits.get(allowed).copied().unwrap_or(0.0) + 1e-3;
     println!("injection: calibration offset {offset:.4} (rule floors alone flag {floor_fp} validation negatives)");
     let final_model =
-        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, ALL_FEATURES, b, &w, vec![offset, 1.0]).unwrap();
+        LinearModel::from_floats(INJECTION_BUCKETS_LOG2, 1, INJECTION_WINDOW, families, b, &w, vec![offset, 1.0]).unwrap();
     let bytes = final_model.to_bytes();
     std::fs::create_dir_all(out_dir).unwrap();
     std::fs::write(out_dir.join("injection.tgm"), &bytes).unwrap();
@@ -548,7 +550,7 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     println!("content: {} training rows, {} held out", train_rows.len(), held.len());
     let bits = content::BUCKETS_LOG2;
     let heads = content::LEARNED_HEADS.len();
-    let families = knob("TG_CFAM", f32::from(ALL_FEATURES)) as u8;
+    let families = knob("TG_CFAM", f32::from(SHARED_FAMILIES)) as u8;
     let lexicon_features = knob("TG_LEXFEAT", 1.0) > 0.5;
     let boost_scale = knob("TG_BOOST", 1.0);
     let aug_rows: Vec<Row> = augment_content()

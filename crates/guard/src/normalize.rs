@@ -32,6 +32,10 @@ pub const MIN_HEX_RUN: usize = 20;
 pub const MIN_PERCENT_ESCAPES: usize = 3;
 /// Rot13 is only tried on inputs up to this size: it is a whole-text transform.
 pub const MAX_ROT13_BYTES: usize = 16 * 1024;
+/// Words sampled from the start of a text to decide whether it is rot13 English. A rot13
+/// payload after a long English preamble would fail the "reads as English only after rot13"
+/// test anyway, so sampling loses nothing and bounds the cost.
+pub const ROT13_SAMPLE_WORDS: usize = 128;
 
 /// What normalisation found and removed or folded. Counts, never content.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -323,20 +327,29 @@ fn decode_payloads(text: &str, depth: usize, payloads: &mut Vec<Payload>) {
         return;
     }
     let before = payloads.len();
-    find_runs(text, MIN_BASE64_RUN, is_base64_byte, |run| {
-        if let Some(decoded) = decode_base64(run) {
+    // Hex digits are a subset of the base64 alphabet, so one scan finds both kinds of run.
+    for run in text.as_bytes().split(|&b| !is_base64_byte(b)) {
+        if run.len() < MIN_BASE64_RUN.min(MIN_HEX_RUN) {
+            continue;
+        }
+        // The run holds only ASCII bytes, so it is valid UTF-8.
+        let Ok(run) = std::str::from_utf8(run) else {
+            continue;
+        };
+        let hex_body = run.strip_prefix("0x").unwrap_or(run);
+        if hex_body.len() >= MIN_HEX_RUN && hex_body.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // A run of decimal digits is a number (a card, a phone), not hidden text.
+            if !hex_body.bytes().all(|b| b.is_ascii_digit())
+                && let Ok(bytes) = hex::decode(hex_body.get(..hex_body.len() & !1).unwrap_or_default())
+            {
+                push_payload(payloads, Encoding::Hex, bytes);
+            }
+        } else if run.len() >= MIN_BASE64_RUN
+            && let Some(decoded) = decode_base64(run)
+        {
             push_payload(payloads, Encoding::Base64, decoded);
         }
-    });
-    find_runs(text, MIN_HEX_RUN, |b| b.is_ascii_hexdigit(), |run| {
-        // A run of decimal digits is a number (a card, a phone), not hidden text.
-        if run.bytes().all(|b| b.is_ascii_digit()) {
-            return;
-        }
-        if let Ok(bytes) = hex::decode(run.get(..run.len() & !1).unwrap_or_default()) {
-            push_payload(payloads, Encoding::Hex, bytes);
-        }
-    });
+    }
     if text.matches('%').count() >= MIN_PERCENT_ESCAPES
         && let Some(decoded) = percent_decode(text)
     {
@@ -389,26 +402,6 @@ fn push_payload(payloads: &mut Vec<Payload>, encoding: Encoding, mut bytes: Vec<
 
 fn is_base64_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
-}
-
-fn find_runs(text: &str, min: usize, pred: impl Fn(u8) -> bool, mut f: impl FnMut(&str)) {
-    let bytes = text.as_bytes();
-    let mut start = None;
-    for i in 0..=bytes.len() {
-        let inside = bytes.get(i).is_some_and(|&b| pred(b));
-        match (inside, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                if i - s >= min
-                    && let Some(run) = text.get(s..i)
-                {
-                    f(run);
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
 }
 
 fn decode_base64(run: &str) -> Option<Vec<u8>> {
@@ -479,10 +472,12 @@ fn is_common(word: &[u8]) -> bool {
 /// Counts of common English words in `text` and in its rot13, in one pass.
 fn common_words(text: &str) -> (usize, usize) {
     let (mut plain, mut rotated) = (0, 0);
-    for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
-        if !(3..=12).contains(&word.len()) {
-            continue;
-        }
+    let words = text
+        .as_bytes()
+        .split(|b| !b.is_ascii_alphabetic())
+        .filter(|w| (3..=12).contains(&w.len()))
+        .take(ROT13_SAMPLE_WORDS);
+    for word in words {
         let mut lower = [0u8; 12];
         let mut rot = [0u8; 12];
         for ((l, r), &b) in lower.iter_mut().zip(rot.iter_mut()).zip(word) {

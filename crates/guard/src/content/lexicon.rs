@@ -1,5 +1,9 @@
 //! Lexicon rules for content categories.
 //!
+//! Topic-mention rules (`*.mention`) carry no hand-set boost: a suicide-prevention hotline or
+//! a sex-education class mentions the topic without being harmful, so only the learned
+//! weight of the mention (the rule id is a model feature) counts.
+//!
 //! A model trained on about a thousand labelled texts has seen few slurs, few explicit threats
 //! and no weapon recipes at all; these rules add what a moderator would call obvious. Each rule
 //! adds to its category's logit and sets a floor on its score. Patterns prefer first-person
@@ -122,7 +126,7 @@ const RULES: &[LexiconRule] = &[
     lex(
         "self_harm.mention",
         Category::SelfHarm,
-        1.2,
+        0.0,
         0.0,
         r"\b(?:suicid\w*|self[- ]?harm\w*|self[- ]?injur\w*|cutting|overdos\w*|anorexi\w*|bulimi\w*|pro[- ]?ana|thinspo\w*)\b",
     ),
@@ -136,7 +140,7 @@ const RULES: &[LexiconRule] = &[
     lex(
         "sexual.mention",
         Category::Sexual,
-        1.2,
+        0.0,
         0.0,
         r"\b(?:sex(?:ual(?:ly)?)?|sexy|naked|nude|erotic\w*|penis|vagina|genitals?|breasts?|nipples?|aroused|arousal|lingerie|stripper|strip\s+club|fetish\w*|kinky|bdsm|intercourse|foreplay|seduc\w*|lust\w*|slutty|threesome)\b",
     ),
@@ -226,8 +230,6 @@ pub fn rules() -> &'static [LexiconRule] {
 pub struct Hits {
     /// Rule ids that fired, in rule order.
     pub ids: Vec<&'static str>,
-    /// Whether the text refers to a child or minor.
-    pub minor_reference: bool,
     boost: [f32; 7],
     keep: [f32; 7],
 }
@@ -267,8 +269,13 @@ pub fn scan(text: &str) -> Hits {
             }
         }
     }
-    hits.minor_reference = MINOR.as_ref().is_some_and(|m| m.is_match(text.as_bytes()));
     hits
+}
+
+/// Whether the text refers to a child or minor. Separate from [`scan`] because it is only
+/// needed when a text is already sexual, which is rare: most texts never pay for it.
+pub fn mentions_minor(text: &str) -> bool {
+    MINOR.as_ref().is_some_and(|m| m.is_match(text.as_bytes()))
 }
 
 /// Whether both regex sets compiled (a unit test guarantees it).

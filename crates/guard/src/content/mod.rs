@@ -19,14 +19,16 @@ mod topic;
 
 pub use topic::{MAX_TOPIC_PHRASES, MAX_TOPIC_PHRASE_BYTES, TopicError, TopicPolicy, TopicVerdict};
 
+use crate::injection::PreparedText;
 use crate::injection::model::{LinearModel, ModelError, sigmoid};
 use crate::normalize::normalize;
 
 /// The embedded content model (see `models/README.md`).
 static EMBEDDED: &[u8] = include_bytes!("../../models/content.tgm");
 
-/// Hash space of the content model, as a power of two (shared with the training program).
-pub const BUCKETS_LOG2: u8 = 16;
+/// Hash space of the content model, as a power of two: the same as the injection model's so
+/// that one [`PreparedText`] serves both.
+pub const BUCKETS_LOG2: u8 = crate::injection::SHARED_BUCKETS_LOG2;
 
 /// A content category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -268,25 +270,36 @@ impl ContentClassifier {
         out
     }
 
-    fn model_logits(&self, text: &str, hits: &lexicon::Hits, out: &mut [f32]) {
-        if self.lexicon_features {
-            let extra: Vec<u32> = hits
-                .ids
-                .iter()
-                .map(|id| lexicon_feature(id, self.model.buckets_log2()))
-                .collect();
-            self.model.logits_with(text, &extra, out);
-        } else {
-            self.model.logits(text, out);
+    fn extra_features(&self, hits: &lexicon::Hits) -> Vec<u32> {
+        if !self.lexicon_features {
+            return Vec::new();
         }
+        hits.ids
+            .iter()
+            .map(|id| lexicon_feature(id, self.model.buckets_log2()))
+            .collect()
+    }
+
+    fn model_logits(&self, text: &str, hits: &lexicon::Hits, out: &mut [f32]) {
+        self.model.logits_with(text, &self.extra_features(hits), out);
     }
 
     /// Score `text` in every category.
     pub fn classify(&self, text: &str) -> ContentVerdict {
-        let normalized = normalize(text);
+        self.classify_prepared(&PreparedText::new(text))
+    }
+
+    /// Score a text prepared once for several detectors (see [`PreparedText`]).
+    pub fn classify_prepared(&self, text: &PreparedText) -> ContentVerdict {
+        let normalized = text.normalized();
         let hits = lexicon::scan(&normalized.text);
         let mut logits = [0.0f32; 7];
-        self.model_logits(&normalized.text, &hits, &mut logits);
+        if self.model.accepts(text.features()) {
+            let extra = self.extra_features(&hits);
+            self.model.logits_bag(text.features(), &extra, &mut logits);
+        } else {
+            self.model_logits(&normalized.text, &hits, &mut logits);
+        }
         // The harmful head was trained on every labelled text; the category heads on a few
         // dozen examples each. A category score is therefore capped by the harmful score
         // (both must agree), unless a lexicon rule sets a floor on its own.
@@ -312,7 +325,7 @@ impl ContentClassifier {
         if let Some(s) = scores.get_mut(Category::SexualMinors.index()) {
             *s = s.min(sexual).max(minors_floor);
         }
-        if hits.minor_reference && sexual >= 0.5 {
+        if sexual >= 0.5 && lexicon::mentions_minor(&normalized.text) {
             if let Some(s) = scores.get_mut(Category::SexualMinors.index()) {
                 *s = s.max(sexual.max(0.9));
             }

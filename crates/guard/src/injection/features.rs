@@ -67,10 +67,12 @@ fn fold_leet(token: &mut [u8]) {
 pub const WORDS: u8 = 1;
 /// Feature family: the bigram of the previous and the current token.
 pub const BIGRAMS: u8 = 2;
-/// Feature family: character n-grams of the token.
-pub const CHARS: u8 = 4;
+/// Feature family: character 3-grams of the token.
+pub const CHARS3: u8 = 4;
+/// Feature family: character 4-grams of the token.
+pub const CHARS4: u8 = 8;
 /// Every feature family.
-pub const ALL_FEATURES: u8 = WORDS | BIGRAMS | CHARS;
+pub const ALL_FEATURES: u8 = WORDS | BIGRAMS | CHARS3 | CHARS4;
 
 /// The bucket of a named feature that is not an n-gram (e.g. a lexicon rule that fired).
 pub fn named_bucket(name: &str, buckets_log2: u8) -> u32 {
@@ -78,7 +80,7 @@ pub fn named_bucket(name: &str, buckets_log2: u8) -> u32 {
 }
 
 /// Call `f(bucket, token_index)` for every feature of `text` in the families of `families`
-/// ([`WORDS`], [`BIGRAMS`], [`CHARS`]), with buckets in `0..2^buckets_log2`. Returns the
+/// ([`WORDS`], [`BIGRAMS`], [`CHARS3`], [`CHARS4`]), with buckets in `0..2^buckets_log2`. Returns the
 /// number of tokens.
 pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl FnMut(u32, u32)) -> u32 {
     // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
@@ -99,7 +101,8 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl 
             f(bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2), index);
         }
         *prev = word;
-        if families & CHARS == 0 {
+        let (char3, char4) = (families & CHARS3 != 0, families & CHARS4 != 0);
+        if !(char3 || char4) {
             return;
         }
         buf[0] = b'<';
@@ -112,10 +115,10 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl 
         let mut window: u64 = 0;
         for (i, &b) in framed.iter().enumerate() {
             window = (window << 8) | u64::from(b);
-            if i + 1 >= CHAR_NGRAM_MIN {
+            if char3 && i + 1 >= CHAR_NGRAM_MIN {
                 f(bucket((window & 0xff_ffff) ^ (3 << 56) ^ SEED_CHAR, buckets_log2), index);
             }
-            if i + 1 >= CHAR_NGRAM_MAX {
+            if char4 && i + 1 >= CHAR_NGRAM_MAX {
                 f(bucket((window & 0xffff_ffff) ^ (4 << 56) ^ SEED_CHAR, buckets_log2), index);
             }
         }
@@ -150,6 +153,50 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl 
         index = index.saturating_add(1);
     }
     index
+}
+
+/// The features of one text, extracted once and scored by every model that shares its hash
+/// space and feature families (the injection and content models do).
+#[derive(Debug, Clone, Default)]
+pub struct FeatureBag {
+    buckets_log2: u8,
+    families: u8,
+    tokens: u32,
+    features: Vec<(u32, u32)>,
+}
+
+impl FeatureBag {
+    /// Extract the features of `text`.
+    pub fn new(text: &str, buckets_log2: u8, families: u8) -> Self {
+        let mut features = Vec::with_capacity(text.len() * 2);
+        let tokens = for_each_feature(text, buckets_log2, families, |b, i| features.push((b, i)));
+        Self {
+            buckets_log2,
+            families,
+            tokens,
+            features,
+        }
+    }
+
+    /// Hash space, as a power of two.
+    pub fn buckets_log2(&self) -> u8 {
+        self.buckets_log2
+    }
+
+    /// Feature families extracted.
+    pub fn families(&self) -> u8 {
+        self.families
+    }
+
+    /// Number of tokens.
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    /// `(bucket, token index)` pairs in token order.
+    pub fn features(&self) -> &[(u32, u32)] {
+        &self.features
+    }
 }
 
 #[cfg(test)]

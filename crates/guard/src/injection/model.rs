@@ -13,7 +13,7 @@
 //! [`super::features`]), one reserved zero byte, `bias: [f32; heads]`, `scale: [f32; heads]`,
 //! `params: [f32; n_params]`, `weights: [i16; 2^buckets_log2 * heads]` (bucket-major).
 
-use super::features::{ALL_FEATURES, for_each_feature};
+use super::features::{ALL_FEATURES, FeatureBag, for_each_feature};
 
 /// Magic bytes at the start of a weight file.
 pub const MAGIC: &[u8; 8] = b"TGLM0002";
@@ -271,29 +271,34 @@ impl LinearModel {
     /// Like [`LinearModel::logits`], with extra named features (see
     /// [`super::features::named_bucket`]) that count as present in every window.
     pub fn logits_with(&self, text: &str, extra: &[u32], out: &mut [f32]) {
-        let heads = self.heads;
-        // Per-token integer sums of quantised weights, then per-token feature counts.
-        let mut sums: Vec<i32> = Vec::with_capacity(heads * (text.len() / 4 + 1));
-        let mut counts: Vec<u32> = Vec::with_capacity(text.len() / 4 + 1);
-        let mut current = u32::MAX;
+        let mut acc = Accumulator::new(self.heads, text.len() / 4 + 1);
         for_each_feature(text, self.buckets_log2, self.families, |bucket, index| {
-            if index != current {
-                current = index;
-                sums.resize(sums.len() + heads, 0);
-                counts.push(0);
-            }
-            let base = bucket as usize * heads;
-            let row = self.weights.get(base..base + heads).unwrap_or_default();
-            let start = sums.len() - heads;
-            if let Some(acc) = sums.get_mut(start..) {
-                for (a, &w) in acc.iter_mut().zip(row) {
-                    *a += i32::from(w);
-                }
-            }
-            if let Some(c) = counts.last_mut() {
-                *c += 1;
-            }
+            acc.add(&self.weights, bucket, index);
         });
+        self.finish(acc, extra, out);
+    }
+
+    /// Whether `bag` was extracted with this model's hash space and feature families, so
+    /// that [`LinearModel::logits_bag`] can use it.
+    pub fn accepts(&self, bag: &FeatureBag) -> bool {
+        bag.buckets_log2() == self.buckets_log2 && bag.families() == self.families
+    }
+
+    /// Like [`LinearModel::logits_with`] on features extracted once for several models. A bag
+    /// from another hash space ([`LinearModel::accepts`] is false) gives only the biases.
+    pub fn logits_bag(&self, bag: &FeatureBag, extra: &[u32], out: &mut [f32]) {
+        let mut acc = Accumulator::new(self.heads, bag.tokens() as usize + 1);
+        if self.accepts(bag) {
+            for &(bucket, index) in bag.features() {
+                acc.add(&self.weights, bucket, index);
+            }
+        }
+        self.finish(acc, extra, out);
+    }
+
+    fn finish(&self, acc: Accumulator, extra: &[u32], out: &mut [f32]) {
+        let heads = self.heads;
+        let (mut sums, mut counts) = acc.into_parts();
         let mut extra_sums = vec![0i64; heads];
         for &bucket in extra {
             let base = bucket as usize * heads;
@@ -334,6 +339,61 @@ impl LinearModel {
         for (o, b) in out.iter_mut().zip(best) {
             *o = b;
         }
+    }
+}
+
+/// Per-token integer sums of quantised weights and per-token feature counts. The current
+/// token is summed in a fixed array and pushed when the token changes, so the hot path does
+/// no allocation and no bounds-checked slicing of growing vectors.
+struct Accumulator {
+    heads: usize,
+    current: u32,
+    cur: [i32; MAX_HEADS],
+    cur_count: u32,
+    sums: Vec<i32>,
+    counts: Vec<u32>,
+}
+
+impl Accumulator {
+    fn new(heads: usize, tokens: usize) -> Self {
+        Self {
+            heads: heads.min(MAX_HEADS),
+            current: u32::MAX,
+            cur: [0; MAX_HEADS],
+            cur_count: 0,
+            sums: Vec::with_capacity(heads * tokens),
+            counts: Vec::with_capacity(tokens),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.cur_count > 0 {
+            self.sums.extend_from_slice(self.cur.get(..self.heads).unwrap_or_default());
+            self.counts.push(self.cur_count);
+        }
+        self.cur = [0; MAX_HEADS];
+        self.cur_count = 0;
+    }
+
+    #[inline]
+    fn add(&mut self, weights: &[i16], bucket: u32, index: u32) {
+        if index != self.current {
+            self.flush();
+            self.current = index;
+        }
+        let heads = self.heads;
+        let base = bucket as usize * heads;
+        if let Some(row) = weights.get(base..base + heads) {
+            for (a, &w) in self.cur.iter_mut().zip(row) {
+                *a += i32::from(w);
+            }
+        }
+        self.cur_count += 1;
+    }
+
+    fn into_parts(mut self) -> (Vec<i32>, Vec<u32>) {
+        self.flush();
+        (self.sums, self.counts)
     }
 }
 
