@@ -137,6 +137,14 @@ pub struct OutputPolicyConfig {
     pub deny_patterns: Vec<String>,
     /// Longest answer in characters.
     pub max_chars: Option<usize>,
+    /// A JSON Schema every answer on this route must satisfy (requests' own
+    /// `response_format: json_schema` is enforced without it).
+    pub json_schema: Option<toml::Value>,
+    /// When an answer fails its schema: `reask` (default: once, with the error), `fallback`
+    /// (answer with `fallback_message`) or `block`.
+    pub on_invalid: Option<String>,
+    /// The safe answer given when the model fails or its output stays invalid (MG-3).
+    pub fallback_message: Option<String>,
 }
 
 /// PII policy.

@@ -26,7 +26,8 @@ use tollgate_guard::mask::Masker;
 
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::guards::checks::StreamChecker;
+use crate::guards::checks::{OnInvalid, StreamChecker};
+use crate::guards::schema;
 use crate::guards::{StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
 use crate::sse::SseParser;
@@ -217,6 +218,16 @@ async fn chat(
     if log_payloads {
         ctx.prompt = Some(request.prompt_text());
     }
+    // What a structured answer must satisfy (MG-1); a malformed schema is the caller's error.
+    let expect = match schema::expectation(
+        format,
+        &request.body,
+        route.guards.checks.output.json_schema.as_ref(),
+    ) {
+        Ok(e) => e,
+        Err(msg) => return reject(&gw, ctx, GatewayError::bad_request(msg)),
+    };
+    let fallback = route.guards.checks.output.fallback_message.clone();
     let outcome = upstream::call(
         &gw,
         &route,
@@ -229,6 +240,25 @@ async fn chat(
     .await;
     let (reply, target) = match outcome {
         Ok(x) => x,
+        // Every target failed: the route's safe answer, if it has one (MG-3).
+        Err(e)
+            if e.fault == crate::error::Fault::Upstream
+                && fallback.is_some()
+                && !request.stream =>
+        {
+            ctx.checks.output.push("fallback");
+            ctx.error_class = Some(e.class());
+            ctx.error = Some(e.message.clone());
+            let out = fallback_answer(
+                format,
+                &request.model,
+                fallback.as_deref().unwrap_or_default(),
+            );
+            let id = ctx.id.clone();
+            let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
+            ctx.finish(&gw);
+            return with_request_id(resp, &id);
+        }
         Err(e) => return reject(&gw, ctx, e),
     };
     let upstream_format = target.provider.wire();
@@ -237,38 +267,73 @@ async fn chat(
     match reply {
         Reply::Json(v) => {
             let mut usage = response::usage(&v, upstream_format);
-            let text = response::completion_text(&v, upstream_format);
+            let mut text = response::completion_text(&v, upstream_format);
             if usage.is_none() {
                 usage = Some(crate::wire::Usage {
                     input: tollgate_guard::tokens::estimate(&request.prompt_text()),
                     output: tollgate_guard::tokens::estimate(&text),
                 });
             }
-            match response::translate(v, upstream_format, format) {
-                Ok(mut out) => {
-                    let answer = response::completion_text(&out, format);
-                    if let Err(e) =
-                        route
-                            .guards
-                            .checks
-                            .check_output(&answer, &check_state, &mut ctx.checks)
+            let mut out = match response::translate(v, upstream_format, format) {
+                Ok(out) => out,
+                Err(e) => return reject(&gw, ctx, e),
+            };
+            if let Some(expect) = &expect {
+                let answer = response::completion_text(&out, format);
+                if let Err(problem) = schema::check(expect, &answer) {
+                    ctx.checks.output.push("schema");
+                    match revalidate(
+                        &gw,
+                        &route,
+                        &headers,
+                        &mut ctx,
+                        &mut request,
+                        format,
+                        expect,
+                        &answer,
+                        &problem,
+                    )
+                    .await
                     {
-                        return reject(&gw, ctx, e);
+                        Ok(Some((again, again_text))) => {
+                            out = again;
+                            text = again_text;
+                        }
+                        Ok(None) => {
+                            let out = fallback_answer(
+                                format,
+                                &request.model,
+                                fallback.as_deref().unwrap_or_default(),
+                            );
+                            ctx.checks.output.push("fallback");
+                            let id = ctx.id.clone();
+                            let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
+                            ctx.finish(&gw);
+                            return with_request_id(resp, &id);
+                        }
+                        Err(e) => return reject(&gw, ctx, e),
                     }
-                    if restore {
-                        restore_json(&mut out, &masker);
-                    }
-                    ctx.usage = usage;
-                    if log_payloads {
-                        ctx.completion = Some(text);
-                    }
-                    let id = ctx.id.clone();
-                    let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
-                    ctx.finish(&gw);
-                    with_request_id(resp, &id)
                 }
-                Err(e) => reject(&gw, ctx, e),
             }
+            let answer = response::completion_text(&out, format);
+            if let Err(e) = route
+                .guards
+                .checks
+                .check_output(&answer, &check_state, &mut ctx.checks)
+            {
+                return reject(&gw, ctx, e);
+            }
+            if restore {
+                restore_json(&mut out, &masker);
+            }
+            ctx.usage = usage;
+            if log_payloads {
+                ctx.completion = Some(text);
+            }
+            let id = ctx.id.clone();
+            let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
+            ctx.finish(&gw);
+            with_request_id(resp, &id)
         }
         Reply::Stream(bytes) => {
             let translator =
@@ -277,6 +342,87 @@ async fn chat(
             let output = StreamOutputGuard::new(format, &masker, restore, Some(checker));
             stream_response(gw, ctx, bytes, translator, output)
         }
+    }
+}
+
+/// An answer failed its schema. Per the route's policy: re-ask once quoting the problem
+/// (`Ok(Some)` with a valid answer), give the fallback (`Ok(None)`), or refuse (`Err`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are the request's state"
+)]
+async fn revalidate(
+    gw: &AppState,
+    route: &Route,
+    headers: &HeaderMap,
+    ctx: &mut RequestContext,
+    request: &mut ChatRequest,
+    format: WireFormat,
+    expect: &schema::Expectation,
+    answer: &str,
+    problem: &str,
+) -> Result<Option<(Value, String)>, GatewayError> {
+    let policy = &route.guards.checks.output;
+    let give_up = || match policy.fallback_message {
+        Some(_) => Ok(None),
+        None => Err(GatewayError::blocked(
+            "output",
+            &format!("an answer failing its JSON schema ({problem})"),
+        )),
+    };
+    if policy.on_invalid == OnInvalid::Fallback {
+        return give_up();
+    }
+    if policy.on_invalid == OnInvalid::Block {
+        return Err(GatewayError::blocked(
+            "output",
+            "an answer failing its JSON schema",
+        ));
+    }
+    schema::add_reask(format, &mut request.body, answer, problem);
+    let was_stream = request.stream;
+    request.stream = false;
+    let (reply, target) = upstream::call(
+        gw,
+        route,
+        Endpoint::Chat,
+        false,
+        headers,
+        ctx,
+        &ChatCall { request },
+    )
+    .await?;
+    request.stream = was_stream;
+    let Reply::Json(v) = reply else {
+        return give_up();
+    };
+    let wire = target.provider.wire();
+    let text = response::completion_text(&v, wire);
+    let out = response::translate(v, wire, format)?;
+    let again = response::completion_text(&out, format);
+    match schema::check(expect, &again) {
+        Ok(()) => {
+            ctx.checks.output.push("reask_ok");
+            Ok(Some((out, text)))
+        }
+        Err(_) => give_up(),
+    }
+}
+
+/// The route's safe answer in the client's format.
+fn fallback_answer(format: WireFormat, model: &str, message: &str) -> Value {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    match format {
+        WireFormat::OpenAi => json!({
+            "id": format!("chatcmpl-fallback-{id}"), "object": "chat.completion", "created": crate::wire::unix_now(), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": message, "refusal": null}, "finish_reason": "stop", "logprobs": null}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }),
+        WireFormat::Anthropic => json!({
+            "id": format!("msg_fallback_{id}"), "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": message}], "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }),
     }
 }
 

@@ -17,6 +17,8 @@
 //! | `truncate`     | streams two chunks and ends without the terminal event                 |
 //! | `drip-MS`      | streams one word every MS milliseconds                                  |
 //! | `bad-request`  | HTTP 400 with a provider-shaped error                                   |
+//! | `json-valid`   | answers `{"city":"Paris"}` (OpenAI format)                             |
+//! | `json-repair`  | answers prose first, valid JSON once re-asked                          |
 //!
 //! Every request must carry [`MOCK_KEY`] (as `Authorization: Bearer`, `x-api-key` or
 //! `api-key`), otherwise the mock answers 401, like a real provider.
@@ -320,7 +322,21 @@ async fn openai_chat(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let text = format!("mock:openai:{}", last_user_text(&body));
+    // Structured-output models: `json-valid` always answers JSON, `json-repair` only once it
+    // has been told its first answer was wrong (a re-ask adds an assistant turn).
+    let reasked = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            m.iter()
+                .any(|x| x.get("role").and_then(Value::as_str) == Some("assistant"))
+        });
+    let text = match model.as_str() {
+        "json-valid" => r#"{"city":"Paris"}"#.to_owned(),
+        "json-repair" if reasked => r#"{"city":"Paris"}"#.to_owned(),
+        "json-repair" => "Sure! The city is Paris.".to_owned(),
+        _ => format!("mock:openai:{}", last_user_text(&body)),
+    };
     let tool = model == "tool";
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let usage = json!({"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18});

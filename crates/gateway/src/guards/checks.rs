@@ -84,6 +84,17 @@ pub struct ContentCheck {
     topics: Option<TopicPolicy>,
 }
 
+/// What to do when an answer fails its JSON schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Ask the model once more, quoting the validation error.
+    Reask,
+    /// Answer with the route's fallback message.
+    Fallback,
+    /// Refuse with `content_filter`.
+    Block,
+}
+
 /// Output validation settings of a route.
 #[derive(Debug, Clone)]
 pub struct OutputCheck {
@@ -92,6 +103,12 @@ pub struct OutputCheck {
     allowed_domains: Vec<String>,
     deny: Vec<Regex>,
     max_chars: Option<usize>,
+    /// The route's own JSON Schema for answers.
+    pub json_schema: Option<Value>,
+    /// Policy for answers failing their schema.
+    pub on_invalid: OnInvalid,
+    /// Safe answer when the model fails or stays invalid (MG-3).
+    pub fallback_message: Option<String>,
 }
 
 /// Every scoring guard of a route.
@@ -195,6 +212,27 @@ fn output(cfg: Option<&OutputPolicyConfig>) -> Result<OutputCheck, String> {
                 .map_err(|e| format!("deny pattern {p:?}: {e}"))?,
         );
     }
+    let json_schema = match &c.json_schema {
+        Some(t) => {
+            let v = serde_json::to_value(t).map_err(|e| format!("json_schema: {e}"))?;
+            super::schema::compile(&v)?;
+            Some(v)
+        }
+        None => None,
+    };
+    let on_invalid = match c.on_invalid.as_deref() {
+        None | Some("reask") => OnInvalid::Reask,
+        Some("fallback") => OnInvalid::Fallback,
+        Some("block") => OnInvalid::Block,
+        Some(other) => {
+            return Err(format!(
+                "unknown on_invalid {other:?}: use reask, fallback or block"
+            ));
+        }
+    };
+    if on_invalid == OnInvalid::Fallback && c.fallback_message.is_none() {
+        return Err("on_invalid = \"fallback\" needs fallback_message".into());
+    }
     Ok(OutputCheck {
         secrets: verdict(c.secrets.as_deref(), Verdict::Block)?,
         exfil: verdict(c.exfil_links.as_deref(), Verdict::Block)?,
@@ -205,6 +243,9 @@ fn output(cfg: Option<&OutputPolicyConfig>) -> Result<OutputCheck, String> {
             .collect(),
         deny,
         max_chars: c.max_chars,
+        json_schema,
+        on_invalid,
+        fallback_message: c.fallback_message.clone(),
     })
 }
 

@@ -358,3 +358,92 @@ async fn output_validation_blocks_whole_and_streamed_answers() {
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(ev.last().unwrap().0.as_deref(), Some("error"));
 }
+
+fn with_schema(model: &str) -> Value {
+    let mut body = user(
+        model,
+        "Which city is the capital of France? Answer as JSON.",
+    );
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "city", "schema": {
+        "type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}});
+    body
+}
+
+#[tokio::test]
+async fn invalid_structured_output_is_reasked_once_then_valid() {
+    let h = Harness::start().await;
+    let (s, v) = h.json("/v1/chat/completions", &with_schema("json")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], r#"{"city":"Paris"}"#);
+    let sent = h.mock.requests();
+    assert_eq!(sent.len(), 2, "one re-ask");
+    let last = sent[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(
+        last["content"].as_str().unwrap().contains("not valid JSON"),
+        "{last}"
+    );
+    let (s, _) = h
+        .json("/v1/chat/completions", &with_schema("json-valid"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(h.mock.requests().len(), 3, "a valid answer is not re-asked");
+}
+
+#[tokio::test]
+async fn invalid_structured_output_can_block_or_fall_back() {
+    let h = Harness::start().await;
+    let (s, v) = h
+        .json("/v1/chat/completions", &with_schema("json-block"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "content_filter");
+    let (s, v) = h
+        .json("/v1/chat/completions", &with_schema("json-fallback"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Sorry, I cannot answer that right now."
+    );
+    // The route's own schema applies even without response_format.
+    let (s, v) = h
+        .json("/v1/chat/completions", &user("route-schema", "capital?"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    // A malformed schema from the client is the client's error.
+    let mut bad = with_schema("json");
+    bad["response_format"]["json_schema"]["schema"] = json!({"type": 42});
+    let (s, _) = h.json("/v1/chat/completions", &bad).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn failing_providers_get_the_routes_safe_answer() {
+    let h = Harness::start().await;
+    let (s, v) = h
+        .json("/v1/chat/completions", &user("safe-fallback", "hello"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "The assistant is unavailable; please try again later."
+    );
+    let r = h
+        .client
+        .post(format!("{}/v1/messages", h.url))
+        .header("x-api-key", &h.key)
+        .json(&anthropic_user("safe-fallback", "hello"))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["content"][0]["text"],
+        "The assistant is unavailable; please try again later."
+    );
+}

@@ -139,6 +139,22 @@ guards = { injection = { enabled = false } }
 [routes.flagonly]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { injection = { action = "flag" }, content = { action = "flag" } }
+[routes.json]
+targets = [{ provider = "oa", model = "json-repair" }]
+[routes.json-valid]
+targets = [{ provider = "oa", model = "json-valid" }]
+[routes.json-block]
+targets = [{ provider = "oa", model = "json-repair" }]
+guards = { output = { on_invalid = "block" } }
+[routes.json-fallback]
+targets = [{ provider = "oa", model = "json-repair" }]
+guards = { output = { on_invalid = "fallback", fallback_message = "Sorry, I cannot answer that right now." } }
+[routes.safe-fallback]
+targets = [{ provider = "oa_brk", model = "fail-500" }]
+guards = { output = { fallback_message = "The assistant is unavailable; please try again later." } }
+[routes.route-schema]
+targets = [{ provider = "oa", model = "json-valid" }]
+guards = { output = { json_schema = { type = "object", required = ["country"] }, on_invalid = "block" } }
 [routes.nopii]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { pii = { enabled = false } }
