@@ -98,6 +98,10 @@ pub fn sniff(rel: &str, head: &[u8], size: u64) -> Option<Kind> {
     if ext == "gguf" {
         return Some(Kind::Gguf);
     }
+    // `.pth` is also Python's site-packages path-configuration text format.
+    if ext == "pth" && !head.iter().any(|b| *b == 0 || *b >= 0x80) && !pickle::starts_pickle(head) {
+        return None;
+    }
     if PICKLE_EXTS.contains(&ext.as_str())
         || (ext == "bin" && pickle::starts_pickle(head) && head.first() == Some(&0x80))
     {
@@ -173,7 +177,11 @@ pub fn scan_model(path: &Path, rel: &str, kind: Kind, size: u64, out: &mut Vec<F
     match kind {
         Kind::Pickle => {
             if let Some(data) = read_all(&mut sink) {
-                check_pickle(&mut sink, &data, "");
+                match decompress(&data) {
+                    Ok(Some(inner)) => check_pickle(&mut sink, &inner, ""),
+                    Ok(None) => check_pickle(&mut sink, &data, ""),
+                    Err(why) => sink.unparseable("compressed pickle", &why),
+                }
             }
         }
         Kind::Npy => {
@@ -203,6 +211,58 @@ fn at(member: &str) -> String {
         String::new()
     } else {
         format!(" (archive member {member})")
+    }
+}
+
+/// Largest decompressed size of a compressed pickle (joblib `compress=`).
+pub const MAX_DECOMPRESSED: usize = 1024 * 1024 * 1024;
+
+/// joblib and friends write zlib or gzip streams: inflate them (bounded) so the pickle
+/// inside is walked. `Ok(None)` when the data is not compressed; `Err` for compressors
+/// that are recognised but not supported here (bz2, xz, lz4), so the file is reported.
+pub fn decompress(data: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    use miniz_oxide::inflate::{decompress_to_vec_with_limit, decompress_to_vec_zlib_with_limit};
+    let too_big =
+        |e: miniz_oxide::inflate::DecompressError| format!("inflate failed: {:?}", e.status);
+    match data {
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => {
+            decompress_to_vec_zlib_with_limit(data, MAX_DECOMPRESSED)
+                .map(Some)
+                .map_err(too_big)
+        }
+        [0x1f, 0x8b, 8, flags, ..] => {
+            let mut pos = 10usize;
+            let field = |pos: usize| {
+                data.get(pos..pos + 2)
+                    .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+            };
+            if flags & 4 != 0 {
+                pos += 2 + field(pos).ok_or("truncated gzip header")?;
+            }
+            for bit in [8u8, 16] {
+                if flags & bit != 0 {
+                    let rest = data.get(pos..).ok_or("truncated gzip header")?;
+                    pos += rest
+                        .iter()
+                        .position(|b| *b == 0)
+                        .ok_or("truncated gzip header")?
+                        + 1;
+                }
+            }
+            if flags & 2 != 0 {
+                pos += 2;
+            }
+            let body = data.get(pos..).ok_or("truncated gzip header")?;
+            decompress_to_vec_with_limit(body, MAX_DECOMPRESSED)
+                .map(Some)
+                .map_err(too_big)
+        }
+        [b'B', b'Z', b'h', ..] => Err("bzip2-compressed; decompress it to inspect".to_owned()),
+        [0xfd, b'7', b'z', b'X', b'Z', ..] => {
+            Err("xz-compressed; decompress it to inspect".to_owned())
+        }
+        [0x04, 0x22, 0x4d, 0x18, ..] => Err("lz4-compressed; decompress it to inspect".to_owned()),
+        _ => Ok(None),
     }
 }
 

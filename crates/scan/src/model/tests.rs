@@ -86,6 +86,31 @@ fn gguf_template_injection() {
 }
 
 #[test]
+fn compressed_joblib_is_inflated_and_walked() {
+    let evil: &[u8] = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.";
+    let z = miniz_oxide::deflate::compress_to_vec_zlib(evil, 6);
+    assert_eq!(
+        rules(&scan_bytes("m.joblib", &z)),
+        ["pickle-dangerous-import"]
+    );
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    gz.extend(miniz_oxide::deflate::compress_to_vec(evil, 6));
+    assert_eq!(
+        rules(&scan_bytes("m.joblib", &gz)),
+        ["pickle-dangerous-import"]
+    );
+    assert_eq!(
+        rules(&scan_bytes("m.joblib", b"BZh91AY&SY")),
+        ["model-unparseable"]
+    );
+}
+
+#[test]
+fn pth_path_configuration_text_is_not_a_model() {
+    assert!(scan_bytes("distutils-precedence.pth", b"import os; x = 1\n").is_empty());
+}
+
+#[test]
 fn benign_formats_are_quiet() {
     assert!(scan_bytes("a.pkl", b"\x80\x04]\x94(K\x01K\x02e.").is_empty());
     let g = gguf::tests::build("tokenizer.chat_template", "{{ messages[0].content }}");
