@@ -9,17 +9,18 @@ use crate::harness::{Harness, anthropic_user, user};
 #[tokio::test]
 async fn openai_to_openai_passes_fields_through() {
     let h = Harness::start().await;
+    // A model that answers JSON, since the gateway now enforces the requested schema.
     let body = json!({
-        "model": "gpt", "messages": [{"role": "user", "content": "hi"}],
+        "model": "json-valid", "messages": [{"role": "user", "content": "hi"}],
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
         "seed": 7, "logit_bias": {"50256": -100}
     });
     let (s, v) = h.json("/v1/chat/completions", &body).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["choices"][0]["message"]["content"], "mock:openai:hi");
+    assert_eq!(v["choices"][0]["message"]["content"], r#"{"city":"Paris"}"#);
     assert_eq!(v["usage"]["total_tokens"], 18);
     let r = &h.mock.requests()[0];
-    assert_eq!(r.model, "gpt-mock");
+    assert_eq!(r.model, "json-valid");
     assert_eq!(r.body["response_format"]["type"], "json_schema");
     assert_eq!(r.body["seed"], 7);
     assert_eq!(r.headers["authorization"], format!("Bearer {MOCK_KEY}"));
