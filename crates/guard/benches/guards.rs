@@ -3,7 +3,12 @@
 //! ```text
 //! cargo bench -p tollgate-guard --bench guards
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "benchmark"
+)]
 
 use std::hint::black_box;
 
@@ -41,7 +46,9 @@ fn guards(c: &mut Criterion) {
     group.bench_function("injection_4kb", |b| {
         b.iter(|| injection.score(black_box(&text), Source::User))
     });
-    group.bench_function("content_4kb", |b| b.iter(|| content.classify(black_box(&text))));
+    group.bench_function("content_4kb", |b| {
+        b.iter(|| content.classify(black_box(&text)))
+    });
     group.bench_function("injection_plus_content_4kb", |b| {
         b.iter(|| {
             let i = injection.score(black_box(&text), Source::User);

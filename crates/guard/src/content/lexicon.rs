@@ -33,7 +33,13 @@ pub struct LexiconRule {
     pattern: &'static str,
 }
 
-const fn lex(id: &'static str, category: Category, boost: f32, floor: f32, pattern: &'static str) -> LexiconRule {
+const fn lex(
+    id: &'static str,
+    category: Category,
+    boost: f32,
+    floor: f32,
+    pattern: &'static str,
+) -> LexiconRule {
     LexiconRule {
         id,
         category,

@@ -17,7 +17,7 @@
 pub mod lexicon;
 mod topic;
 
-pub use topic::{MAX_TOPIC_PHRASES, MAX_TOPIC_PHRASE_BYTES, TopicError, TopicPolicy, TopicVerdict};
+pub use topic::{MAX_TOPIC_PHRASE_BYTES, MAX_TOPIC_PHRASES, TopicError, TopicPolicy, TopicVerdict};
 
 use crate::injection::PreparedText;
 use crate::injection::model::{LinearModel, ModelError, sigmoid};
@@ -245,8 +245,15 @@ impl ContentClassifier {
         for (o, p) in offsets.iter_mut().zip(model.params()) {
             *o = *p;
         }
-        let lexicon_features = model.params().get(PARAM_LEXICON_FEATURES).is_some_and(|&f| f > 0.5);
-        let boost_scale = model.params().get(PARAM_BOOST_SCALE).copied().unwrap_or(1.0);
+        let lexicon_features = model
+            .params()
+            .get(PARAM_LEXICON_FEATURES)
+            .is_some_and(|&f| f > 0.5);
+        let boost_scale = model
+            .params()
+            .get(PARAM_BOOST_SCALE)
+            .copied()
+            .unwrap_or(1.0);
         Ok(Self {
             model,
             offsets,
@@ -281,7 +288,8 @@ impl ContentClassifier {
     }
 
     fn model_logits(&self, text: &str, hits: &lexicon::Hits, out: &mut [f32]) {
-        self.model.logits_with(text, &self.extra_features(hits), out);
+        self.model
+            .logits_with(text, &self.extra_features(hits), out);
     }
 
     /// Score `text` in every category.
@@ -303,7 +311,8 @@ impl ContentClassifier {
         // The harmful head was trained on every labelled text; the category heads on a few
         // dozen examples each. A category score is therefore capped by the harmful score
         // (both must agree), unless a lexicon rule sets a floor on its own.
-        let harmful_head = sigmoid(logits[0] - self.offsets[0] + hits.total_boost() * self.boost_scale);
+        let harmful_head =
+            sigmoid(logits[0] - self.offsets[0] + hits.total_boost() * self.boost_scale);
         let mut scores = [0.0f32; 7];
         for category in Category::ALL {
             let head = LEARNED_HEADS

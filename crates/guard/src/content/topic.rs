@@ -128,11 +128,24 @@ mod tests {
 
     #[test]
     fn deny_wins_and_allow_list_flags_off_topic() {
-        let p = TopicPolicy::new(&["account", "credit card", "mortgage"], &["medical advice", "crypto"]).unwrap();
+        let p = TopicPolicy::new(
+            &["account", "credit card", "mortgage"],
+            &["medical advice", "crypto"],
+        )
+        .unwrap();
         assert_eq!(p.check("How do I close my account?"), TopicVerdict::Allowed);
-        assert_eq!(p.check("Can I pay my mortgage by CREDIT   CARD?"), TopicVerdict::Allowed);
-        assert_eq!(p.check("Give me medical advice about my account"), TopicVerdict::Denied { index: 0 });
-        assert_eq!(p.check("Should I buy crypto?"), TopicVerdict::Denied { index: 1 });
+        assert_eq!(
+            p.check("Can I pay my mortgage by CREDIT   CARD?"),
+            TopicVerdict::Allowed
+        );
+        assert_eq!(
+            p.check("Give me medical advice about my account"),
+            TopicVerdict::Denied { index: 0 }
+        );
+        assert_eq!(
+            p.check("Should I buy crypto?"),
+            TopicVerdict::Denied { index: 1 }
+        );
         assert_eq!(p.check("Write a poem about spring"), TopicVerdict::OffTopic);
         // Whole words only: "cryptography" is not "crypto".
         assert_eq!(p.check("cryptography of my account"), TopicVerdict::Allowed);
@@ -141,7 +154,10 @@ mod tests {
     #[test]
     fn unicode_tricks_do_not_hide_a_denied_topic() {
         let p = TopicPolicy::new(&[], &["crypto"]).unwrap();
-        assert_eq!(p.check("buy cr\u{200B}ypto now"), TopicVerdict::Denied { index: 0 });
+        assert_eq!(
+            p.check("buy cr\u{200B}ypto now"),
+            TopicVerdict::Denied { index: 0 }
+        );
         assert_eq!(p.check("ｃｒｙｐｔｏ"), TopicVerdict::Denied { index: 0 });
         assert_eq!(p.check("anything"), TopicVerdict::Allowed);
     }
@@ -150,9 +166,18 @@ mod tests {
     fn limits_are_enforced() {
         let many: Vec<String> = (0..=MAX_TOPIC_PHRASES).map(|i| format!("t{i}")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(TopicPolicy::new(&refs, &[]).unwrap_err(), TopicError::TooManyPhrases(MAX_TOPIC_PHRASES + 1));
+        assert_eq!(
+            TopicPolicy::new(&refs, &[]).unwrap_err(),
+            TopicError::TooManyPhrases(MAX_TOPIC_PHRASES + 1)
+        );
         let long = "x".repeat(MAX_TOPIC_PHRASE_BYTES + 1);
-        assert_eq!(TopicPolicy::new(&[&long], &[]).unwrap_err(), TopicError::BadPhrase { index: 0 });
-        assert_eq!(TopicPolicy::new(&["  "], &[]).unwrap_err(), TopicError::BadPhrase { index: 0 });
+        assert_eq!(
+            TopicPolicy::new(&[&long], &[]).unwrap_err(),
+            TopicError::BadPhrase { index: 0 }
+        );
+        assert_eq!(
+            TopicPolicy::new(&["  "], &[]).unwrap_err(),
+            TopicError::BadPhrase { index: 0 }
+        );
     }
 }

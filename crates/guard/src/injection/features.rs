@@ -82,7 +82,12 @@ pub fn named_bucket(name: &str, buckets_log2: u8) -> u32 {
 /// Call `f(bucket, token_index)` for every feature of `text` in the families of `families`
 /// ([`WORDS`], [`BIGRAMS`], [`CHARS3`], [`CHARS4`]), with buckets in `0..2^buckets_log2`. Returns the
 /// number of tokens.
-pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl FnMut(u32, u32)) -> u32 {
+pub fn for_each_feature(
+    text: &str,
+    buckets_log2: u8,
+    families: u8,
+    mut f: impl FnMut(u32, u32),
+) -> u32 {
     // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
     let mut buf = [0u8; MAX_TOKEN_BYTES + 2];
     let mut len = 0usize;
@@ -98,7 +103,10 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl 
             f(bucket(word, buckets_log2), index);
         }
         if families & BIGRAMS != 0 {
-            f(bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2), index);
+            f(
+                bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2),
+                index,
+            );
         }
         *prev = word;
         let (char3, char4) = (families & CHARS3 != 0, families & CHARS4 != 0);
@@ -116,10 +124,16 @@ pub fn for_each_feature(text: &str, buckets_log2: u8, families: u8, mut f: impl 
         for (i, &b) in framed.iter().enumerate() {
             window = (window << 8) | u64::from(b);
             if char3 && i + 1 >= CHAR_NGRAM_MIN {
-                f(bucket((window & 0xff_ffff) ^ (3 << 56) ^ SEED_CHAR, buckets_log2), index);
+                f(
+                    bucket((window & 0xff_ffff) ^ (3 << 56) ^ SEED_CHAR, buckets_log2),
+                    index,
+                );
             }
             if char4 && i + 1 >= CHAR_NGRAM_MAX {
-                f(bucket((window & 0xffff_ffff) ^ (4 << 56) ^ SEED_CHAR, buckets_log2), index);
+                f(
+                    bucket((window & 0xffff_ffff) ^ (4 << 56) ^ SEED_CHAR, buckets_log2),
+                    index,
+                );
             }
         }
     };
@@ -224,7 +238,9 @@ mod tests {
     #[test]
     fn buckets_stay_in_range_and_tokens_are_counted() {
         let mut max = 0;
-        let n = for_each_feature("a bb ccc dddd ünïcödé", 10, ALL_FEATURES, |b, _| max = max.max(b));
+        let n = for_each_feature("a bb ccc dddd ünïcödé", 10, ALL_FEATURES, |b, _| {
+            max = max.max(b)
+        });
         assert_eq!(n, 5);
         assert!(max < 1024);
     }

@@ -129,7 +129,11 @@ impl LinearModel {
             }
         }
         for s in &mut scale {
-            *s = if *s > 0.0 { *s / f32::from(i16::MAX) } else { 1.0 };
+            *s = if *s > 0.0 {
+                *s / f32::from(i16::MAX)
+            } else {
+                1.0
+            };
         }
         let quantised = weights
             .iter()
@@ -137,14 +141,20 @@ impl LinearModel {
             .map(|(i, w)| {
                 let s = scale.get(i % heads).copied().unwrap_or(1.0);
                 // Saturating float-to-int `as` is the intended rounding here.
-                (w / s).round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+                (w / s)
+                    .round()
+                    .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
             })
             .collect();
         Ok(Self {
             buckets_log2,
             heads,
             window,
-            families: if families & ALL_FEATURES == 0 { ALL_FEATURES } else { families & ALL_FEATURES },
+            families: if families & ALL_FEATURES == 0 {
+                ALL_FEATURES
+            } else {
+                families & ALL_FEATURES
+            },
             bias,
             scale,
             params,
@@ -203,7 +213,12 @@ impl LinearModel {
             .get(at..)
             .unwrap_or_default()
             .chunks_exact(2)
-            .map(|c| i16::from_le_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)]))
+            .map(|c| {
+                i16::from_le_bytes([
+                    c.first().copied().unwrap_or(0),
+                    c.get(1).copied().unwrap_or(0),
+                ])
+            })
             .collect();
         Ok(Self {
             buckets_log2,
@@ -320,7 +335,12 @@ impl LinearModel {
         let mut start = 0;
         loop {
             let end = (start + window).min(tokens);
-            let n: u32 = counts.get(start..end).unwrap_or_default().iter().sum::<u32>() + extra_count;
+            let n: u32 = counts
+                .get(start..end)
+                .unwrap_or_default()
+                .iter()
+                .sum::<u32>()
+                + extra_count;
             let norm = 1.0 / (n.max(1) as f32).sqrt();
             for (h, b) in best.iter_mut().enumerate() {
                 let s: i64 = (start..end)
@@ -368,7 +388,8 @@ impl Accumulator {
 
     fn flush(&mut self) {
         if self.cur_count > 0 {
-            self.sums.extend_from_slice(self.cur.get(..self.heads).unwrap_or_default());
+            self.sums
+                .extend_from_slice(self.cur.get(..self.heads).unwrap_or_default());
             self.counts.push(self.cur_count);
         }
         self.cur = [0; MAX_HEADS];
@@ -426,13 +447,22 @@ mod tests {
 
     #[test]
     fn rejects_malformed_files() {
-        assert_eq!(LinearModel::from_bytes(b"nope").unwrap_err(), ModelError::BadMagic);
+        assert_eq!(
+            LinearModel::from_bytes(b"nope").unwrap_err(),
+            ModelError::BadMagic
+        );
         let mut bytes = tiny().to_bytes();
         bytes.pop();
-        assert!(matches!(LinearModel::from_bytes(&bytes), Err(ModelError::Length { .. })));
+        assert!(matches!(
+            LinearModel::from_bytes(&bytes),
+            Err(ModelError::Length { .. })
+        ));
         let mut bytes = tiny().to_bytes();
         bytes[8] = 40;
-        assert_eq!(LinearModel::from_bytes(&bytes).unwrap_err(), ModelError::Limits("buckets_log2"));
+        assert_eq!(
+            LinearModel::from_bytes(&bytes).unwrap_err(),
+            ModelError::Limits("buckets_log2")
+        );
     }
 
     #[test]
