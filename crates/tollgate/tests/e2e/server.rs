@@ -181,6 +181,10 @@ targets = [{{ provider = "oa_fast", model = "slow-1000" }}]
 targets = [{{ provider = "oa", model = "truncate" }}]
 [routes.echo]
 targets = [{{ provider = "echo", model = "echo" }}]
+[routes.json]
+targets = [{{ provider = "oa", model = "json-valid" }}]
+[routes.json-repair]
+targets = [{{ provider = "oa", model = "json-repair" }}]
 "#,
         openai = mock.openai_base(),
         base = mock.base()
