@@ -254,6 +254,27 @@ fn fold_confusable(c: char) -> Option<char> {
 
 fn normalize_unicode(text: &str, signals: &mut Signals, payloads: &mut Vec<Payload>) -> String {
     let mut smuggled = String::new();
+    let mut out = String::with_capacity(text.len());
+    // Chunks end at ASCII whitespace, which never composes with what follows and ends every
+    // word, so all-ASCII chunks (most of an English prompt with one accented word) are copied
+    // as they are and only the others pay for the Unicode work.
+    for chunk in text.split_inclusive(|c: char| c.is_ascii_whitespace()) {
+        if chunk.is_ascii() {
+            out.push_str(chunk);
+        } else {
+            normalize_chunk(chunk, signals, &mut smuggled, &mut out);
+        }
+    }
+    if !smuggled.is_empty() && payloads.len() < MAX_PAYLOADS {
+        payloads.push(Payload {
+            encoding: Encoding::TagChars,
+            text: smuggled,
+        });
+    }
+    out
+}
+
+fn normalize_chunk(text: &str, signals: &mut Signals, smuggled: &mut String, out: &mut String) {
     let mut prev_alnum = false;
     let filtered = text.chars().filter(|&c| {
         let after_letter = prev_alnum;
@@ -284,10 +305,15 @@ fn normalize_unicode(text: &str, signals: &mut Signals, payloads: &mut Vec<Paylo
             true
         }
     });
-    let nfkc: String = filtered.nfkc().collect();
+    let filtered: String = filtered.collect();
+    // Most non-ASCII text (accents, emoji, CJK) is already NFKC: the quick check avoids the
+    // decomposition and recomposition that dominate the cost of this function.
+    let nfkc: String = match unicode_normalization::is_nfkc_quick(filtered.chars()) {
+        unicode_normalization::IsNormalized::Yes => filtered,
+        _ => filtered.nfkc().collect(),
+    };
     // Fold look-alikes everywhere, but only count a word as deceptive when it mixes scripts:
     // a Russian sentence is Cyrillic throughout and is not an attack.
-    let mut out = String::with_capacity(nfkc.len());
     let mut word_latin = false;
     let mut word_folded = false;
     let flush = |latin: &mut bool, folded: &mut bool, signals: &mut Signals| {
@@ -316,13 +342,6 @@ fn normalize_unicode(text: &str, signals: &mut Signals, payloads: &mut Vec<Paylo
         }
     }
     flush(&mut word_latin, &mut word_folded, signals);
-    if !smuggled.is_empty() && payloads.len() < MAX_PAYLOADS {
-        payloads.push(Payload {
-            encoding: Encoding::TagChars,
-            text: smuggled,
-        });
-    }
-    out
 }
 
 fn decode_payloads(text: &str, depth: usize, payloads: &mut Vec<Payload>) {
