@@ -119,6 +119,13 @@ pub struct ContentPolicyConfig {
     /// Phrases an answer must not contain.
     #[serde(default)]
     pub deny_topics: Vec<String>,
+    /// Route alias of a guard model (e.g. Llama Guard) asked about each answer (and each
+    /// input when `inputs = true`); it must answer `safe` or `unsafe`.
+    pub guard_route: Option<String>,
+    /// Time allowed for the guard model's verdict (default 2s).
+    pub guard_timeout: Option<ConfigDuration>,
+    /// When the guard model cannot answer: `open` (default: let through, log) or `closed`.
+    pub guard_fail: Option<String>,
 }
 
 /// Output validation policy.
@@ -631,7 +638,29 @@ impl Config {
                 message: e,
             });
         }
+        let guard_route_of =
+            |g: &GuardsConfig| g.content.as_ref().and_then(|c| c.guard_route.clone());
         for (alias, route) in &self.routes {
+            let effective = route
+                .guards
+                .as_ref()
+                .and_then(|g| g.content.as_ref())
+                .map_or_else(|| guard_route_of(&self.guards), |c| c.guard_route.clone());
+            if let Some(gr) = effective {
+                if !self.routes.contains_key(&gr) {
+                    problems.push(Problem {
+                        path: format!("routes.{alias}.guards.content.guard_route"),
+                        line: None,
+                        message: format!("no route named {gr:?}"),
+                    });
+                } else if &gr == alias {
+                    problems.push(Problem {
+                        path: format!("routes.{alias}.guards.content.guard_route"),
+                        line: None,
+                        message: "a route cannot be its own guard model".into(),
+                    });
+                }
+            }
             if let Some(g) = &route.guards {
                 if let Err(e) = crate::guards::GuardSet::build(&self.guards, Some(g)) {
                     problems.push(Problem {

@@ -135,8 +135,10 @@ fn resolve(
         .ok_or_else(|| GatewayError::model_not_found(model))
 }
 
-struct ChatCall<'a> {
-    request: &'a ChatRequest,
+/// A chat request as an upstream call (also used by the guard-model check).
+pub(crate) struct ChatCall<'a> {
+    /// The request, in its client format.
+    pub(crate) request: &'a ChatRequest,
 }
 
 impl Call for ChatCall<'_> {
@@ -205,6 +207,18 @@ async fn chat(
         .check_input(format, &request.body, &mut ctx.checks)
     {
         return reject(&gw, ctx, e);
+    }
+    if let Some(gm) = route
+        .guards
+        .checks
+        .content
+        .as_ref()
+        .filter(|c| c.inputs)
+        .and_then(|c| c.guard_model.as_ref())
+    {
+        if let Err(e) = crate::guards::remote::check(&gw, gm, None, &request.prompt_text()).await {
+            return reject(&gw, ctx, e);
+        }
     }
     let mut masker = Masker::new(gw.mask_key);
     if let Err(e) = route
@@ -322,6 +336,20 @@ async fn chat(
                 .check_output(&answer, &check_state, &mut ctx.checks)
             {
                 return reject(&gw, ctx, e);
+            }
+            if let Some(gm) = route
+                .guards
+                .checks
+                .content
+                .as_ref()
+                .and_then(|c| c.guard_model.as_ref())
+            {
+                if let Err(e) =
+                    crate::guards::remote::check(&gw, gm, Some(&request.prompt_text()), &answer)
+                        .await
+                {
+                    return reject(&gw, ctx, e);
+                }
             }
             if restore {
                 restore_json(&mut out, &masker);

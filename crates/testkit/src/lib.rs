@@ -19,6 +19,7 @@
 //! | `bad-request`  | HTTP 400 with a provider-shaped error                                   |
 //! | `json-valid`   | answers `{"city":"Paris"}` (OpenAI format)                             |
 //! | `json-repair`  | answers prose first, valid JSON once re-asked                          |
+//! | `guard`        | Llama Guard style: `unsafe` if the conversation mentions "kaboom"      |
 //!
 //! Every request must carry [`MOCK_KEY`] (as `Authorization: Bearer`, `x-api-key` or
 //! `api-key`), otherwise the mock answers 401, like a real provider.
@@ -335,6 +336,9 @@ async fn openai_chat(
         "json-valid" => r#"{"city":"Paris"}"#.to_owned(),
         "json-repair" if reasked => r#"{"city":"Paris"}"#.to_owned(),
         "json-repair" => "Sure! The city is Paris.".to_owned(),
+        // A guard model in Llama Guard's output format: anything mentioning "kaboom" is unsafe.
+        "guard" if body.to_string().contains("kaboom") => "unsafe\nS9".to_owned(),
+        "guard" => "safe".to_owned(),
         _ => format!("mock:openai:{}", last_user_text(&body)),
     };
     let tool = model == "tool";

@@ -79,7 +79,10 @@ pub struct InjectionCheck {
 pub struct ContentCheck {
     classifier: Arc<ContentClassifier>,
     verdict: Verdict,
-    inputs: bool,
+    /// Whether inputs are classified too.
+    pub inputs: bool,
+    /// The guard model asked after the built-in classifier, if any.
+    pub guard_model: Option<super::remote::GuardModel>,
     thresholds: Thresholds,
     topics: Option<TopicPolicy>,
 }
@@ -191,10 +194,27 @@ fn content(cfg: Option<&ContentPolicyConfig>) -> Result<Option<ContentCheck>, St
         let deny: Vec<&str> = c.deny_topics.iter().map(String::as_str).collect();
         Some(TopicPolicy::new(&allow, &deny).map_err(|e| e.to_string())?)
     };
+    let guard_model = match &c.guard_route {
+        Some(route) => Some(super::remote::GuardModel {
+            route: route.clone(),
+            timeout: c
+                .guard_timeout
+                .map_or(std::time::Duration::from_secs(2), |d| d.0),
+            fail_closed: match c.guard_fail.as_deref() {
+                None | Some("open") => false,
+                Some("closed") => true,
+                Some(other) => {
+                    return Err(format!("unknown guard_fail {other:?}: use open or closed"));
+                }
+            },
+        }),
+        None => None,
+    };
     Ok(Some(ContentCheck {
         classifier,
         verdict: verdict(c.action.as_deref(), Verdict::Block)?,
         inputs: c.inputs.unwrap_or(false),
+        guard_model,
         thresholds,
         topics,
     }))

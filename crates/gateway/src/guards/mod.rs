@@ -8,6 +8,7 @@
 //! message contents, text parts, tool-call arguments, tool results, the system prompt.
 
 pub mod checks;
+pub mod remote;
 pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};

@@ -447,3 +447,39 @@ async fn failing_providers_get_the_routes_safe_answer() {
         "The assistant is unavailable; please try again later."
     );
 }
+
+#[tokio::test]
+async fn a_guard_model_route_can_veto_answers_and_fails_open_or_closed() {
+    let h = Harness::start().await;
+    let (s, v) = h
+        .json("/v1/chat/completions", &user("guarded", "tell me a story"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // The mock repeats the user's text, so the answer mentions the guard model's trigger.
+    let (s, v) = h
+        .json("/v1/chat/completions", &user("guarded", "say kaboom"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("guard model")
+    );
+    let guard_calls = h
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r.model == "guard")
+        .count();
+    assert_eq!(guard_calls, 2);
+    // The guard model is down (its route always fails): closed refuses, open lets through.
+    let (s, _) = h
+        .json("/v1/chat/completions", &user("guarded-closed", "hello"))
+        .await;
+    assert_eq!(s, 503);
+    let (s, _) = h
+        .json("/v1/chat/completions", &user("guarded-open", "hello"))
+        .await;
+    assert_eq!(s, 200);
+}

@@ -155,6 +155,18 @@ guards = { output = { fallback_message = "The assistant is unavailable; please t
 [routes.route-schema]
 targets = [{ provider = "oa", model = "json-valid" }]
 guards = { output = { json_schema = { type = "object", required = ["country"] }, on_invalid = "block" } }
+[routes.guardmodel]
+targets = [{ provider = "oa", model = "guard" }]
+guards = { injection = { enabled = false }, content = { enabled = false } }
+[routes.guarded]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { content = { guard_route = "guardmodel" } }
+[routes.guarded-closed]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { content = { guard_route = "broken", guard_fail = "closed", guard_timeout = "500ms" } }
+[routes.guarded-open]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { content = { guard_route = "broken", guard_timeout = "500ms" } }
 [routes.nopii]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { pii = { enabled = false } }
