@@ -137,13 +137,30 @@ pub fn for_each_feature(
             }
         }
     };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            if len < MAX_TOKEN_BYTES {
-                buf[len + 1] = c.to_ascii_lowercase() as u8;
-                len += 1;
+    // Bytes, not chars: prompts are mostly ASCII, and only the rare non-ASCII byte pays for
+    // decoding a char.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            i += 1;
+            if b.is_ascii_alphanumeric() {
+                if len < MAX_TOKEN_BYTES {
+                    buf[len + 1] = b.to_ascii_lowercase();
+                    len += 1;
+                }
+            } else if len > 0 {
+                emit(&mut buf, len, index, &mut prev_word);
+                index = index.saturating_add(1);
+                len = 0;
             }
-        } else if !c.is_ascii() && c.is_alphanumeric() {
+            continue;
+        }
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        i += c.len_utf8();
+        if c.is_alphanumeric() {
             for lower in c.to_lowercase() {
                 let mut tmp = [0u8; 4];
                 let encoded = lower.encode_utf8(&mut tmp).as_bytes();
