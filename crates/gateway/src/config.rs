@@ -142,6 +142,12 @@ pub struct OutputPolicyConfig {
     /// Regular expressions an answer must not match.
     #[serde(default)]
     pub deny_patterns: Vec<String>,
+    /// Regular expressions a complete answer must match.
+    #[serde(default)]
+    pub require_patterns: Vec<String>,
+    /// PII in an answer that did not come from the prompt (prompt PII is tokenized, so any
+    /// raw identifier is new): `flag` (default), `redact` or `block`.
+    pub pii_leak: Option<String>,
     /// Longest answer in characters.
     pub max_chars: Option<usize>,
     /// A JSON Schema every answer on this route must satisfy (requests' own

@@ -26,7 +26,7 @@ use tollgate_guard::mask::Masker;
 
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::guards::checks::{OnInvalid, StreamChecker};
+use crate::guards::checks::{LeakAction, OnInvalid, StreamChecker};
 use crate::guards::schema;
 use crate::guards::{StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
@@ -350,6 +350,12 @@ async fn chat(
                 {
                     return reject(&gw, ctx, e);
                 }
+            }
+            if let Err(e) = route.guards.checks.check_complete(&answer, &mut ctx.checks) {
+                return reject(&gw, ctx, e);
+            }
+            if route.guards.checks.output.pii_leak == LeakAction::Redact {
+                crate::guards::redact_leaks(&mut out);
             }
             if restore {
                 restore_json(&mut out, &masker);

@@ -87,6 +87,57 @@ pub struct ContentCheck {
     topics: Option<TopicPolicy>,
 }
 
+/// What to do with PII that appears in an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakAction {
+    /// Record it.
+    Flag,
+    /// Replace it with `[TYPE]` (whole answers; streamed answers are flagged).
+    Redact,
+    /// Refuse the answer.
+    Block,
+}
+
+static PII: LazyLock<tollgate_guard::pii::PiiDetector> =
+    LazyLock::new(tollgate_guard::pii::PiiDetector::default);
+
+/// Types whose appearance in an answer is a leak worth acting on (not URLs, dates, places).
+fn leak_worthy(kind: tollgate_guard::pii::PiiType) -> bool {
+    !matches!(
+        kind,
+        tollgate_guard::pii::PiiType::Url
+            | tollgate_guard::pii::PiiType::Date
+            | tollgate_guard::pii::PiiType::Location
+            | tollgate_guard::pii::PiiType::Person
+    )
+}
+
+/// Redact leaked PII in `text` (for whole answers under `pii_leak = "redact"`).
+pub fn redact_pii(text: &str) -> Option<String> {
+    let found: Vec<_> = PII
+        .detect(text)
+        .into_iter()
+        .filter(|d| leak_worthy(d.kind))
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let spans: Vec<tollgate_guard::mask::Span<'_>> = found
+        .iter()
+        .map(|d| tollgate_guard::mask::Span {
+            start: d.start,
+            end: d.end,
+            label: d.kind.label(),
+            action: tollgate_guard::mask::Action::Redact,
+        })
+        .collect();
+    Some(
+        tollgate_guard::mask::Masker::new([0; 32])
+            .apply(text, &spans)
+            .text,
+    )
+}
+
 /// What to do when an answer fails its JSON schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnInvalid {
@@ -105,7 +156,10 @@ pub struct OutputCheck {
     exfil: Verdict,
     allowed_domains: Vec<String>,
     deny: Vec<Regex>,
+    require: Vec<Regex>,
     max_chars: Option<usize>,
+    /// What to do with PII in an answer.
+    pub pii_leak: LeakAction,
     /// The route's own JSON Schema for answers.
     pub json_schema: Option<Value>,
     /// Policy for answers failing their schema.
@@ -232,6 +286,25 @@ fn output(cfg: Option<&OutputPolicyConfig>) -> Result<OutputCheck, String> {
                 .map_err(|e| format!("deny pattern {p:?}: {e}"))?,
         );
     }
+    let mut require = Vec::new();
+    for p in &c.require_patterns {
+        require.push(
+            regex::RegexBuilder::new(p)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("require pattern {p:?}: {e}"))?,
+        );
+    }
+    let pii_leak = match c.pii_leak.as_deref() {
+        None | Some("flag") => LeakAction::Flag,
+        Some("redact") => LeakAction::Redact,
+        Some("block") => LeakAction::Block,
+        Some(other) => {
+            return Err(format!(
+                "unknown pii_leak {other:?}: use flag, redact or block"
+            ));
+        }
+    };
     let json_schema = match &c.json_schema {
         Some(t) => {
             let v = serde_json::to_value(t).map_err(|e| format!("json_schema: {e}"))?;
@@ -262,7 +335,9 @@ fn output(cfg: Option<&OutputPolicyConfig>) -> Result<OutputCheck, String> {
             .map(|d| d.to_ascii_lowercase())
             .collect(),
         deny,
+        require,
         max_chars: c.max_chars,
+        pii_leak,
         json_schema,
         on_invalid,
         fallback_message: c.fallback_message.clone(),
@@ -470,12 +545,36 @@ impl Checks {
         state
     }
 
+    /// Checks that need the whole answer: required patterns.
+    pub fn check_complete(&self, text: &str, report: &mut CheckReport) -> Result<(), GatewayError> {
+        if self.output.require.iter().any(|r| !r.is_match(text)) {
+            report.output.push("require_pattern");
+            return Err(GatewayError::blocked(
+                "output",
+                "an answer missing a required pattern",
+            ));
+        }
+        Ok(())
+    }
+
     /// Validate a complete answer text; `Err` names the guard and the finding.
     pub fn check_output(
         &self,
         text: &str,
         state: &RequestChecks,
         report: &mut CheckReport,
+    ) -> Result<(), GatewayError> {
+        self.check_output_with(text, state, report, true)
+    }
+
+    /// [`Checks::check_output`]; `heavy = false` skips the classifier and the PII scan
+    /// (streams run those every few hundred bytes, not on every chunk).
+    pub fn check_output_with(
+        &self,
+        text: &str,
+        state: &RequestChecks,
+        report: &mut CheckReport,
+        heavy: bool,
     ) -> Result<(), GatewayError> {
         if let Some(c) = &state.canary {
             if contains_canary(text, c) {
@@ -493,6 +592,18 @@ impl Checks {
                 "output",
                 "answer longer than the route's max_chars",
             ));
+        }
+        if heavy {
+            let leaked = PII.detect(text).into_iter().any(|d| leak_worthy(d.kind));
+            if leaked {
+                report.output.push("pii");
+                if o.pii_leak == LeakAction::Block {
+                    return Err(GatewayError::blocked(
+                        "output",
+                        "personal data in the answer",
+                    ));
+                }
+            }
         }
         if o.deny.iter().any(|r| r.is_match(text)) {
             report.output.push("deny_pattern");
@@ -516,7 +627,7 @@ impl Checks {
                 ));
             }
         }
-        if let Some(c) = &self.content {
+        if let (true, Some(c)) = (heavy, &self.content) {
             let v = c.classifier.classify(&bounded(text));
             let flagged = v.flagged(&c.thresholds);
             if !flagged.is_empty() {
@@ -639,15 +750,31 @@ impl StreamChecker {
             }
             self.window.drain(..cut);
         }
-        // Cheap checks on every piece; the classifier only every few hundred bytes.
-        let mut light = self.checks.clone();
-        if !(last || self.since_content >= CONTENT_RECHECK_BYTES) {
-            light.content = None;
-        } else {
+        // Cheap checks on every piece; the classifier and PII scan every few hundred bytes.
+        let heavy = last || self.since_content >= CONTENT_RECHECK_BYTES;
+        if heavy {
             self.since_content = 0;
         }
-        light.output.max_chars = None;
-        light.check_output(&self.window, &self.state, report)
+        let mut report_here = CheckReport::default();
+        let result =
+            self.checks
+                .check_output_with(&self.window, &self.state, &mut report_here, heavy);
+        // A finding seen on one window is seen again on the next: record each kind once.
+        for k in report_here.output {
+            if !report.output.contains(&k) {
+                report.output.push(k);
+            }
+        }
+        for k in report_here.content {
+            if !report.content.contains(&k) {
+                report.content.push(k);
+            }
+        }
+        result?;
+        if last {
+            self.checks.check_complete(&self.window, report)?;
+        }
+        Ok(())
     }
 }
 

@@ -368,6 +368,16 @@ pub fn for_each_request_text(
     }
 }
 
+/// Redact PII that appears in a non-streamed answer (`output.pii_leak = "redact"`); run
+/// before tokens are restored, so the user's own (tokenized) data comes back untouched.
+pub fn redact_leaks(v: &mut Value) {
+    walk_strings(v, &mut |s: &mut String| {
+        if let Some(r) = checks::redact_pii(s) {
+            *s = r;
+        }
+    });
+}
+
 /// Restore tokens everywhere in a non-streamed response.
 pub fn restore_json(v: &mut Value, masker: &Masker) {
     if masker.has_tokens() {

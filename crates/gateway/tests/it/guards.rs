@@ -483,3 +483,63 @@ async fn a_guard_model_route_can_veto_answers_and_fails_open_or_closed() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn personal_data_in_answers_is_redacted_or_blocked_per_route() {
+    let h = Harness::start().await;
+    // PII masking is off on these routes, so the mock's echo puts raw PII in the answer.
+    let (s, v) = h
+        .json(
+            "/v1/chat/completions",
+            &user("leaks", "the SSN is 123-45-6789"),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "mock:openai:the SSN is [SSN]"
+    );
+    let (s, _) = h
+        .json(
+            "/v1/chat/completions",
+            &user("leaks-block", "the SSN is 123-45-6789"),
+        )
+        .await;
+    assert_eq!(s, 400);
+    // With masking on (default), the user's own data comes back restored, not redacted.
+    let (s, v) = h
+        .json(
+            "/v1/chat/completions",
+            &user("gpt", "the SSN is 123-45-6789"),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "mock:openai:the SSN is 123-45-6789"
+    );
+}
+
+#[tokio::test]
+async fn required_patterns_must_appear_in_complete_answers() {
+    let h = Harness::start().await;
+    let (s, _) = h
+        .json("/v1/chat/completions", &user("leaks", "anything"))
+        .await;
+    assert_eq!(s, 200, "the mock's answers start with mock:");
+    let (s, v) = h
+        .json("/v1/chat/completions", &user("requires", "anything"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("required pattern")
+    );
+    let mut body = user("requires", "anything");
+    body["stream"] = json!(true);
+    let (_, ev) = h.stream("/v1/chat/completions", &body).await;
+    let last: Value = serde_json::from_str(&ev.last().unwrap().1).unwrap();
+    assert_eq!(last["error"]["code"], "content_filter", "{ev:?}");
+}

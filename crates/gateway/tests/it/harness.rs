@@ -167,6 +167,15 @@ guards = { content = { guard_route = "broken", guard_fail = "closed", guard_time
 [routes.guarded-open]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { content = { guard_route = "broken", guard_timeout = "500ms" } }
+[routes.leaks]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { pii = { enabled = false }, output = { pii_leak = "redact", require_patterns = ["mock:"] } }
+[routes.requires]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { output = { require_patterns = ["(?i)disclaimer"] } }
+[routes.leaks-block]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+guards = { pii = { enabled = false }, output = { pii_leak = "block" } }
 [routes.nopii]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 guards = { pii = { enabled = false } }
