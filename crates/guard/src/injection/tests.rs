@@ -55,7 +55,7 @@ fn handwritten_attacks_are_caught() {
         .iter()
         .filter(|t| DETECTOR.score(t, Source::Untrusted).is_injection())
         .count();
-    // Measured: 39/43 as user text, 43/43 as untrusted content.
+    // Measured: 40/43 as user text, 43/43 as untrusted content.
     assert!(
         user * 100 >= attacks.len() * 85,
         "user: {user}/{}",
