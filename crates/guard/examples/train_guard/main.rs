@@ -183,8 +183,10 @@ fn handwritten(det: &InjectionDetector) {
             .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .collect();
         let mut flagged = Vec::new();
+        let mut untrusted = 0;
         for l in &lines {
             let text = l.replace("\\n", "\n");
+            untrusted += usize::from(det.score(&text, Source::Untrusted).is_injection());
             let v = det.score(&text, Source::User);
             if v.is_injection() {
                 flagged.push((v.score, l.to_string()));
@@ -199,8 +201,9 @@ fn handwritten(det: &InjectionDetector) {
             }
         }
         println!(
-            "handwritten {file}: {}/{} flagged at the user threshold",
+            "handwritten {file}: {}/{} flagged at the user threshold, {untrusted}/{} as untrusted content",
             flagged.len(),
+            lines.len(),
             lines.len()
         );
     }
