@@ -433,6 +433,13 @@ fn tokenize(text: &str) -> Vec<Tok> {
                 || word.chars().skip(1).any(char::is_lowercase)
                     && len_chars > 2
                     && !word.chars().skip(1).all(char::is_uppercase));
+        // Letters glued to digits ("ef79df15cc", "x86") are identifiers, not words: they must
+        // not act as cues ("cc") or names.
+        let glued = start > 0 && bytes[start - 1].is_ascii_digit()
+            || bytes.get(i).is_some_and(u8::is_ascii_digit);
+        if glued {
+            continue;
+        }
         toks.push(Tok {
             start,
             end: i,

@@ -52,34 +52,44 @@ const WINDOW_BEFORE: usize = 72;
 /// Bytes kept after a digit (covers a street name and type after a house number).
 const WINDOW_AFTER: usize = 96;
 
+/// How far a window edge moves to reach whitespace before it settles for a char boundary.
+const MAX_WORD_EXTENSION: usize = 64;
+
 /// Windows of `text` around its digits, merged, cut at whitespace. Every identifier below
 /// contains digits, so prose between numbers is never scanned by the numeric recognizers:
 /// a 4 KB prompt with one phone number costs one small window, not fourteen full scans.
 fn digit_windows(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut windows: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
+    for i in 0..bytes.len() {
         if !bytes[i].is_ascii_digit() {
-            i += 1;
             continue;
         }
+        // A digit well inside the current window cannot grow it: skip the work.
+        if windows.last().is_some_and(|w| i + WINDOW_AFTER <= w.1) {
+            continue;
+        }
+        // Cut at whitespace when there is some nearby, else at a character boundary: a long
+        // run without spaces (base64, minified JSON) must not make every digit rescan it.
         let mut start = i.saturating_sub(WINDOW_BEFORE);
-        while start > 0 && !bytes[start - 1].is_ascii_whitespace() {
+        let floor = start.saturating_sub(MAX_WORD_EXTENSION);
+        while start > floor && !bytes[start - 1].is_ascii_whitespace() {
+            start -= 1;
+        }
+        while !text.is_char_boundary(start) {
             start -= 1;
         }
         let mut end = (i + WINDOW_AFTER).min(bytes.len());
-        while end < bytes.len() && !bytes[end].is_ascii_whitespace() {
+        let ceiling = (end + MAX_WORD_EXTENSION).min(bytes.len());
+        while end < ceiling && !bytes[end].is_ascii_whitespace() {
+            end += 1;
+        }
+        while !text.is_char_boundary(end) {
             end += 1;
         }
         match windows.last_mut() {
             Some(last) if start <= last.1 => last.1 = last.1.max(end),
             _ => windows.push((start, end)),
-        }
-        i = end.max(i + 1);
-        // Digits inside the window just taken extend it further on the next loop.
-        while i < bytes.len() && windows.last().is_some_and(|w| i < w.1) {
-            i += 1;
         }
     }
     windows
@@ -94,7 +104,7 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
         url(text, out);
     }
     for (from, to) in digit_windows(text) {
-        // Windows start and end at ASCII whitespace or the ends, so they are char boundaries.
+        // Windows start and end on char boundaries (at whitespace when there is some near).
         let Some(window) = text.get(from..to) else {
             continue;
         };
@@ -287,20 +297,33 @@ fn cards(text: &str, out: &mut Vec<Detection>) {
 static IBAN: LazyLock<Regex> = LazyLock::new(|| re(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{1,4}){3,8}\b"));
 
 fn iban(text: &str, out: &mut Vec<Detection>) {
-    for m in IBAN.find_iter(text) {
-        // The greedy match may swallow a following word; shrink until the checksum holds.
+    let mut pos = 0;
+    while let Some(m) = IBAN.find_at(text, pos) {
+        // The greedy match may swallow following words (even a second IBAN); shrink until
+        // the checksum holds, and resume right after what was accepted.
         let s = m.as_str();
         let mut end = s.len();
+        let mut accepted = None;
         loop {
             let cand = s[..end].trim_end();
             if checksum::iban(&compact(cand)) {
-                push(out, m.start(), m.start() + cand.len(), PiiType::Iban, 0.95);
+                accepted = Some(cand.len());
                 break;
             }
             match cand.rfind(' ') {
                 Some(i) if i > 4 => end = i,
                 _ => break,
             }
+        }
+        match accepted {
+            Some(len) => {
+                push(out, m.start(), m.start() + len, PiiType::Iban, 0.95);
+                pos = m.start() + len;
+            }
+            None => pos = m.start() + 1,
+        }
+        while pos < text.len() && !text.is_char_boundary(pos) {
+            pos += 1;
         }
     }
 }
