@@ -3,6 +3,12 @@
 //! ```text
 //! cargo bench -p tollgate-guard --bench guards
 //! ```
+//!
+//! Medians measured on the development VM (2 vCPUs of an Intel Xeon shared with other
+//! builds, load average 4–5, so wall times are inflated; per-call CPU time was about 30%
+//! lower): normalise 8 µs, injection 64 µs, content 91 µs, both through one `PreparedText`
+//! 118 µs, of which feature extraction 24 µs, injection rules 13 µs, content lexicon 13 µs.
+//! Adversarial Unicode (every `e` Cyrillic, a zero-width space after every word) 226 µs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

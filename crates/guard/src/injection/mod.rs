@@ -18,6 +18,10 @@
 //! datamarks such content before it is sent, and [`new_canary`] / [`contains_canary`] detect
 //! a system prompt leaking into a response.
 //!
+//! To score one prompt with both this detector and [`crate::content::ContentClassifier`],
+//! build a [`PreparedText`] once and call [`InjectionDetector::score_prepared`] and
+//! `ContentClassifier::classify_prepared`: normalisation and feature extraction are shared.
+//!
 //! A verdict reports rule ids, never the matched text.
 
 pub mod features;
