@@ -117,6 +117,23 @@ fn assignment_shapes_across_languages() {
 }
 
 #[test]
+fn other_common_service_tokens() {
+    for (text, rule) in [
+        (
+            "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",
+            "google-oauth-client-secret",
+        ),
+        (
+            "https://hooks.slack.com/services/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",
+            "slack-webhook",
+        ),
+        ("npm_Zq8mN2pL5kR7tW1xY4vB6nM3aB3dE5fG7hJ9", "npm-token"),
+    ] {
+        assert_eq!(rules_of(text), [rule], "{text}");
+    }
+}
+
+#[test]
 fn tollgate_keys_need_a_valid_checksum() {
     let body = "tg_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123";
     let mut n = u64::from(crc32(body.as_bytes()));

@@ -28,6 +28,15 @@ use policy::Verdict;
 
 /// Largest raw pickle (or `.npy`, ONNX) file read into memory.
 pub const MAX_PICKLE_FILE: u64 = 4 * 1024 * 1024 * 1024;
+/// Bytes of a large raw pickle walked before deciding whether the rest is needed.
+pub const PICKLE_PREFIX: u64 = 16 * 1024 * 1024;
+
+fn read_prefix(path: &Path, n: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    File::open(path)?.take(n).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Largest archive member inflated for inspection.
 pub const MAX_MEMBER: usize = 512 * 1024 * 1024;
 /// Chunk size for streaming searches through HDF5 files.
@@ -176,6 +185,22 @@ pub fn scan_model(path: &Path, rel: &str, kind: Kind, size: u64, out: &mut Vec<F
     };
     match kind {
         Kind::Pickle => {
+            // Legacy PyTorch files keep gigabytes of raw storage after their pickles: walk a
+            // prefix first and read the rest only if the pickles run past it.
+            if size > PICKLE_PREFIX {
+                if let Ok(prefix) = read_prefix(path, PICKLE_PREFIX) {
+                    if matches!(decompress(&prefix[..prefix.len().min(16)]), Ok(None)) {
+                        let w = pickle::walk(&prefix);
+                        let truncated = w.error.as_deref().is_some_and(|e| {
+                            e.starts_with("truncated") || e.starts_with("unterminated")
+                        });
+                        if !truncated {
+                            report_walk(&mut sink, &w, "");
+                            return;
+                        }
+                    }
+                }
+            }
             if let Some(data) = read_all(&mut sink) {
                 match decompress(&data) {
                     Ok(Some(inner)) => check_pickle(&mut sink, &inner, ""),

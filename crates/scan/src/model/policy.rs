@@ -122,6 +122,12 @@ const DENY_MODULES: &[&str] = &[
     "jsonpickle",
     "IPython",
     "sympy",
+    "pandas.io",
+    "pandas.core.computation",
+    "scipy.io",
+    "sklearn.datasets",
+    "transformers.utils.hub",
+    "transformers.pipelines",
 ];
 
 /// Individual callables denied in modules that are otherwise fine or unknown.
@@ -176,8 +182,38 @@ const DENY_NAMES: &[(&str, &str)] = &[
     ("numpy", "loadtxt"),
     ("numpy", "genfromtxt"),
     ("joblib", "load"),
+    ("pandas", "read_pickle"),
+    ("pandas", "read_csv"),
+    ("pandas", "read_json"),
+    ("pandas", "read_html"),
+    ("pandas", "read_sql"),
+    ("pandas", "eval"),
+    ("transformers", "pipeline"),
     ("joblib.numpy_pickle", "load"),
     ("copyreg", "_reconstructor_unsafe"),
+];
+
+/// Method names that load files, fetch data or run code, when reached as `Class.method`.
+const DENY_METHODS: &[&str] = &[
+    "from_pretrained",
+    "load",
+    "loads",
+    "load_model",
+    "load_state_dict_from_url",
+    "system",
+    "popen",
+    "eval",
+    "exec",
+    "run",
+    "call",
+    "check_output",
+    "open",
+    "read_pickle",
+    "runcode",
+    "runsource",
+    "spawn",
+    "urlopen",
+    "download",
 ];
 
 /// Modules whose classes show up in ordinary model and data pickles.
@@ -279,6 +315,16 @@ pub fn classify(module: &str, name: &str) -> Verdict {
     {
         return Verdict::Dangerous;
     }
+    // `Class.method` names reach methods that load or run things (`AutoModel.from_pretrained`,
+    // `Booster.load_model`), whatever the class's module.
+    if name.contains('.')
+        && name
+            .rsplit('.')
+            .next()
+            .is_some_and(|m| DENY_METHODS.contains(&m))
+    {
+        return Verdict::Dangerous;
+    }
     if DENY_MODULES
         .iter()
         .any(|d| module_matches(module, d) || module_matches(&full, d))
@@ -345,6 +391,10 @@ mod tests {
             ("os.path", "exists"),
             ("torch", "load"),
             ("numpy", "__class__"),
+            ("pandas", "read_pickle"),
+            ("pandas.io.pickle", "read_pickle"),
+            ("transformers", "AutoModel.from_pretrained"),
+            ("xgboost.core", "Booster.load_model"),
             ("collections", "OrderedDict.__init__.__globals__"),
         ] {
             assert_eq!(classify(m, n), Verdict::Dangerous, "{m}.{n}");

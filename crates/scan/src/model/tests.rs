@@ -106,6 +106,28 @@ fn compressed_joblib_is_inflated_and_walked() {
 }
 
 #[test]
+fn large_legacy_file_is_walked_from_a_prefix_and_in_full_when_needed() {
+    // A pickle, then raw storage bigger than the prefix: the prefix suffices.
+    let mut legacy =
+        b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.".to_vec();
+    legacy.resize(PICKLE_PREFIX as usize + 10, 0);
+    assert_eq!(
+        rules(&scan_bytes("old.pt", &legacy)),
+        ["pickle-dangerous-import"]
+    );
+    // One long string opcode that crosses the prefix: the whole file is read.
+    let n = PICKLE_PREFIX as usize + 100;
+    let mut long = vec![0x80, 0x04, 0x8e];
+    long.extend_from_slice(&(n as u64).to_le_bytes());
+    long.extend(std::iter::repeat_n(b'a', n));
+    long.extend_from_slice(b"0cos\nsystem\n.");
+    assert_eq!(
+        rules(&scan_bytes("big.pkl", &long)),
+        ["pickle-dangerous-import"]
+    );
+}
+
+#[test]
 fn pth_path_configuration_text_is_not_a_model() {
     assert!(scan_bytes("distutils-precedence.pth", b"import os; x = 1\n").is_empty());
 }
