@@ -17,6 +17,24 @@ fn lexicon(text: &'static str) -> HashSet<String> {
         .collect()
 }
 
+// Word lists as hash sets: they are consulted for every capitalised token.
+static NOT_NAMES_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| NOT_NAMES.iter().copied().collect());
+static NOT_AFTER_NAME_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| NOT_AFTER_NAME.iter().copied().collect());
+static PLACE_PREFIXES_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| PLACE_PREFIXES.iter().copied().collect());
+static HONORIFICS_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| HONORIFICS.iter().copied().collect());
+static SUFFIXES_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| SUFFIXES.iter().copied().collect());
+static AMBIGUOUS_FIRST_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| AMBIGUOUS_FIRST.iter().copied().collect());
+static AFTER_NAME_VERBS_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| AFTER_NAME_VERBS.iter().copied().collect());
+static AMBIGUOUS_COUNTRIES_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| AMBIGUOUS_COUNTRIES.iter().copied().collect());
+
 static FIRST: LazyLock<HashSet<String>> =
     LazyLock::new(|| lexicon(include_str!("../../data/lexicon/first_names.txt")));
 static LAST: LazyLock<HashSet<String>> =
@@ -467,7 +485,7 @@ fn words_before(text: &str, toks: &[Tok], i: usize) -> Vec<String> {
     while k > 0 && out.len() < 3 {
         let gap = &text[toks[k - 1].end..toks[k].start];
         let prev = lower(text, toks[k - 1]);
-        if gap == ". " && HONORIFICS.contains(&prev.as_str()) {
+        if gap == ". " && HONORIFICS_SET.contains(&prev.as_str()) {
             out.push(prev);
             k -= 1;
             continue;
@@ -560,7 +578,9 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
 fn extend_suffixes(text: &str, toks: &[Tok], mut end: usize) -> usize {
     while end + 1 < toks.len() {
         let gap = &text[toks[end].end..toks[end + 1].start];
-        if (gap == " " || gap == ", ") && SUFFIXES.contains(&lower(text, toks[end + 1]).as_str()) {
+        if (gap == " " || gap == ", ")
+            && SUFFIXES_SET.contains(&lower(text, toks[end + 1]).as_str())
+        {
             end += 1;
         } else {
             break;
@@ -574,7 +594,7 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
         toks.get(k)
             .filter(|n| n.title && joined(text, toks[k - 1], **n))
     };
-    if NOT_NAMES.contains(&w) || PLACE_PREFIXES.contains(&w) {
+    if NOT_NAMES_SET.contains(&w) || PLACE_PREFIXES_SET.contains(&w) {
         return None;
     }
     let is_first = FIRST.contains(w);
@@ -588,7 +608,7 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
         }
         if let Some(n) = next(j) {
             let nw = lower(text, *n);
-            if LAST.contains(&nw) && !NOT_NAMES.contains(&nw.as_str()) {
+            if LAST.contains(&nw) && !NOT_NAMES_SET.contains(&nw.as_str()) {
                 let mut end = j;
                 if let Some(n2) = next(j + 1) {
                     if LAST.contains(&lower(text, *n2)) && FIRST.contains(&nw) {
@@ -599,8 +619,8 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
             }
             // First name + a capitalised word with a surname ending, or any capitalised word
             // that is not a place, a firm word or a common opener: "Benito Bianchi".
-            let plain = !NOT_NAMES.contains(&nw.as_str())
-                && !NOT_AFTER_NAME.contains(&nw.as_str())
+            let plain = !NOT_NAMES_SET.contains(&nw.as_str())
+                && !NOT_AFTER_NAME_SET.contains(&nw.as_str())
                 && !PLACES.contains(&nw);
             if plain && !LAST.contains(&nw) {
                 let ending = SURNAME_ENDINGS
@@ -615,7 +635,7 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
     }
     // A lone first name in mid-sentence (capitalised where a common word would not be), or
     // at a sentence start followed by a verb: "I met Emma", "Magnus spent a year".
-    if is_first && !AMBIGUOUS_FIRST.contains(&w) {
+    if is_first && !AMBIGUOUS_FIRST_SET.contains(&w) {
         let mid_sentence = i > 0 && {
             let gap = &text[toks[i - 1].end..toks[i].start];
             !gap.contains(['.', '!', '?', '\n', ':', '"', '(']) && !toks[i - 1].title
@@ -623,7 +643,7 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
         let verb_after = toks.get(i + 1).is_some_and(|n| {
             !n.title
                 && &text[toks[i].end..n.start] == " "
-                && AFTER_NAME_VERBS.contains(&lower(text, *n).as_str())
+                && AFTER_NAME_VERBS_SET.contains(&lower(text, *n).as_str())
         });
         let followed_by_noun = next(i + 1).is_some();
         if (mid_sentence || verb_after) && !followed_by_noun {
@@ -637,10 +657,10 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
             .iter()
             .any(|e| nw.ends_with(e) && nw.len() > e.len() + 2);
         if ending
-            && !NOT_NAMES.contains(&w)
+            && !NOT_NAMES_SET.contains(&w)
             && !PLACES.contains(w)
             && !PLACES.contains(&nw)
-            && !NOT_AFTER_NAME.contains(&nw.as_str())
+            && !NOT_AFTER_NAME_SET.contains(&nw.as_str())
         {
             return Some((extend_suffixes(text, toks, i + 1), 0.6));
         }
@@ -652,12 +672,12 @@ fn cued_person_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize,
     let before = words_before(text, toks, i);
     let honorific = before
         .last()
-        .is_some_and(|b| HONORIFICS.contains(&b.as_str()));
+        .is_some_and(|b| HONORIFICS_SET.contains(&b.as_str()));
     let next = |k: usize| {
         toks.get(k)
             .filter(|n| n.title && joined(text, toks[k - 1], **n))
     };
-    if NOT_NAMES.contains(&w) || PLACE_PREFIXES.contains(&w) && !FIRST.contains(w) {
+    if NOT_NAMES_SET.contains(&w) || PLACE_PREFIXES_SET.contains(&w) && !FIRST.contains(w) {
         return None;
     }
     let is_first = FIRST.contains(w);
@@ -670,13 +690,14 @@ fn cued_person_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize,
         let in_lexicon = is_first || LAST.contains(w);
         // After a weak cue ("and", "with") only a known first name counts: "Jones, Mitchell
         // and Williams" is a firm, "Jack and Jill" are people.
-        if weak && !is_first || PLACES.contains(w) && !in_lexicon || NOT_AFTER_NAME.contains(&w) {
+        if weak && !is_first || PLACES.contains(w) && !in_lexicon || NOT_AFTER_NAME_SET.contains(&w)
+        {
             return None;
         }
         let mut end = i;
         while end - i < 2 {
             match next(end + 1) {
-                Some(n) if !NOT_NAMES.contains(&lower(text, *n).as_str()) => end += 1,
+                Some(n) if !NOT_NAMES_SET.contains(&lower(text, *n).as_str()) => end += 1,
                 _ => break,
             }
         }
@@ -703,20 +724,20 @@ fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)>
         }
     }
     // Directional or generic prefix + capitalised word: "East Loriside", "Port Jennifer".
-    if PLACE_PREFIXES.contains(&w) {
+    if PLACE_PREFIXES_SET.contains(&w) {
         if let Some(n) = next(i + 1) {
             let nw = lower(text, *n);
-            if !NOT_NAMES.contains(&nw.as_str()) {
+            if !NOT_NAMES_SET.contains(&nw.as_str()) {
                 return Some((i + 1, if cue { 0.8 } else { 0.6 }));
             }
         }
         return None;
     }
     // Countries are places wherever they appear, bar the ambiguous ones.
-    if COUNTRIES.contains(w) && (cue || !AMBIGUOUS_COUNTRIES.contains(&w)) {
+    if COUNTRIES.contains(w) && (cue || !AMBIGUOUS_COUNTRIES_SET.contains(&w)) {
         return Some((i, 0.75));
     }
-    if NOT_NAMES.contains(&w) {
+    if NOT_NAMES_SET.contains(&w) {
         return None;
     }
     let known = PLACES.contains(w);
