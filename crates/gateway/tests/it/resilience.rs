@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Harness, user};
+use crate::harness::{Harness, error_message, user};
 
 #[tokio::test]
 async fn flaky_target_succeeds_after_retries() {
@@ -31,13 +31,8 @@ async fn failing_openai_target_falls_back_to_anthropic() {
 async fn failing_anthropic_target_falls_back_to_openai_for_anthropic_clients() {
     let h = Harness::start().await;
     let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&crate::harness::anthropic_user("fallback-cross-rev", "yo"))
-        .send()
-        .await
-        .unwrap();
+        .messages(&crate::harness::anthropic_user("fallback-cross-rev", "yo"))
+        .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["content"][0]["text"], "mock:openai:yo");
@@ -63,12 +58,7 @@ async fn breaker_opens_after_consecutive_failures_and_stops_calling() {
     }
     let (s, v) = h.json("/v1/chat/completions", &user("broken", "x")).await;
     assert_eq!(s, 503, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("circuit breaker")
-    );
+    assert!(error_message(&v).contains("circuit breaker"));
     assert_eq!(
         h.mock.count("fail-500"),
         3,
@@ -82,12 +72,7 @@ async fn first_byte_timeout_is_504() {
     let started = std::time::Instant::now();
     let (s, v) = h.json("/v1/chat/completions", &user("slow", "x")).await;
     assert_eq!(s, 504, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("first_byte_timeout")
-    );
+    assert!(error_message(&v).contains("first_byte_timeout"));
     assert!(started.elapsed() < std::time::Duration::from_millis(900));
 }
 
@@ -96,12 +81,7 @@ async fn garbage_from_upstream_is_502_with_a_clear_message() {
     let h = Harness::start().await;
     let (s, v) = h.json("/v1/chat/completions", &user("garbage", "x")).await;
     assert_eq!(s, 502);
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+    assert!(error_message(&v).contains("not valid JSON"));
 }
 
 #[tokio::test]
@@ -109,12 +89,7 @@ async fn upstream_client_errors_pass_through_without_fallback() {
     let h = Harness::start().await;
     let (s, v) = h.json("/v1/chat/completions", &user("bad", "x")).await;
     assert_eq!(s, 400);
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("mock says the request is invalid")
-    );
+    assert!(error_message(&v).contains("mock says the request is invalid"));
     assert_eq!(h.mock.count("bad-request"), 1);
 }
 
@@ -128,7 +103,7 @@ async fn rejected_provider_credential_falls_back_and_never_leaks() {
         .json("/v1/chat/completions", &user("badcred-only", "x"))
         .await;
     assert_eq!(s, 502);
-    let msg = v["error"]["message"].as_str().unwrap();
+    let msg = error_message(&v);
     assert!(msg.contains("rejected tollgate's credential"), "{msg}");
     assert!(!msg.contains("wrong-credential"));
 }

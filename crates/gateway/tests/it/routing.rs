@@ -4,7 +4,7 @@
 use serde_json::json;
 use tollgate_testkit::MOCK_KEY;
 
-use crate::harness::{Harness, anthropic_user, user};
+use crate::harness::{Harness, anthropic_user, error_message, user};
 
 #[tokio::test]
 async fn openai_to_openai_passes_fields_through() {
@@ -114,14 +114,7 @@ async fn tool_calls_cross_both_ways() {
     // Anthropic client, OpenAI target answering with tool_calls.
     let body = json!({"model": "tool", "max_tokens": 50, "messages": [{"role": "user", "content": "weather?"}],
                       "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]});
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&body).await;
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["content"][0]["type"], "tool_use");
     assert_eq!(v["content"][0]["input"]["city"], "Paris");
@@ -171,12 +164,7 @@ async fn embeddings_through_openai_and_echo() {
         )
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not serve")
-    );
+    assert!(error_message(&v).contains("does not serve"));
 }
 
 #[tokio::test]
@@ -199,14 +187,7 @@ async fn unknown_model_is_404_in_each_shape() {
     let (s, v) = h.json("/v1/chat/completions", &user("nope", "hi")).await;
     assert_eq!(s, 404);
     assert_eq!(v["error"]["code"], "model_not_found");
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&anthropic_user("nope", "x"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&anthropic_user("nope", "x")).await;
     assert_eq!(r.status(), 404);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "not_found_error");

@@ -75,14 +75,7 @@ async fn openai_client_streams_from_anthropic_target() {
 #[tokio::test]
 async fn anthropic_client_streams_from_openai_target() {
     let h = Harness::start().await;
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&streaming(anthropic_user("gpt", "hey")))
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&streaming(anthropic_user("gpt", "hey"))).await;
     assert_eq!(
         r.headers()["content-type"],
         "text/event-stream; charset=utf-8"
@@ -100,13 +93,8 @@ async fn anthropic_client_streams_from_openai_target() {
 async fn anthropic_stream_passthrough() {
     let h = Harness::start().await;
     let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&streaming(anthropic_user("claude", "abc")))
-        .send()
-        .await
-        .unwrap();
+        .messages(&streaming(anthropic_user("claude", "abc")))
+        .await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(anthropic_stream_text(&ev), "mock:anthropic:abc");
     assert!(
@@ -147,14 +135,7 @@ async fn streamed_tool_calls_cross_providers() {
 
     let body = json!({"model": "tool", "stream": true, "max_tokens": 10, "messages": [{"role": "user", "content": "w?"}],
                       "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]});
-    let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = h.messages(&body).await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     let partial: String = ev
         .iter()
@@ -193,13 +174,8 @@ async fn truncated_upstream_stream_ends_with_a_well_formed_error_event() {
     );
 
     let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&streaming(anthropic_user("truncate-claude", "a b c d")))
-        .send()
-        .await
-        .unwrap();
+        .messages(&streaming(anthropic_user("truncate-claude", "a b c d")))
+        .await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     let (name, data) = ev.last().unwrap();
     assert_eq!(name.as_deref(), Some("error"));
@@ -256,13 +232,8 @@ async fn echo_streams_in_both_formats() {
         .await;
     assert_eq!(openai_stream_text(&ev), "ping me");
     let r = h
-        .client
-        .post(format!("{}/v1/messages", h.url))
-        .header("x-api-key", &h.key)
-        .json(&streaming(anthropic_user("echo", "ping me")))
-        .send()
-        .await
-        .unwrap();
+        .messages(&streaming(anthropic_user("echo", "ping me")))
+        .await;
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(anthropic_stream_text(&ev), "ping me");
 }
