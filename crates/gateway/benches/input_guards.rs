@@ -1,0 +1,60 @@
+//! All input guards of a default route together, as the gateway runs them on a request:
+//! injection and content scoring, then PII and credential masking, on a 4 KB prompt.
+//! Goal (issue 3): <= 50 µs median on one core.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    reason = "criterion_group! generates undocumented items; a bench may unwrap"
+)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Map, Value, json};
+use tollgate_gateway::config::GuardsConfig;
+use tollgate_gateway::guards::checks::CheckReport;
+use tollgate_gateway::guards::{GuardSet, InputReport};
+use tollgate_gateway::wire::WireFormat;
+use tollgate_guard::mask::Masker;
+
+fn prompt_4k() -> String {
+    const PARA: &str = "The committee met on a quiet afternoon to review the proposal for the new library wing. \
+Members discussed the budget, the schedule and the choice of materials, and agreed that the reading rooms \
+should face the garden. After a long debate about lighting and heating, the group decided to ask for two \
+more estimates before the next meeting. ";
+    let mut s = String::new();
+    while s.len() < 3700 {
+        s.push_str(PARA);
+    }
+    s.push_str("Please summarise this for Jane Doe (jane.doe@example.com, +1 415-555-2671).");
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let guards = GuardSet::build(&GuardsConfig::default(), None).unwrap();
+    let body: Map<String, Value> = json!({"model": "m", "messages": [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": prompt_4k()}]})
+        .as_object()
+        .cloned()
+        .unwrap();
+    c.bench_function("all_input_guards_4KiB_prompt", |b| {
+        b.iter(|| {
+            let mut body = body.clone();
+            let mut report = CheckReport::default();
+            let _ = guards
+                .checks
+                .check_input(WireFormat::OpenAi, &body, &mut report);
+            let mut masker = Masker::new([0; 32]);
+            let mut input = InputReport::default();
+            let _ = guards.mask_chat(WireFormat::OpenAi, &mut body, &mut masker, &mut input);
+            black_box((body, report, input))
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(4));
+    targets = bench
+}
+criterion_main!(benches);
