@@ -1,22 +1,22 @@
 //! A multi-head logistic-regression model over hashed features, and its weight file format.
 //!
 //! The same format serves the injection model (one head) and the content model (one head per
-//! category). Weights are quantised to `i16` per head so that the embedded files stay small
+//! category). Weights are quantised to `i8` per head so that the embedded files stay small
 //! and a feature's weights for every head share one cache line.
 //!
 //! Long texts are scored in overlapping windows of [`LinearModel::window`] tokens and the
 //! highest window wins: an instruction hidden in the middle of a long retrieved document must
 //! not be diluted by the pages of benign text around it.
 //!
-//! File layout (little-endian): magic `TGLM0002`, `buckets_log2: u8`, `heads: u8`,
+//! File layout (little-endian): magic `TGLM0003`, `buckets_log2: u8`, `heads: u8`,
 //! `window: u16`, `n_params: u16`, `families: u8` (feature families, see
 //! [`super::features`]), one reserved zero byte, `bias: [f32; heads]`, `scale: [f32; heads]`,
-//! `params: [f32; n_params]`, `weights: [i16; 2^buckets_log2 * heads]` (bucket-major).
+//! `params: [f32; n_params]`, `weights: [i8; 2^buckets_log2 * heads]` (bucket-major).
 
 use super::features::{ALL_FEATURES, FeatureBag, for_each_feature};
 
 /// Magic bytes at the start of a weight file.
-pub const MAGIC: &[u8; 8] = b"TGLM0002";
+pub const MAGIC: &[u8; 8] = b"TGLM0003";
 /// Bytes before the bias values.
 const HEADER_BYTES: usize = 16;
 /// Largest hash space a weight file may declare: bounds memory when loading.
@@ -64,7 +64,10 @@ pub struct LinearModel {
     bias: Vec<f32>,
     scale: Vec<f32>,
     params: Vec<f32>,
-    weights: Vec<i16>,
+    /// Weights, bucket-major, `stride` per bucket: rows of 2 to 8 heads are padded to 8 so
+    /// that a row is one aligned 8-byte load.
+    weights: Vec<i8>,
+    stride: usize,
 }
 
 impl std::fmt::Debug for LinearModel {
@@ -130,7 +133,7 @@ impl LinearModel {
         }
         for s in &mut scale {
             *s = if *s > 0.0 {
-                *s / f32::from(i16::MAX)
+                *s / f32::from(i8::MAX)
             } else {
                 1.0
             };
@@ -143,7 +146,7 @@ impl LinearModel {
                 // Saturating float-to-int `as` is the intended rounding here.
                 (w / s)
                     .round()
-                    .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+                    .clamp(f32::from(i8::MIN), f32::from(i8::MAX)) as i8
             })
             .collect();
         Ok(Self {
@@ -158,7 +161,8 @@ impl LinearModel {
             bias,
             scale,
             params,
-            weights: quantised,
+            stride: stride_for(heads),
+            weights: pad_rows(quantised, heads),
         })
     }
 
@@ -198,7 +202,7 @@ impl LinearModel {
             return Err(ModelError::Limits("window"));
         }
         let n_weights = (1usize << buckets_log2) * heads;
-        let expected = HEADER_BYTES + 8 * heads + 4 * n_params + 2 * n_weights;
+        let expected = HEADER_BYTES + 8 * heads + 4 * n_params + n_weights;
         if bytes.len() != expected {
             return Err(ModelError::Length {
                 expected,
@@ -212,13 +216,8 @@ impl LinearModel {
         let weights = bytes
             .get(at..)
             .unwrap_or_default()
-            .chunks_exact(2)
-            .map(|c| {
-                i16::from_le_bytes([
-                    c.first().copied().unwrap_or(0),
-                    c.get(1).copied().unwrap_or(0),
-                ])
-            })
+            .iter()
+            .map(|&b| i8::from_le_bytes([b]))
             .collect();
         Ok(Self {
             buckets_log2,
@@ -228,13 +227,14 @@ impl LinearModel {
             bias,
             scale,
             params,
-            weights,
+            stride: stride_for(heads),
+            weights: pad_rows(weights, heads),
         })
     }
 
     /// Serialise to the weight file format.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + 8 * self.heads + 2 * self.weights.len());
+        let mut out = Vec::with_capacity(HEADER_BYTES + 8 * self.heads + self.weights.len());
         out.extend_from_slice(MAGIC);
         out.push(self.buckets_log2);
         out.push(u8::try_from(self.heads).unwrap_or(u8::MAX));
@@ -245,7 +245,11 @@ impl LinearModel {
         for v in self.bias.iter().chain(&self.scale).chain(&self.params) {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for w in &self.weights {
+        for w in self
+            .weights
+            .chunks(self.stride)
+            .flat_map(|row| row.iter().take(self.heads))
+        {
             out.extend_from_slice(&w.to_le_bytes());
         }
         out
@@ -288,7 +292,7 @@ impl LinearModel {
     pub fn logits_with(&self, text: &str, extra: &[u32], out: &mut [f32]) {
         let mut acc = Accumulator::new(self.heads, text.len() / 4 + 1);
         for_each_feature(text, self.buckets_log2, self.families, |bucket, index| {
-            acc.add(&self.weights, bucket, index);
+            acc.add(&self.weights, self.stride, bucket, index);
         });
         self.finish(acc, extra, out);
     }
@@ -304,11 +308,51 @@ impl LinearModel {
     pub fn logits_bag(&self, bag: &FeatureBag, extra: &[u32], out: &mut [f32]) {
         let mut acc = Accumulator::new(self.heads, bag.tokens() as usize + 1);
         if self.accepts(bag) {
-            for &(bucket, index) in bag.features() {
-                acc.add(&self.weights, bucket, index);
+            match self.heads {
+                1 => self.sum_lanes::<1>(bag.features(), &mut acc),
+                2..=8 => self.sum_lanes::<8>(bag.features(), &mut acc),
+                _ => {
+                    for &(bucket, index) in bag.features() {
+                        acc.add(&self.weights, self.stride, bucket, index);
+                    }
+                }
             }
         }
         self.finish(acc, extra, out);
+    }
+
+    /// The hot loop: per-token sums kept in a local fixed-width array (registers, one SIMD
+    /// add per feature) rather than in memory, which made every head's add wait on the
+    /// previous store. `LANES >= self.heads`; the extra lanes add zeros.
+    fn sum_lanes<const LANES: usize>(&self, features: &[(u32, u32)], acc: &mut Accumulator) {
+        let heads = self.heads.min(LANES);
+        let mut cur = [0i32; LANES];
+        let mut count = 0u32;
+        let mut current = u32::MAX;
+        for &(bucket, index) in features {
+            if index != current {
+                if count > 0 {
+                    acc.push_token(cur.get(..heads).unwrap_or_default(), count);
+                }
+                cur = [0; LANES];
+                count = 0;
+                current = index;
+            }
+            // `stride == LANES` here (see `stride_for`): the row is one fixed-size load.
+            let base = bucket as usize * self.stride;
+            let row: [i8; LANES] = self
+                .weights
+                .get(base..base + LANES)
+                .and_then(|r| r.try_into().ok())
+                .unwrap_or([0; LANES]);
+            for (c, w) in cur.iter_mut().zip(row) {
+                *c += i32::from(w);
+            }
+            count += 1;
+        }
+        if count > 0 {
+            acc.push_token(cur.get(..heads).unwrap_or_default(), count);
+        }
     }
 
     fn finish(&self, acc: Accumulator, extra: &[u32], out: &mut [f32]) {
@@ -316,7 +360,7 @@ impl LinearModel {
         let (mut sums, mut counts) = acc.into_parts();
         let mut extra_sums = vec![0i64; heads];
         for &bucket in extra {
-            let base = bucket as usize * heads;
+            let base = bucket as usize * self.stride;
             let row = self.weights.get(base..base + heads).unwrap_or_default();
             for (a, &w) in extra_sums.iter_mut().zip(row) {
                 *a += i64::from(w);
@@ -397,13 +441,13 @@ impl Accumulator {
     }
 
     #[inline]
-    fn add(&mut self, weights: &[i16], bucket: u32, index: u32) {
+    fn add(&mut self, weights: &[i8], stride: usize, bucket: u32, index: u32) {
         if index != self.current {
             self.flush();
             self.current = index;
         }
         let heads = self.heads;
-        let base = bucket as usize * heads;
+        let base = bucket as usize * stride;
         if let Some(row) = weights.get(base..base + heads) {
             for (a, &w) in self.cur.iter_mut().zip(row) {
                 *a += i32::from(w);
@@ -412,10 +456,35 @@ impl Accumulator {
         self.cur_count += 1;
     }
 
+    /// Append a finished token's sums (used by the register-resident loop).
+    fn push_token(&mut self, sums: &[i32], count: u32) {
+        self.sums.extend_from_slice(sums);
+        self.counts.push(count);
+    }
+
     fn into_parts(mut self) -> (Vec<i32>, Vec<u32>) {
         self.flush();
         (self.sums, self.counts)
     }
+}
+
+/// Row stride in the in-memory weight table: see [`LinearModel`]'s `weights`.
+fn stride_for(heads: usize) -> usize {
+    if (2..=8).contains(&heads) { 8 } else { heads }
+}
+
+fn pad_rows(weights: Vec<i8>, heads: usize) -> Vec<i8> {
+    let stride = stride_for(heads);
+    if stride == heads {
+        return weights;
+    }
+    let mut out = vec![0i8; weights.len() / heads.max(1) * stride];
+    for (dst, src) in out.chunks_mut(stride).zip(weights.chunks(heads)) {
+        if let Some(d) = dst.get_mut(..src.len()) {
+            d.copy_from_slice(src);
+        }
+    }
+    out
 }
 
 /// The logistic function.
