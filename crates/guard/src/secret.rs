@@ -379,6 +379,25 @@ const BENIGN_NAME_WORDS: &[&str] = &[
     "websocket",
 ];
 
+/// The same, matched with case and separators removed (`NextToken`, `next_page_token`):
+/// pagination cursors and storage object keys.
+const BENIGN_SQUASHED_NAMES: &[&str] = &[
+    "nexttoken",
+    "pagetoken",
+    "continuationtoken",
+    "forwardtoken",
+    "backwardtoken",
+    "synctoken",
+    "cursortoken",
+    "s3key",
+    "objectkey",
+    "cachekey",
+    "sortkey",
+    "partitionkey",
+    "rangekey",
+    "hashkey",
+];
+
 /// Name fragments strong enough to accept a hex-only value (hex alone is usually a hash).
 const STRONG_NAME_WORDS: &[&str] = &[
     "api_key",
@@ -491,6 +510,8 @@ pub fn shannon_entropy(value: &str) -> f64 {
 
 /// Minimum entropy of a prefixed key's body: `hf_aaaa…` and `AKIAAAAA…` fixtures fall below.
 const MIN_PREFIXED_ENTROPY: f64 = 2.5;
+/// Shortest hex-only value taken for a key (Azure OpenAI keys: 32).
+const MIN_HEX_KEY: usize = 32;
 /// Minimum entropy of an unprefixed value: random base62/hex sit well above, words below.
 const MIN_ASSIGNED_ENTROPY: f64 = 3.2;
 
@@ -594,7 +615,15 @@ fn find_assigned_with(re: &Regex, view: &str, found: &mut Vec<SecretMatch>) {
         // `f("X_KEY", "value")` is an assignment only for unmistakable credential names:
         // otherwise any list of strings after a `*_key` string would qualify.
         let lname = name.as_str().to_ascii_lowercase();
-        if op.as_str() == "," && !STRONG_NAME_WORDS.iter().any(|w| lname.contains(w)) {
+        let quoted_name = view[name.end()..].starts_with(['"', '\'', '`']);
+        let quoted_value = view[..value.start()].ends_with(['"', '\'', '`']);
+        if op.as_str() == ","
+            && !(quoted_name && quoted_value && STRONG_NAME_WORDS.iter().any(|w| lname.contains(w)))
+        {
+            continue;
+        }
+        // `arn:aws:secretsmanager:…:secret:name`: a path segment, not an assignment.
+        if view[..name.start()].ends_with(':') {
             continue;
         }
         // The value must end at a delimiter, not in the middle of a longer token.
@@ -637,7 +666,13 @@ fn surroundings(view: &str, start: usize, end: usize) -> &str {
 /// Decide whether `name = value` is a credential, and which rule it counts under.
 fn classify_assignment(name: &str, value: &str, near: &str) -> Option<&'static str> {
     let lname = name.to_ascii_lowercase();
-    if BENIGN_NAME_WORDS.iter().any(|w| lname.contains(w)) {
+    let squashed: String = lname
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    if BENIGN_NAME_WORDS.iter().any(|w| lname.contains(w))
+        || BENIGN_SQUASHED_NAMES.iter().any(|w| squashed.contains(w))
+    {
         return None;
     }
     if is_placeholder(value) || value.starts_with("http") {
@@ -651,6 +686,11 @@ fn classify_assignment(name: &str, value: &str, near: &str) -> Option<&'static s
     if looks_like_identifier(value) {
         return None;
     }
+    let strong_name = STRONG_NAME_WORDS.iter().any(|w| lname.contains(w));
+    if !strong_name && value.contains('/') {
+        // `key=cloudformation/7870825a-…`: a path or object key under a generic name.
+        return None;
+    }
     let provider = ASSIGNMENT_PROVIDERS
         .iter()
         .find(|(w, _, _)| lname.contains(w))
@@ -660,8 +700,12 @@ fn classify_assignment(name: &str, value: &str, near: &str) -> Option<&'static s
                 .contains(".openai.azure.com")
                 .then_some("azure-openai-api-key")
         });
-    let strong = STRONG_NAME_WORDS.iter().any(|w| lname.contains(w));
+    let strong = strong_name;
     let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && value.len() < MIN_HEX_KEY {
+        // Resource ids and short digests; hex API keys are 32 characters or more.
+        return None;
+    }
     if (hex || is_uuid(value)) && provider.is_none() && !strong {
         // A bare hex string under a weak name (CACHE_KEY, MODEL_SHA256) is a digest.
         return None;
@@ -678,14 +722,24 @@ fn classify_assignment(name: &str, value: &str, near: &str) -> Option<&'static s
 /// Longest stretch after a PEM header searched for the key body.
 const PEM_LOOKAHEAD: usize = 200;
 
-/// True when real key material follows a PEM header: at least 40 base64 characters before
-/// any `-----END` line. Documentation shows `-----BEGIN PRIVATE KEY-----\n...` instead.
+/// True when real key material follows a PEM header: a run of at least 40 base64 characters
+/// (after comment markers and RFC 1421 headers), and no `...`/`EXAMPLE` elision, which is
+/// how documentation shows a key.
 fn pem_has_body(after: &str) -> bool {
     let mut end = after.len().min(PEM_LOOKAHEAD);
     while !after.is_char_boundary(end) {
         end -= 1;
     }
-    let mut rest = &after[..end];
+    let window = &after[..end];
+    let body = window.split("-----END").next().unwrap_or(window);
+    let lower = body.to_ascii_lowercase();
+    if ["...", "xxxx", "example", "<", "your"]
+        .iter()
+        .any(|m| lower.contains(m))
+    {
+        return false;
+    }
+    let mut rest = body;
     // Encrypted legacy keys carry RFC 1421 headers before the body.
     loop {
         rest = rest.trim_start_matches(|c: char| c.is_whitespace() || "/!#*\"'`;".contains(c));
@@ -744,13 +798,59 @@ fn looks_like_identifier(value: &str) -> bool {
     if segments.len() >= 3 && segments.iter().all(|s| s.len() <= 12) {
         return true;
     }
+    // `X25519PrivateKey`, `MLKEM768X25519PublicKey`: a type named after what it holds.
+    const TYPE_SUFFIXES: &[&str] = &[
+        "Key",
+        "Keys",
+        "Token",
+        "Secret",
+        "Password",
+        "Credential",
+        "Credentials",
+        "Auth",
+    ];
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && TYPE_SUFFIXES.iter().any(|t| value.ends_with(t))
+    {
+        return true;
+    }
+    // `AUTODETECT_SIGV4`: a constant's name.
+    if value.contains('_')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && value
+            .split('_')
+            .any(|w| w.len() >= 4 && w.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return true;
+    }
+    // `import-token-5ott6ho5nts7bbcg`: a value that names itself a token or key.
+    let lower = value.to_ascii_lowercase();
+    if lower
+        .split(['-', '_', '.'])
+        .any(|seg| matches!(seg, "token" | "key" | "secret" | "password" | "credential"))
+    {
+        return true;
+    }
+    // `win32api.RegEnumKey`, `settings.OPENAI_KEY2`: an attribute path in code.
+    if value.contains('.')
+        && value.split('.').all(|part| {
+            part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    {
+        return true;
+    }
     wordy(value)
 }
 
-/// `X509RequestInheritOptions`, `MI_UserCredentials_0`: most characters sit in runs that
-/// read as words (a capital or not, then four or more lower-case letters with a vowel).
-/// Random keys almost never do: a run of four lower-case letters has a chance of about
-/// 3% per position in base62.
+/// `X509RequestInheritOptions`, `PassWordMustBeAtLeast6Chars`: most characters sit in runs
+/// that read as words (a capital and three lower-case letters, or four lower-case, with a
+/// vowel). Random keys rarely do: simulated on random base62, under 1% of 32-character
+/// values and under 0.5% of 40-character ones.
 fn wordy(value: &str) -> bool {
     let bytes = value.as_bytes();
     let mut in_words = 0usize;
@@ -765,7 +865,9 @@ fn wordy(value: &str) -> bool {
             i += 1;
         }
         let run = &bytes[lower_start..i];
-        if run.len() >= 4 && run.iter().any(|b| b"aeiou".contains(b)) {
+        // `Pass`, `Word`: a capital and three lower-case letters; else four lower-case.
+        let need = if lower_start > start { 3 } else { 4 };
+        if run.len() >= need && run.iter().any(|b| b"aeiou".contains(b)) {
             in_words += i - start;
         }
         if i == start {

@@ -60,6 +60,11 @@ pub fn scan_source(rel: &str, text: &str, lines: &LineIndex, out: &mut Vec<Findi
     };
     let mut push = |pos: usize, rule: &str, severity: Severity, message: &str| {
         let line = lines.line_of(pos);
+        // A call named in a comment (`# torch.load()`) is documentation, not code.
+        let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+        if text[line_start..pos].contains('#') {
+            return;
+        }
         if !lines.suppressed(text, line) {
             let snippet = lines
                 .line_text(text, line)
@@ -181,6 +186,7 @@ mod tests {
         let src = "m = AutoModel.from_pretrained('org/model', revision='a1b2c3')\nsd = torch.load(path, map_location='cpu', weights_only=True)\nx = AutoModel.from_pretrained('./local')\n";
         assert!(rules("a.py", src).is_empty());
         assert!(rules("a.txt", "torch.load(x)").is_empty());
+        assert!(rules("a.py", "x = 1  # torch.load() is unsafe\n").is_empty());
     }
 
     #[test]

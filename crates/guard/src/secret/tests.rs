@@ -69,6 +69,20 @@ fn hashes_uuids_and_identifiers_under_key_names_are_quiet() {
         "\"Win32_Security_Credentials\",\n\"Win32_System_LibraryLoader\",",
         ".header(\"sec-websocket-key\", \"6D69KGBOr4Re+Nj6zx9aQA==\")",
         "CachingSha2Password,",
+        "RegEnumKey = win32api.RegEnumKey",
+        "\"Url\": \"http://calc.example/c.html?key=cloudformation/7870825a-xmpl-4def-92e7\"",
+        "\"ImportToken\": \"import-token-5ott6ho5nts7bbcg\",",
+        "key: X25519PrivateKey | None",
+        "\"OAuth2ClientAuth\", \"AUTODETECT_SIGV4\"",
+        "\"PrivateKey\": \"-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIABAKCAQEAqKpRgnn6yq26U3yt5YFZquyukfRjbMXDcNOK4rMCxDR...\"",
+        "\"AWS::ApiGateway::ApiKey\": \"48205d4ffd7feba3\",",
+        "\"NextToken\": \"eyJDdXN0b21lckFjY291bnRJZCI6IjI3MDIwNTQwMjg0NSIs\"",
+        "\"nextPageToken\": \"AAAAKgAAAAEAAAAAAAAAA1Gp1BelJq+PmHvAnDxJYbup8\"",
+        "\"S3Key\": \"867139942017-EntitiesDetection-ab9887877365fe70\"",
+        "SecretArn=\"arn:aws:secretsmanager:us-west-2:123456789123:secret:proxy-Abc123Def456Ghi\"",
+        "from cryptography import Ed25519PrivateKey, Ed25519PublicKey",
+        "\"LocalConsolePassword\": \"PassWordMustBeAtLeast6Chars.\"",
+        "api_key = settings.OPENAI_API_KEY2",
     ] {
         assert!(find_secrets(text).is_empty(), "{text}");
     }
