@@ -226,6 +226,12 @@ static MINOR: LazyLock<Option<Regex>> = LazyLock::new(|| {
     .ok()
 });
 
+/// The expanded patterns, in [`rules`] order (for the combined scan of
+/// [`crate::injection::PreparedText`]).
+pub(crate) fn patterns() -> impl Iterator<Item = String> {
+    RULES.iter().map(|r| expand(r.pattern))
+}
+
 /// Every lexicon rule.
 pub fn rules() -> &'static [LexiconRule] {
     RULES
@@ -258,21 +264,27 @@ impl Hits {
 
 /// Run every lexicon rule over normalised text.
 pub fn scan(text: &str) -> Hits {
+    match SET.as_ref() {
+        Some(set) => hits_from(set.matches(text.as_bytes()).into_iter()),
+        None => hits_from(std::iter::empty()),
+    }
+}
+
+/// The hits of the rules with these indexes (into [`rules`]).
+pub fn hits_from(indexes: impl IntoIterator<Item = usize>) -> Hits {
     let mut hits = Hits {
         keep: [1.0; 7],
         ..Hits::default()
     };
-    if let Some(set) = SET.as_ref() {
-        for i in set.matches(text.as_bytes()).into_iter() {
-            let Some(rule) = RULES.get(i) else { continue };
-            hits.ids.push(rule.id);
-            let c = rule.category.index();
-            if let Some(b) = hits.boost.get_mut(c) {
-                *b += rule.boost;
-            }
-            if let Some(k) = hits.keep.get_mut(c) {
-                *k *= 1.0 - rule.floor;
-            }
+    for i in indexes {
+        let Some(rule) = RULES.get(i) else { continue };
+        hits.ids.push(rule.id);
+        let c = rule.category.index();
+        if let Some(b) = hits.boost.get_mut(c) {
+            *b += rule.boost;
+        }
+        if let Some(k) = hits.keep.get_mut(c) {
+            *k *= 1.0 - rule.floor;
         }
     }
     hits

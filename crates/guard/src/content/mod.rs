@@ -300,7 +300,7 @@ impl ContentClassifier {
     /// Score a text prepared once for several detectors (see [`PreparedText`]).
     pub fn classify_prepared(&self, text: &PreparedText) -> ContentVerdict {
         let normalized = text.normalized();
-        let hits = lexicon::scan(&normalized.text);
+        let hits = text.lexicon_hits();
         let mut logits = [0.0f32; 7];
         if self.model.accepts(text.features()) {
             let extra = self.extra_features(&hits);

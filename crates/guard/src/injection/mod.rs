@@ -33,6 +33,10 @@ pub use spotlight::{
     CANARY_PREFIX, SpotlightOptions, contains_canary, new_canary, spotlight, spotlight_instructions,
 };
 
+use std::sync::LazyLock;
+
+use regex::bytes::{RegexSet, RegexSetBuilder};
+
 use crate::normalize::{Normalized, Signals, normalize, normalize_text};
 use features::FeatureBag;
 use model::{LinearModel, ModelError, sigmoid};
@@ -126,7 +130,30 @@ pub const SHARED_FAMILIES: u8 = features::WORDS | features::BIGRAMS | features::
 pub struct PreparedText {
     normalized: Normalized,
     bag: FeatureBag,
+    /// Indexes of the injection rules that matched.
+    rule_hits: Vec<usize>,
+    /// Indexes of the content lexicon rules that matched.
+    lexicon_hits: Vec<usize>,
 }
+
+/// The injection rules and the content lexicon in one set, so that a prepared text is
+/// scanned once: the lazy DFA costs the same per byte however many patterns it carries.
+static COMBINED: LazyLock<Option<(RegexSet, usize)>> = LazyLock::new(|| {
+    let injection: Vec<String> = rules::patterns().collect();
+    let split = injection.len();
+    let set = RegexSetBuilder::new(
+        injection
+            .into_iter()
+            .chain(crate::content::lexicon::patterns()),
+    )
+    .case_insensitive(true)
+    .unicode(false)
+    .size_limit(128 << 20)
+    .dfa_size_limit(128 << 20)
+    .build()
+    .ok()?;
+    Some((set, split))
+});
 
 // The normalised text is untrusted prompt content: Debug shows sizes and signals only.
 impl std::fmt::Debug for PreparedText {
@@ -143,7 +170,21 @@ impl PreparedText {
     pub fn new(text: &str) -> Self {
         let normalized = normalize(text);
         let bag = FeatureBag::new(&normalized.text, SHARED_BUCKETS_LOG2, SHARED_FAMILIES);
-        Self { normalized, bag }
+        let (mut rule_hits, mut lexicon_hits) = (Vec::new(), Vec::new());
+        if let Some((set, split)) = COMBINED.as_ref() {
+            for i in set.matches(normalized.text.as_bytes()).into_iter() {
+                match i.checked_sub(*split) {
+                    None => rule_hits.push(i),
+                    Some(j) => lexicon_hits.push(j),
+                }
+            }
+        }
+        Self {
+            normalized,
+            bag,
+            rule_hits,
+            lexicon_hits,
+        }
     }
 
     /// The normalised text, its signals and decoded payloads.
@@ -154,6 +195,11 @@ impl PreparedText {
     /// The extracted features.
     pub fn features(&self) -> &FeatureBag {
         &self.bag
+    }
+
+    /// The content lexicon's hits on the normalised text.
+    pub fn lexicon_hits(&self) -> crate::content::lexicon::Hits {
+        crate::content::lexicon::hits_from(self.lexicon_hits.iter().copied())
     }
 }
 
@@ -265,7 +311,7 @@ impl InjectionDetector {
         } else {
             self.model_logit(&normalized.text)
         };
-        for rule in rules::matching(&normalized.text) {
+        for rule in text.rule_hits.iter().filter_map(|&i| rules::rules().get(i)) {
             add(rule.id, pick(rule, source), &mut rules);
         }
         signal_rules(normalized, source, |id, s| add(id, s, &mut rules));

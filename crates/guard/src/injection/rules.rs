@@ -291,6 +291,12 @@ static SET: LazyLock<Option<RegexSet>> = LazyLock::new(|| {
         .ok()
 });
 
+/// The expanded patterns, in [`rules`] order (for the combined scan of
+/// [`super::PreparedText`]).
+pub(crate) fn patterns() -> impl Iterator<Item = String> {
+    RULES.iter().map(|r| expand(r.pattern))
+}
+
 /// Every rule, in evaluation order.
 pub fn rules() -> &'static [Rule] {
     RULES
