@@ -265,7 +265,7 @@ impl Hits {
 /// Run every lexicon rule over normalised text.
 pub fn scan(text: &str) -> Hits {
     match SET.as_ref() {
-        Some(set) => hits_from(set.matches(text.as_bytes()).into_iter()),
+        Some(set) => hits_from(set.matches(text.as_bytes())),
         None => hits_from(std::iter::empty()),
     }
 }
