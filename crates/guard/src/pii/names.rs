@@ -554,6 +554,12 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
                 continue;
             }
         }
+        // Most capitalised words are sentence openers ("The", "Please"): nothing below can
+        // match them (bar multi-word places starting with a prefix such as "New").
+        if NOT_NAMES_SET.contains(w.as_str()) && !PLACE_PREFIXES_SET.contains(w.as_str()) {
+            i += 1;
+            continue;
+        }
         // A full name beats a place ("Jordan Smith"); a place after a locative cue beats a
         // cue-only name ("from Paris, France").
         let found = full_name_at(text, &toks, i, &w)
