@@ -46,6 +46,8 @@ enum Check {
     Pem,
     /// A JWT: skipped when its payload says it is a public (`anon`) key.
     Jwt,
+    /// A password chosen by a person: placeholders and dictionary-like values skipped.
+    Password,
 }
 
 /// A credential found in a piece of text.
@@ -282,6 +284,13 @@ const RULES: &[(&str, &str, &[&str], &str, Check)] = &[
         Check::Random,
     ),
     (
+        "url-credentials",
+        "password in a connection URL",
+        &["://"],
+        r"\b[a-z][a-z0-9+.-]{1,20}://[A-Za-z0-9._%~-]{1,64}:([^@/\s:'\x22`<>{}$]{8,128})@[A-Za-z0-9.-]+",
+        Check::Password,
+    ),
+    (
         "jwt",
         "JSON Web Token",
         &["eyJ"],
@@ -344,6 +353,9 @@ const ASSIGNMENT: &str = r#"(?i)([A-Za-z0-9_.-]*(?:key|token|secret|passwd|passw
 
 /// Kubernetes / ECS style `- name: X` followed by `value: …` on the next line.
 const NAME_VALUE: &str = r#"(?i)\bname["']?\s*:\s*["']?([A-Za-z0-9_.-]*(?:key|token|secret|password))["']?\s*,?\s*\n?\s*["']?value["']?\s*(:)\s*["']?([A-Za-z0-9_+/=.~-]{16,256})"#;
+
+/// Dockerfile `ENV NAME value` (the legacy form without `=`).
+const DOCKER_ENV: &str = r#"(?m)^\s*ENV\s+([A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD))(\s)+["']?([A-Za-z0-9_+/=.~-]{16,256})"#;
 
 /// `Authorization: Bearer …` with a literal token.
 const BEARER: &str = r"(?i)(bearer)(\s)+([A-Za-z0-9._~+/-]{24,512})";
@@ -430,7 +442,7 @@ static COMPILED: LazyLock<Vec<SecretRule>> = LazyLock::new(|| {
 });
 
 static ASSIGNMENT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [ASSIGNMENT, NAME_VALUE, BEARER]
+    [ASSIGNMENT, NAME_VALUE, BEARER, DOCKER_ENV]
         .iter()
         .filter_map(|p| Regex::new(p).ok())
         .collect()
@@ -584,6 +596,16 @@ fn accept_prefixed(rule: &SecretRule, value: &str) -> bool {
     match rule.check {
         Check::Pem => true,
         Check::Jwt => !jwt_is_public(value),
+        Check::Password => {
+            let lower = value.to_ascii_lowercase();
+            !is_placeholder(value)
+                && ![
+                    "password", "passwd", "secret", "changeme", "pass", "pwd", "user",
+                ]
+                .iter()
+                .any(|w| lower.contains(w))
+                && shannon_entropy(value) >= 3.0
+        }
         Check::TollgateChecksum => tollgate_checksum_holds(value),
         Check::Random => {
             if is_placeholder(value) {
@@ -622,9 +644,17 @@ fn find_assigned_with(re: &Regex, view: &str, found: &mut Vec<SecretMatch>) {
         {
             continue;
         }
-        // `arn:aws:secretsmanager:…:secret:name`: a path segment, not an assignment.
-        if view[..name.start()].ends_with(':') {
-            continue;
+        // `arn:aws:secretsmanager:…:secret:name`: a path segment, not an assignment (but
+        // PowerShell's `$env:NAME = …` is one).
+        let before = &view[..name.start()];
+        if before.ends_with(':') {
+            let token = before
+                .rsplit(|c: char| c.is_whitespace() || "\"'`=,(".contains(c))
+                .next()
+                .unwrap_or("");
+            if token.matches(':').count() >= 2 || token.contains("arn:") || token.contains("urn:") {
+                continue;
+            }
         }
         // The value must end at a delimiter, not in the middle of a longer token.
         let next = view[value.end()..].chars().next();

@@ -9,7 +9,7 @@ fn rules_of(text: &str) -> Vec<&'static str> {
 #[test]
 fn every_rule_compiles() {
     assert_eq!(rules().len(), RULES.len());
-    assert_eq!(ASSIGNMENT_RES.len(), 3);
+    assert_eq!(ASSIGNMENT_RES.len(), 4);
 }
 
 #[test]
@@ -125,6 +125,10 @@ fn assignment_shapes_across_languages() {
         format!("os.environ.setdefault(\"MISTRAL_API_KEY\", \"{v}\")"),
         format!("env:\n  - name: MISTRAL_API_KEY\n    value: \"{v}\""),
         format!("curl -H 'Authorization: Bearer {v}'"),
+        format!("ENV MISTRAL_API_KEY {v}"),
+        format!("$env:MISTRAL_API_KEY = \"{v}\""),
+        format!("mistral.api.key={v}"),
+        format!("resource \"x\" {{\n  api_key = \"{v}\"\n}}"),
     ] {
         assert_eq!(find_secrets(&text).len(), 1, "{text}");
     }
@@ -144,6 +148,22 @@ fn other_common_service_tokens() {
         ("npm_Zq8mN2pL5kR7tW1xY4vB6nM3aB3dE5fG7hJ9", "npm-token"),
     ] {
         assert_eq!(rules_of(text), [rule], "{text}");
+    }
+}
+
+#[test]
+fn passwords_in_connection_urls() {
+    assert_eq!(
+        rules_of("DATABASE_URL=postgres://app:Xk93hQz7Lw2p@db.internal:5432/app"),
+        ["url-credentials"]
+    );
+    for quiet in [
+        "postgres://postgres:postgres@localhost/db",
+        "postgres://user:password@localhost/db",
+        "redis://:${REDIS_PASSWORD}@cache:6379",
+        "https://user:<token>@example.com",
+    ] {
+        assert!(find_secrets(quiet).is_empty(), "{quiet}");
     }
 }
 
