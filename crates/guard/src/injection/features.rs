@@ -192,20 +192,33 @@ pub fn for_each_feature(
 pub struct FeatureBag {
     buckets_log2: u8,
     families: u8,
-    tokens: u32,
-    features: Vec<(u32, u32)>,
+    /// Buckets in token order.
+    buckets: Vec<u32>,
+    /// Number of features of each token, in order (tokens without features are skipped).
+    per_token: Vec<u32>,
 }
 
 impl FeatureBag {
     /// Extract the features of `text`.
     pub fn new(text: &str, buckets_log2: u8, families: u8) -> Self {
-        let mut features = Vec::with_capacity(text.len() * 2);
-        let tokens = for_each_feature(text, buckets_log2, families, |b, i| features.push((b, i)));
+        let mut buckets = Vec::with_capacity(text.len() + text.len() / 2);
+        let mut per_token: Vec<u32> = Vec::with_capacity(text.len() / 4 + 1);
+        let mut current = u32::MAX;
+        for_each_feature(text, buckets_log2, families, |b, i| {
+            buckets.push(b);
+            if i != current {
+                current = i;
+                per_token.push(0);
+            }
+            if let Some(n) = per_token.last_mut() {
+                *n += 1;
+            }
+        });
         Self {
             buckets_log2,
             families,
-            tokens,
-            features,
+            buckets,
+            per_token,
         }
     }
 
@@ -219,14 +232,24 @@ impl FeatureBag {
         self.families
     }
 
-    /// Number of tokens.
-    pub fn tokens(&self) -> u32 {
-        self.tokens
+    /// Number of tokens that have features.
+    pub fn tokens(&self) -> usize {
+        self.per_token.len()
     }
 
-    /// `(bucket, token index)` pairs in token order.
-    pub fn features(&self) -> &[(u32, u32)] {
-        &self.features
+    /// All buckets, in token order.
+    pub fn buckets(&self) -> &[u32] {
+        &self.buckets
+    }
+
+    /// The buckets of each token, in order.
+    pub fn tokens_buckets(&self) -> impl Iterator<Item = &[u32]> {
+        let mut rest = self.buckets.as_slice();
+        self.per_token.iter().map(move |&n| {
+            let (head, tail) = rest.split_at(usize::try_from(n).unwrap_or(0).min(rest.len()));
+            rest = tail;
+            head
+        })
     }
 }
 

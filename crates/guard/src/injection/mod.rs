@@ -160,7 +160,7 @@ impl std::fmt::Debug for PreparedText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedText")
             .field("normalized", &self.normalized)
-            .field("features", &self.bag.features().len())
+            .field("features", &self.bag.buckets().len())
             .finish()
     }
 }

@@ -306,14 +306,17 @@ impl LinearModel {
     /// Like [`LinearModel::logits_with`] on features extracted once for several models. A bag
     /// from another hash space ([`LinearModel::accepts`] is false) gives only the biases.
     pub fn logits_bag(&self, bag: &FeatureBag, extra: &[u32], out: &mut [f32]) {
-        let mut acc = Accumulator::new(self.heads, bag.tokens() as usize + 1);
+        let mut acc = Accumulator::new(self.heads, bag.tokens() + 1);
         if self.accepts(bag) {
             match self.heads {
-                1 => self.sum_lanes::<1>(bag.features(), &mut acc),
-                2..=8 => self.sum_lanes::<8>(bag.features(), &mut acc),
+                1 => self.sum_lanes::<1>(bag, &mut acc),
+                2..=8 => self.sum_lanes::<8>(bag, &mut acc),
                 _ => {
-                    for &(bucket, index) in bag.features() {
-                        acc.add(&self.weights, self.stride, bucket, index);
+                    for (index, token) in bag.tokens_buckets().enumerate() {
+                        let index = u32::try_from(index).unwrap_or(u32::MAX);
+                        for &bucket in token {
+                            acc.add(&self.weights, self.stride, bucket, index);
+                        }
                     }
                 }
             }
@@ -324,33 +327,23 @@ impl LinearModel {
     /// The hot loop: per-token sums kept in a local fixed-width array (registers, one SIMD
     /// add per feature) rather than in memory, which made every head's add wait on the
     /// previous store. `LANES >= self.heads`; the extra lanes add zeros.
-    fn sum_lanes<const LANES: usize>(&self, features: &[(u32, u32)], acc: &mut Accumulator) {
+    fn sum_lanes<const LANES: usize>(&self, bag: &FeatureBag, acc: &mut Accumulator) {
         let heads = self.heads.min(LANES);
-        let mut cur = [0i32; LANES];
-        let mut count = 0u32;
-        let mut current = u32::MAX;
-        for &(bucket, index) in features {
-            if index != current {
-                if count > 0 {
-                    acc.push_token(cur.get(..heads).unwrap_or_default(), count);
+        for token in bag.tokens_buckets() {
+            let mut cur = [0i32; LANES];
+            for &bucket in token {
+                // `stride == LANES` here (see `stride_for`): the row is one fixed-size load.
+                let base = bucket as usize * self.stride;
+                let row: [i8; LANES] = self
+                    .weights
+                    .get(base..base + LANES)
+                    .and_then(|r| r.try_into().ok())
+                    .unwrap_or([0; LANES]);
+                for (c, w) in cur.iter_mut().zip(row) {
+                    *c += i32::from(w);
                 }
-                cur = [0; LANES];
-                count = 0;
-                current = index;
             }
-            // `stride == LANES` here (see `stride_for`): the row is one fixed-size load.
-            let base = bucket as usize * self.stride;
-            let row: [i8; LANES] = self
-                .weights
-                .get(base..base + LANES)
-                .and_then(|r| r.try_into().ok())
-                .unwrap_or([0; LANES]);
-            for (c, w) in cur.iter_mut().zip(row) {
-                *c += i32::from(w);
-            }
-            count += 1;
-        }
-        if count > 0 {
+            let count = u32::try_from(token.len()).unwrap_or(u32::MAX);
             acc.push_token(cur.get(..heads).unwrap_or_default(), count);
         }
     }
