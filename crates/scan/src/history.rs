@@ -44,6 +44,18 @@ pub fn scan_history(root: &Path) -> Result<Vec<Finding>, ScanError> {
     if let Some(stdout) = child.stdout.take() {
         findings = parse_log(BufReader::new(stdout));
     }
+    // Paths the team excluded in the working tree stay excluded in history.
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+    for name in [crate::walk::IGNORE_FILE, ".gitignore"] {
+        let _ = builder.add(root.join(name));
+    }
+    if let Ok(matcher) = builder.build() {
+        findings.retain(|f| {
+            !matcher
+                .matched_path_or_any_parents(Path::new(&f.path), false)
+                .is_ignore()
+        });
+    }
     let status = child.wait().map_err(io_err)?;
     if !status.success() {
         return Err(ScanError::Io {

@@ -175,6 +175,10 @@ fn history_finds_keys_removed_from_the_tree() {
     write(d, "app.py", b"x = 1\nKEY = os.environ['KEY']\n");
     git(&["commit", "-q", "-am", "remove"]);
     assert_eq!(cli(d, &["scan"], None).0, 0);
+    write(d, "fixtures/k.py", format!("K = '{KEY}'\n").as_bytes());
+    git(&["add", "fixtures/k.py"]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    write(d, ".tollgateignore", b"fixtures/\n");
     let (code, out, _) = cli(d, &["scan", "--history", "--json"], None);
     assert_eq!(code, 1, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -186,6 +190,7 @@ fn history_finds_keys_removed_from_the_tree() {
             .unwrap()
             .contains("git history")
     );
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{out}");
 }
 
 #[test]
