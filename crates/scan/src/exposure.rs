@@ -55,7 +55,12 @@ fn kind_of(rel: &str, text: &str) -> Option<&'static str> {
     }
     if name.contains("compose") || text.lines().any(|l| l.starts_with("services:")) {
         Some("compose")
-    } else if text.contains("apiVersion:") && text.contains("kind:") {
+    } else if (text.contains("apiVersion:") && text.contains("kind:"))
+        || ["LoadBalancer", "NodePort", "hostNetwork"]
+            .iter()
+            .any(|k| text.contains(k))
+    {
+        // Manifests, and Helm values files that set the same fields.
         Some("k8s")
     } else {
         None
@@ -257,6 +262,20 @@ fn kubernetes(text: &str, push: &mut impl FnMut(usize, &str, String)) {
                 "model-server-host-network",
                 format!("{server} pod uses hostNetwork: it listens on the node's interfaces"),
             );
+        } else if value("kind:").is_some_and(|v| v == "Ingress") {
+            push(
+                k + 1,
+                "model-server-public-service",
+                format!(
+                    "Ingress routes outside traffic to {server}; put the gateway in front instead"
+                ),
+            );
+        } else if value("externalIPs:").is_some() {
+            push(
+                k + 1,
+                "model-server-public-service",
+                format!("Service with externalIPs exposes {server} outside the cluster"),
+            );
         } else if value("hostPort:").is_some() {
             push(
                 k + 1,
@@ -324,6 +343,20 @@ mod tests {
         );
         let quiet = y.replace("text-generation-inference", "nginx");
         assert!(rules("k8s/web.yaml", &quiet).is_empty());
+    }
+
+    #[test]
+    fn helm_values_and_ingress() {
+        let values = "vllm:\n  image: vllm/vllm-openai\n  service:\n    type: LoadBalancer\n";
+        assert_eq!(
+            rules("charts/llm/values.yaml", values),
+            [("model-server-public-service".to_owned(), 4)]
+        );
+        let ing = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nspec:\n  rules:\n    - http:\n        paths:\n          - backend:\n              service:\n                name: ollama\n";
+        assert_eq!(
+            rules("k8s/ing.yaml", ing),
+            [("model-server-public-service".to_owned(), 2)]
+        );
     }
 
     #[test]
