@@ -5,10 +5,12 @@
 //! ```
 //!
 //! Medians measured on the development VM (2 vCPUs of an Intel Xeon shared with other
-//! builds, load average 4–5, so wall times are inflated; per-call CPU time was about 30%
-//! lower): normalise 8 µs, injection 64 µs, content 91 µs, both through one `PreparedText`
-//! 118 µs, of which feature extraction 24 µs, injection rules 13 µs, content lexicon 13 µs.
-//! Adversarial Unicode (every `e` Cyrillic, a zero-width space after every word) 226 µs.
+//! agents' builds, load average about 3, so these are upper bounds): normalise 6.2 µs,
+//! injection 48 µs, content 57 µs, both through one `PreparedText` 65 µs (both separately
+//! 107 µs); of which feature extraction 17 µs and the injection rules or content lexicon 9 µs
+//! each when scanned alone (one combined scan in `PreparedText`). Per-call CPU time of the
+//! prepared pair, measured from `/proc/thread-self/stat`, was 56 µs. Adversarial Unicode
+//! (every `e` Cyrillic, a zero-width space after every word) costs 176 µs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

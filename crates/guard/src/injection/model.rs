@@ -13,7 +13,7 @@
 //! [`super::features`]), one reserved zero byte, `bias: [f32; heads]`, `scale: [f32; heads]`,
 //! `params: [f32; n_params]`, `weights: [i8; 2^buckets_log2 * heads]` (bucket-major).
 
-use super::features::{ALL_FEATURES, FeatureBag, for_each_feature};
+use super::features::{ALL_FEATURES, FeatureBag};
 
 /// Magic bytes at the start of a weight file.
 pub const MAGIC: &[u8; 8] = b"TGLM0003";
@@ -290,11 +290,8 @@ impl LinearModel {
     /// Like [`LinearModel::logits`], with extra named features (see
     /// [`super::features::named_bucket`]) that count as present in every window.
     pub fn logits_with(&self, text: &str, extra: &[u32], out: &mut [f32]) {
-        let mut acc = Accumulator::new(self.heads, text.len() / 4 + 1);
-        for_each_feature(text, self.buckets_log2, self.families, |bucket, index| {
-            acc.add(&self.weights, self.stride, bucket, index);
-        });
-        self.finish(acc, extra, out);
+        let bag = FeatureBag::new(text, self.buckets_log2, self.families);
+        self.logits_bag(&bag, extra, out);
     }
 
     /// Whether `bag` was extracted with this model's hash space and feature families, so
@@ -491,7 +488,9 @@ mod tests {
 
     fn tiny() -> LinearModel {
         let mut w = vec![0f32; 1 << 10];
-        for_each_feature("evil", 10, ALL_FEATURES, |b, _| w[b as usize] = 2.0);
+        super::super::features::for_each_feature("evil", 10, ALL_FEATURES, |b, _| {
+            w[b as usize] = 2.0;
+        });
         LinearModel::from_floats(10, 1, 8, ALL_FEATURES, vec![-1.0], &w, vec![0.5]).unwrap()
     }
 
