@@ -91,6 +91,8 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub lr: f32,
     pub l2: f32,
+    /// See `LinearModel::with_min_count`.
+    pub min_count: usize,
 }
 
 /// Multi-head logistic regression with AdaGrad on L2-normalised binary features.
@@ -119,7 +121,7 @@ pub fn train(
         rng.shuffle(&mut order);
         for &i in &order {
             let x = &xs[i];
-            let norm = 1.0 / (x.len().max(1) as f32).sqrt();
+            let norm = 1.0 / (x.len().max(cfg.min_count).max(1) as f32).sqrt();
             for head in 0..h {
                 let mut z = b[head];
                 for &f in x {

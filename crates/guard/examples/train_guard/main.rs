@@ -81,6 +81,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         epochs: knob("TG_EPOCHS", 12.0) as usize,
         lr: knob("TG_LR", 0.05),
         l2: knob("TG_L2", 1e-5),
+        min_count: 0,
     };
     let (w, b) = train(&cfg, &xs, &ys, &[1.0]);
     let model = LinearModel::from_floats(
@@ -267,7 +268,12 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         .iter()
         .map(|r| featurize(&r.text, bits, families, lexicon_features))
         .collect();
-    let mut extra_params = vec![if lexicon_features { 1.0 } else { 0.0 }, boost_scale];
+    let min_count = knob("TG_CMINN", 100.0);
+    let mut extra_params = vec![
+        if lexicon_features { 1.0 } else { 0.0 },
+        boost_scale,
+        min_count,
+    ];
     let ys: Vec<Vec<f32>> = train_rows.iter().map(|r| content_targets(r)).collect();
     let pos_weight: Vec<f32> = (0..heads)
         .map(|h| {
@@ -281,6 +287,7 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         epochs: knob("TG_CEPOCHS", 15.0) as usize,
         lr: knob("TG_CLR", 0.2),
         l2: knob("TG_CL2", 1e-3),
+        min_count: knob("TG_CMINN", 100.0) as usize,
     };
     // 5-fold out-of-fold logits choose each head's offset (best F1), so thresholds are not
     // tuned on the held-out part.
@@ -352,6 +359,7 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     let model =
         LinearModel::from_floats(bits, heads, CONTENT_WINDOW, families, b, &w, params).unwrap();
     let bytes = model.to_bytes();
+    std::fs::create_dir_all(out_dir).unwrap();
     std::fs::write(out_dir.join("content.tgm"), &bytes).unwrap();
     let clf = ContentClassifier::from_weights(&bytes).unwrap();
     let eval_set = |name: &str, rows: &[&Row]| {

@@ -216,6 +216,8 @@ pub struct ContentClassifier {
 pub const PARAM_LEXICON_FEATURES: usize = 7;
 /// Position of the boost scale in the weight file's parameters.
 pub const PARAM_BOOST_SCALE: usize = 8;
+/// Position of the minimum feature count (see [`LinearModel::with_min_count`]).
+pub const PARAM_MIN_COUNT: usize = 9;
 
 /// The named feature of a lexicon rule, when lexicon hits are model inputs.
 pub fn lexicon_feature(id: &str, buckets_log2: u8) -> u32 {
@@ -254,6 +256,14 @@ impl ContentClassifier {
             .get(PARAM_BOOST_SCALE)
             .copied()
             .unwrap_or(1.0);
+        // Saturating float-to-int conversion of a small stored count.
+        let min_count = model
+            .params()
+            .get(PARAM_MIN_COUNT)
+            .copied()
+            .unwrap_or(0.0)
+            .max(0.0) as u32;
+        let model = model.with_min_count(min_count);
         Ok(Self {
             model,
             offsets,

@@ -94,14 +94,14 @@ fn benign_look_alikes_are_rarely_flagged() {
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .collect();
-    assert!(lines.len() >= 30);
+    assert!(lines.len() >= 40);
     let failures: Vec<String> = lines
         .iter()
         .filter(|t| !flagged(t).is_empty())
         .map(|t| format!("{t}: {:?}", CLASSIFIER.classify(t)))
         .collect();
-    // Measured: 1/30 ("This bug is killing me"). One more is tolerated so a retrain does
-    // not flap; more means the model learned topic words as harm.
+    // Measured: 0/40. Two are tolerated so that a retrain does not flap; more means the
+    // model learned topic words, or short texts, as harm.
     assert!(failures.len() <= 2, "{failures:#?}");
 }
 

@@ -68,6 +68,9 @@ pub struct LinearModel {
     /// that a row is one aligned 8-byte load.
     weights: Vec<i8>,
     stride: usize,
+    /// Windows with fewer features are normalised as if they had this many (see
+    /// [`LinearModel::with_min_count`]).
+    min_count: u32,
 }
 
 impl std::fmt::Debug for LinearModel {
@@ -163,6 +166,7 @@ impl LinearModel {
             params,
             stride: stride_for(heads),
             weights: pad_rows(quantised, heads),
+            min_count: 0,
         })
     }
 
@@ -229,6 +233,7 @@ impl LinearModel {
             params,
             stride: stride_for(heads),
             weights: pad_rows(weights, heads),
+            min_count: 0,
         })
     }
 
@@ -273,6 +278,15 @@ impl LinearModel {
     /// Window length in tokens.
     pub fn window(&self) -> usize {
         self.window
+    }
+
+    /// Normalise windows of fewer than `min_count` features as if they had `min_count`: a
+    /// model trained on paragraphs would otherwise give a five-word text the full weight of
+    /// its few features (L2 normalisation makes each count more the fewer there are). The
+    /// training program must use the same value.
+    pub fn with_min_count(mut self, min_count: u32) -> Self {
+        self.min_count = min_count;
+        self
     }
 
     /// Free parameters stored with the weights (calibration chosen by the training program).
@@ -375,7 +389,7 @@ impl LinearModel {
                 .iter()
                 .sum::<u32>()
                 + extra_count;
-            let norm = 1.0 / (n.max(1) as f32).sqrt();
+            let norm = 1.0 / (n.max(self.min_count).max(1) as f32).sqrt();
             for (h, b) in best.iter_mut().enumerate() {
                 let s: i64 = (start..end)
                     .map(|t| i64::from(sums.get(t * heads + h).copied().unwrap_or(0)))
