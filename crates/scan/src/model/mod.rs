@@ -205,7 +205,13 @@ pub fn scan_model(path: &Path, rel: &str, kind: Kind, size: u64, out: &mut Vec<F
                 match decompress(&data) {
                     Ok(Some(inner)) => check_pickle(&mut sink, &inner, ""),
                     Ok(None) => check_pickle(&mut sink, &data, ""),
-                    Err(why) => sink.unparseable("compressed pickle", &why),
+                    // Recognised but unsupported compressors: reported, as a warning that
+                    // still fails the default `--fail-on warning`.
+                    Err(why) => sink.push(
+                        "model-not-inspected",
+                        Severity::Warning,
+                        format!("compressed pickle not inspected ({why})"),
+                    ),
                 }
             }
         }

@@ -561,7 +561,11 @@ impl Machine<'_> {
                 self.pos += 1 + pad;
             }
         }
-        if dtype.trim_start_matches(['|', '<', '>', '=']) == "O" {
+        // Object arrays pickle their dtype as `O8` (or `|O`): the data is a nested pickle.
+        if dtype
+            .trim_start_matches(['|', '<', '>', '='])
+            .starts_with('O')
+        {
             if self.depth >= MAX_NESTING {
                 return Err("joblib object arrays nested too deep".to_owned());
             }
@@ -726,6 +730,50 @@ mod tests {
         p.push(b'.');
         let w = walk(&p);
         assert!(w.error.is_none());
+    }
+
+    /// SHORT_BINUNICODE of `s`.
+    fn su(s: &str) -> Vec<u8> {
+        let mut v = vec![0x8c, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    #[test]
+    fn joblib_raw_array_bytes_are_skipped_and_the_rest_walked() {
+        let mut p = vec![0x80, 4, b'}', b'('];
+        p.extend(su("coef"));
+        p.extend(su("joblib.numpy_pickle"));
+        p.extend(su("NumpyArrayWrapper"));
+        p.extend([0x93, b')', 0x81, b'}', b'(']);
+        p.extend(su("shape"));
+        p.extend([b'K', 4, 0x85]);
+        p.extend(su("dtype"));
+        p.extend(su("numpy"));
+        p.extend(su("dtype"));
+        p.push(0x93);
+        p.extend(su("f8"));
+        p.extend([0x89, 0x88, 0x87, b'R', b'(', b'K', 3]);
+        p.extend(su("<"));
+        p.extend([b'N', b'N', b'N', b'K', 0, b't', b'b', b'u', b'b']);
+        // joblib's alignment padding, then 4 float64 values of raw bytes (with opcodes in them).
+        p.push(3);
+        p.extend([0xff; 3]);
+        p.extend(b"R.cos\nsystem\n...................");
+        p.extend(su("z"));
+        p.extend(b"cposix\nsystem\n");
+        p.extend(su("id"));
+        p.extend([0x85, b'R', b'u', b'.']);
+        let w = walk(&p);
+        assert!(w.error.is_none(), "{:?}", w.error);
+        assert_eq!(
+            names(&w),
+            [
+                "joblib.numpy_pickle.NumpyArrayWrapper",
+                "numpy.dtype",
+                "posix.system"
+            ]
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn compressed_joblib_is_inflated_and_walked() {
     );
     assert_eq!(
         rules(&scan_bytes("m.joblib", b"BZh91AY&SY")),
-        ["model-unparseable"]
+        ["model-not-inspected"]
     );
 }
 
