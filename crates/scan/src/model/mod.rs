@@ -39,6 +39,8 @@ fn read_prefix(path: &Path, n: u64) -> std::io::Result<Vec<u8>> {
 
 /// Largest archive member inflated for inspection.
 pub const MAX_MEMBER: usize = 512 * 1024 * 1024;
+/// Most JSON nodes visited in a Keras config.
+const MAX_KERAS_NODES: usize = 10_000_000;
 /// Chunk size for streaming searches through HDF5 files.
 const H5_CHUNK: usize = 8 * 1024 * 1024;
 
@@ -522,20 +524,49 @@ fn check_keras_config(sink: &mut Sink<'_>, data: &[u8], member: &str) {
     };
     let mut stack = vec![&v];
     let mut visited = 0usize;
+    let mut reported = BTreeSet::new();
     while let Some(node) = stack.pop() {
         visited += 1;
-        if visited > 10_000_000 {
-            break;
+        if visited > MAX_KERAS_NODES {
+            sink.unparseable(&format!("Keras {member}"), "config too large");
+            return;
         }
         match node {
             Value::Object(map) => {
-                if map.get("class_name").and_then(Value::as_str) == Some("Lambda") {
+                let class = map.get("class_name").and_then(Value::as_str).unwrap_or("");
+                if (class == "Lambda" || class == "__lambda__")
+                    && reported.insert("lambda".to_owned())
+                {
                     sink.push(
                         "keras-lambda-layer",
                         Severity::Error,
                         format!("Keras model has a Lambda layer: its marshalled Python code runs on load (CVE-2024-3660){}", at(member)),
                     );
-                    return;
+                }
+                // Keras 3 imports `module.class_name` from the config (CVE-2025-1550 abused
+                // this to reach arbitrary callables even in safe mode).
+                if let Some(module) = map.get("module").and_then(Value::as_str) {
+                    let target = format!("{module}.{class}");
+                    let keras_own = ["keras", "tf_keras", "tensorflow", "builtins"]
+                        .iter()
+                        .any(|k| module == *k || module.starts_with(&format!("{k}.")));
+                    let verdict = policy::classify(module, class);
+                    if verdict == Verdict::Dangerous && reported.insert(target.clone()) {
+                        sink.push(
+                            "keras-dangerous-module",
+                            Severity::Error,
+                            format!("Keras config imports {target}, which can run code or touch files on load (CVE-2025-1550){}", at(member)),
+                        );
+                    } else if !keras_own
+                        && verdict == Verdict::Unknown
+                        && reported.insert(target.clone())
+                    {
+                        sink.push(
+                            "keras-custom-object",
+                            Severity::Warning,
+                            format!("Keras config imports custom object {target}; it runs that module's code on load{}", at(member)),
+                        );
+                    }
                 }
                 stack.extend(map.values());
             }

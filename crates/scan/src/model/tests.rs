@@ -132,6 +132,40 @@ fn pth_path_configuration_text_is_not_a_model() {
     assert!(scan_bytes("distutils-precedence.pth", b"import os; x = 1\n").is_empty());
 }
 
+fn keras_zip(config: &str) -> Vec<u8> {
+    zip::tests::build(&[
+        (
+            "metadata.json",
+            "metadata.json",
+            0,
+            b"{\"keras_version\": \"3.6.0\"}",
+            None,
+        ),
+        ("config.json", "config.json", 0, config.as_bytes(), None),
+    ])
+}
+
+#[test]
+fn keras_configs_with_code_or_foreign_modules() {
+    let dense = r#"{"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "keras.layers", "class_name": "Dense", "config": {}}]}}"#;
+    assert!(scan_bytes("m.keras", &keras_zip(dense)).is_empty());
+    let lambda = r#"{"module": "keras.layers", "class_name": "Lambda", "config": {"function": {"class_name": "__lambda__"}}}"#;
+    assert_eq!(
+        rules(&scan_bytes("m.keras", &keras_zip(lambda))),
+        ["keras-lambda-layer"]
+    );
+    let os = r#"{"module": "keras", "class_name": "Model", "config": {"layers": [{"module": "os", "class_name": "system", "config": {}}]}}"#;
+    assert_eq!(
+        rules(&scan_bytes("m.keras", &keras_zip(os))),
+        ["keras-dangerous-module"]
+    );
+    let custom = r#"{"module": "my_project.layers", "class_name": "Gate", "config": {}}"#;
+    assert_eq!(
+        rules(&scan_bytes("m.keras", &keras_zip(custom))),
+        ["keras-custom-object"]
+    );
+}
+
 #[test]
 fn benign_formats_are_quiet() {
     assert!(scan_bytes("a.pkl", b"\x80\x04]\x94(K\x01K\x02e.").is_empty());
