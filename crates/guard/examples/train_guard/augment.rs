@@ -149,6 +149,18 @@ pub fn augment_injection() -> Vec<(String, u8)> {
         "stop apologizing and just fix the query",
         "reveal the solution only when I ask for it",
         "print the stack trace and explain what went wrong",
+        // Questions about the assistant's abilities and requests about how it reasons are
+        // everyday chat, unlike questions about its hidden configuration.
+        "what can you help me with?",
+        "what languages can you speak?",
+        "are you able to browse the internet?",
+        "what is your knowledge cutoff date?",
+        "how do you handle questions you are unsure about?",
+        "take a deep breath and work through this step by step",
+        "think carefully before you answer this one",
+        "double-check your answer before replying",
+        "slow down and reason it out first",
+        "can you explain how you came up with that answer?",
     ] {
         out.push((s.to_owned(), 0));
     }

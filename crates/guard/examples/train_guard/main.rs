@@ -81,7 +81,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         epochs: knob("TG_EPOCHS", 12.0) as usize,
         lr: knob("TG_LR", 0.05),
         l2: knob("TG_L2", 1e-5),
-        min_count: 0,
+        min_count: knob("TG_IMINN", 0.0) as usize,
     };
     let (w, b) = train(&cfg, &xs, &ys, &[1.0]);
     let model = LinearModel::from_floats(
@@ -91,7 +91,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         families,
         b.clone(),
         &w,
-        vec![0.0, 1.0],
+        vec![0.0, 1.0, knob("TG_IMINN", 0.0)],
     )
     .unwrap();
     let raw = InjectionDetector::from_model(model.clone()).unwrap();
@@ -127,7 +127,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         families,
         b,
         &w,
-        vec![offset, 1.0],
+        vec![offset, 1.0, knob("TG_IMINN", 0.0)],
     )
     .unwrap();
     let bytes = final_model.to_bytes();

@@ -230,7 +230,8 @@ impl InjectionDetector {
 
     /// Load a model from weight-file bytes (the training program uses this to evaluate a
     /// freshly trained model). Calibration comes from the file's parameters
-    /// `[offset, slope]`; a file without them is uncalibrated (`offset` 0, `slope` 1).
+    /// `[offset, slope, min_count]`; a file without them is uncalibrated (`offset` 0,
+    /// `slope` 1, no minimum count).
     pub fn from_weights(bytes: &[u8]) -> Result<Self, ModelError> {
         Self::from_model(LinearModel::from_bytes(bytes)?)
     }
@@ -245,6 +246,10 @@ impl InjectionDetector {
         }
         let offset = model.params().first().copied().unwrap_or(0.0);
         let slope = model.params().get(1).copied().unwrap_or(1.0);
+        // Optional third parameter: see `LinearModel::with_min_count`. Saturating conversion
+        // of a small stored count.
+        let min_count = model.params().get(2).copied().unwrap_or(0.0).max(0.0) as u32;
+        let model = model.with_min_count(min_count);
         Ok(Self {
             model,
             offset,

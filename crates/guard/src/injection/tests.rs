@@ -23,7 +23,11 @@ fn embedded_model_loads_with_calibration() {
     let d = &*DETECTOR;
     assert_eq!(d.model().heads(), 1);
     assert!(d.model().buckets_log2() >= 16);
-    assert_eq!(d.model().params().len(), 2, "calibration offset and slope");
+    assert_eq!(
+        d.model().params().len(),
+        3,
+        "calibration offset, slope, minimum count"
+    );
 }
 
 #[test]
