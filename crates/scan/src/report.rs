@@ -42,6 +42,9 @@ pub const ITEMS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Notes are listed one by one only up to this many; beyond, a count per rule.
+pub const MAX_LISTED_NOTES: usize = 20;
+
 /// Verdict of one checklist item: the worst severity among its findings.
 pub fn verdict(findings: &[Finding], item: &str) -> &'static str {
     match findings
@@ -97,7 +100,12 @@ pub fn human(report: &Report, fail_on: Severity, advisories: bool) -> String {
         return out;
     }
     let _ = writeln!(out);
-    for x in f {
+    let notes = f.iter().filter(|x| x.severity == Severity::Note).count();
+    let list_notes = notes <= MAX_LISTED_NOTES;
+    for x in f
+        .iter()
+        .filter(|x| list_notes || x.severity > Severity::Note)
+    {
         let _ = write!(
             out,
             "{}:{}  {}  {} [{}] {}",
@@ -112,6 +120,18 @@ pub fn human(report: &Report, fail_on: Severity, advisories: bool) -> String {
             let _ = write!(out, "  ({})", x.evidence);
         }
         out.push('\n');
+    }
+    if !list_notes {
+        let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
+        for x in f.iter().filter(|x| x.severity == Severity::Note) {
+            *by_rule.entry(x.rule.as_str()).or_default() += 1;
+        }
+        let summary: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+        let _ = writeln!(
+            out,
+            "({notes} notes not listed: {}; --format json lists them)",
+            summary.join(", ")
+        );
     }
     let _ = writeln!(out, "\nWhat to do:");
     for (id, _, todo) in ITEMS {
@@ -284,6 +304,36 @@ mod tests {
         assert!(text.contains("PASS SC-2"));
         assert!(text.contains("SKIP SC-4"));
         assert!(text.contains("What to do:"));
+    }
+
+    #[test]
+    fn human_report_snapshot() {
+        insta::assert_snapshot!(human(&report(), Severity::Warning, true));
+    }
+
+    #[test]
+    fn many_notes_are_summarised() {
+        let mut r = report();
+        for i in 0..=MAX_LISTED_NOTES {
+            r.findings.push(Finding::new(
+                "SC-2",
+                "pickle-load",
+                Severity::Note,
+                "x.py",
+                i + 1,
+                "n",
+            ));
+        }
+        let text = human(&r, Severity::Warning, false);
+        assert!(
+            text.contains(&format!(
+                "{} notes not listed: pickle-load ×{}",
+                MAX_LISTED_NOTES + 1,
+                MAX_LISTED_NOTES + 1
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("x.py:1 "));
     }
 
     #[test]
