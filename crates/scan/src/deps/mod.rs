@@ -146,10 +146,18 @@ fn is_requirements(name: &str) -> bool {
         && (lower.ends_with(".txt") || lower.ends_with(".in"))
 }
 
+/// `requirements/base.txt`, `requirements/prod.in`: the split-requirements layout.
+fn in_requirements_dir(rel: &str) -> bool {
+    let dir = dir_of(rel);
+    let last = dir.rsplit('/').next().unwrap_or(dir);
+    last == "requirements" && (rel.ends_with(".txt") || rel.ends_with(".in"))
+}
+
 /// True when `rel` names a manifest or lockfile.
 pub fn is_manifest(rel: &str) -> bool {
     let name = file_name(rel);
     is_requirements(name)
+        || in_requirements_dir(rel)
         || LOCKFILES.contains(&name)
         || matches!(
             name,
@@ -161,7 +169,7 @@ pub fn is_manifest(rel: &str) -> bool {
 pub fn parse_file(rel: &str, path: &Path, text: &str) -> Parsed {
     let name = file_name(rel);
     match name {
-        n if is_requirements(n) => python::requirements(path, text),
+        n if is_requirements(n) || in_requirements_dir(rel) => python::requirements(path, text),
         "pyproject.toml" => python::pyproject(text),
         "poetry.lock" | "uv.lock" | "pdm.lock" => python::toml_lock(text),
         "Pipfile" => python::pipfile(text),
@@ -243,7 +251,8 @@ pub fn scan_manifests(files: &[(String, PathBuf)], db: Option<&Database>) -> Vec
         let lock = lock_for(name);
         // With a lockfile beside it, the lockfile says what is installed: match that, not
         // the manifest's pins, so each vulnerable version is reported once.
-        let locked_here = lock.is_some_and(|(locks, anc)| has_lock(&present, dir_of(rel), locks, anc));
+        let locked_here =
+            lock.is_some_and(|(locks, anc)| has_lock(&present, dir_of(rel), locks, anc));
         for d in &parsed.deps {
             let ai = ai::is_ai(d.ecosystem, &d.name);
             if d.role == Role::Declared && ai && d.version.is_none() {

@@ -88,6 +88,15 @@ fn unpinned_ai_packages_and_missing_lockfiles() {
 }
 
 #[test]
+fn split_requirements_directory() {
+    assert!(is_manifest("requirements/base.txt"));
+    assert!(is_manifest("svc/requirements/prod.in"));
+    assert!(!is_manifest("docs/base.txt"));
+    let f = scan_tree(&[("requirements/base.txt", "transformers>=4\n")], None);
+    assert_eq!(f[0].rule, "unpinned-ai-package");
+}
+
+#[test]
 fn broken_manifest_is_reported() {
     let f = scan_tree(&[("package.json", "{not json")], None);
     assert_eq!(f[0].rule, "manifest-unparseable");
