@@ -171,10 +171,17 @@ pub fn sarif(report: &Report) -> Value {
     let rule_objs: Vec<Value> = rules
         .iter()
         .map(|(id, f)| {
+            let (title, todo) = ITEMS
+                .iter()
+                .find(|(item, _, _)| *item == f.checklist_id)
+                .map_or(("", ""), |(_, t, d)| (*t, *d));
             json!({
                 "id": id,
                 "name": id,
                 "shortDescription": {"text": format!("{} {}", f.checklist_id, id)},
+                "fullDescription": {"text": format!("{}: {title}", f.checklist_id)},
+                "help": {"text": todo},
+                "defaultConfiguration": {"level": f.severity.as_str()},
                 "properties": {"tags": ["security", f.checklist_id]},
             })
         })
