@@ -5,12 +5,12 @@
 //! ```
 //!
 //! Medians measured on the development VM (2 vCPUs of an Intel Xeon shared with other
-//! agents' builds, load average about 3, so these are upper bounds): normalise 6.2 µs,
-//! injection 48 µs, content 57 µs, both through one `PreparedText` 65 µs (both separately
-//! 107 µs); of which feature extraction 17 µs and the injection rules or content lexicon 9 µs
-//! each when scanned alone (one combined scan in `PreparedText`). Per-call CPU time of the
-//! prepared pair, measured from `/proc/thread-self/stat`, was 56 µs. Adversarial Unicode
-//! (every `e` Cyrillic, a zero-width space after every word) costs 176 µs.
+//! agents' builds, load average about 3, so these are upper bounds): normalise 5.7 µs,
+//! injection 45 µs, content 58 µs, both through one `PreparedText` 67 µs (both separately
+//! 106 µs); of which feature extraction 19 µs and the injection rules or content lexicon
+//! 9–10 µs each when scanned alone (`PreparedText` scans both in one pass). Per-call CPU time
+//! of the prepared pair, read from `/proc/thread-self/stat`, was 56 µs. Adversarial Unicode
+//! (every `e` Cyrillic, a zero-width space after every word) costs 174 µs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
