@@ -5,7 +5,7 @@
 //! list, a text that names none of its topics is off-topic. Phrases match whole words,
 //! case-insensitively, on normalised text (so Unicode tricks do not hide a denied topic).
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::{RegexSet, RegexSetBuilder};
 
 use crate::normalize::normalize_text;
 
@@ -46,31 +46,31 @@ pub enum TopicVerdict {
     OffTopic,
 }
 
-/// Allow and deny phrase lists.
+/// Allow and deny phrase lists, each compiled once into one automaton.
 #[derive(Debug, Clone, Default)]
 pub struct TopicPolicy {
-    allow: Option<Regex>,
-    deny: Vec<Regex>,
+    allow: Option<RegexSet>,
+    deny: Option<RegexSet>,
 }
 
-fn compile(phrases: &[String]) -> Result<Option<Regex>, TopicError> {
+/// One pattern per phrase: whole words, case-insensitive, any whitespace run between words;
+/// punctuation inside a phrase stays literal.
+fn pattern(phrase: &str) -> String {
+    let words = phrase
+        .split_whitespace()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+");
+    format!(r"(?:^|[^\pL\pN])(?:{words})(?:$|[^\pL\pN])")
+}
+
+fn compile(phrases: &[String]) -> Result<Option<RegexSet>, TopicError> {
     if phrases.is_empty() {
         return Ok(None);
     }
-    let alternation = phrases
-        .iter()
-        .map(|p| {
-            // Words separated by any whitespace run; punctuation inside a phrase stays literal.
-            p.split_whitespace()
-                .map(regex::escape)
-                .collect::<Vec<_>>()
-                .join(r"\s+")
-        })
-        .collect::<Vec<_>>()
-        .join("|");
-    RegexBuilder::new(&format!(r"(?:^|[^\pL\pN])(?:{alternation})(?:$|[^\pL\pN])"))
+    RegexSetBuilder::new(phrases.iter().map(|p| pattern(p)))
         .case_insensitive(true)
-        .size_limit(32 << 20)
+        .size_limit(64 << 20)
         .build()
         .map(Some)
         .map_err(|_| TopicError::Compile)
@@ -98,13 +98,7 @@ impl TopicPolicy {
     /// Build a policy. An empty allow list allows every topic not denied.
     pub fn new(allow: &[&str], deny: &[&str]) -> Result<Self, TopicError> {
         let allow = compile(&check_list(allow)?)?;
-        let deny = check_list(deny)?
-            .iter()
-            .map(|p| compile(std::slice::from_ref(p)))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        let deny = compile(&check_list(deny)?)?;
         Ok(Self { allow, deny })
     }
 
@@ -112,7 +106,12 @@ impl TopicPolicy {
     pub fn check(&self, text: &str) -> TopicVerdict {
         let text = normalize_text(text);
         let bytes = text.as_bytes();
-        if let Some(index) = self.deny.iter().position(|r| r.is_match(bytes)) {
+        // The lowest index wins, so a verdict does not depend on match order.
+        if let Some(index) = self
+            .deny
+            .as_ref()
+            .and_then(|d| d.matches(bytes).into_iter().next())
+        {
             return TopicVerdict::Denied { index };
         }
         match &self.allow {

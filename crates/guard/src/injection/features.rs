@@ -1,14 +1,16 @@
 //! Hashed word and character n-gram features, shared by the injection and content models.
 //!
-//! The feature map must be identical at training time (`examples/train_guard.rs`) and at
-//! inference time, so it lives here, in one place, and is deterministic: a fixed FNV-1a hash
-//! (not `std`'s randomly seeded one) and no allocation per feature.
+//! The feature map must be identical at training time (`examples/train_guard/`) and at
+//! inference time, so it lives here, in one place, and is deterministic: fixed FNV-1a and
+//! multiply-shift hashing (not `std`'s randomly seeded one) and no allocation per feature.
 //!
 //! Features of each token (an alphanumeric run, lowercased, "leet" digits folded to letters
 //! when the token mixes digits and letters, cut at [`MAX_TOKEN_BYTES`]):
-//! the word, the word bigram ending at it, and the character 3- and 4-grams of `<token>`.
-//! Character n-grams make the model robust to inflections and misspellings
-//! (`ignoring`, `instrucitons`) that an attacker uses to dodge word lists.
+//! the word ([`WORDS`]), the word bigram ending at it ([`BIGRAMS`]), and the character 3- and
+//! 4-grams of `<token>` ([`CHARS3`], [`CHARS4`]); a model records which families it was
+//! trained on (the embedded ones use words, bigrams and 4-grams). Character n-grams make the
+//! model robust to inflections and misspellings (`ignoring`, `instrucitons`) that an
+//! attacker uses to dodge word lists.
 
 /// Tokens are cut at this many bytes: long runs (hashes, base64) carry no more signal.
 pub const MAX_TOKEN_BYTES: usize = 24;
