@@ -11,8 +11,8 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use tollgate_guard::content::{Category, ContentClassifier, Thresholds, TopicPolicy, TopicVerdict};
 use tollgate_guard::injection::{
-    InjectionDetector, Source, SpotlightOptions, contains_canary, new_canary, spotlight,
-    spotlight_instructions,
+    InjectionDetector, PreparedText, Source, SpotlightOptions, contains_canary, new_canary,
+    spotlight, spotlight_instructions,
 };
 
 use crate::config::{ContentPolicyConfig, GuardsConfig, InjectionPolicyConfig, OutputPolicyConfig};
@@ -442,14 +442,20 @@ impl Checks {
         body: &Map<String, Value>,
         report: &mut CheckReport,
     ) -> Result<(), GatewayError> {
-        let texts = scored_texts(format, body);
-        if let Some(inj) = &self.injection {
-            for (text, source) in &texts {
-                if text.is_empty() {
-                    continue;
-                }
-                let v = inj.detector.score(&bounded(text), *source);
-                let threshold = if *source == Source::User {
+        let classify_inputs = self.content.as_ref().filter(|c| c.inputs);
+        if self.injection.is_none() && classify_inputs.is_none() {
+            return Ok(());
+        }
+        for (text, source) in scored_texts(format, body) {
+            if text.is_empty() {
+                continue;
+            }
+            let text = bounded(&text);
+            // Normalisation and features are computed once and shared by both detectors.
+            let prepared = PreparedText::new(&text);
+            if let Some(inj) = &self.injection {
+                let v = inj.detector.score_prepared(&prepared, source);
+                let threshold = if source == Source::User {
                     inj.user_threshold
                 } else {
                     inj.untrusted_threshold
@@ -457,12 +463,12 @@ impl Checks {
                 if report.injection.as_ref().is_none_or(|(s, _)| v.score > *s) {
                     report.injection = Some((v.score, v.rules.clone()));
                 }
-                // The learned model alone is not trusted on a few words: an instruction override
-                // needs more than three words, and greetings like "hi you" sometimes score high.
+                // The learned model alone is not trusted on a few words: an instruction
+                // override needs more than three words, and a greeting can score high.
                 let model_only_short = v.rules.is_empty()
                     && text.split_whitespace().count() < MIN_WORDS_FOR_MODEL_BLOCK;
                 if v.score >= threshold && inj.verdict == Verdict::Block && !model_only_short {
-                    let what = if *source == Source::User {
+                    let what = if source == Source::User {
                         "prompt injection"
                     } else {
                         "prompt injection in tool or retrieved content"
@@ -470,17 +476,13 @@ impl Checks {
                     return Err(GatewayError::blocked("injection", what));
                 }
             }
-        }
-        if let Some(c) = &self.content {
-            if c.inputs {
-                for (text, _) in &texts {
-                    let v = c.classifier.classify(&bounded(text));
-                    let flagged = v.flagged(&c.thresholds);
-                    if !flagged.is_empty() {
-                        report.content.extend(flagged.iter().map(|f| f.as_str()));
-                        if c.verdict == Verdict::Block {
-                            return Err(GatewayError::blocked("content", flagged[0].as_str()));
-                        }
+            if let Some(c) = classify_inputs {
+                let v = c.classifier.classify_prepared(&prepared);
+                let flagged = v.flagged(&c.thresholds);
+                if !flagged.is_empty() {
+                    report.content.extend(flagged.iter().map(|f| f.as_str()));
+                    if c.verdict == Verdict::Block {
+                        return Err(GatewayError::blocked("content", flagged[0].as_str()));
                     }
                 }
             }
