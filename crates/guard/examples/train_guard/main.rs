@@ -4,6 +4,12 @@
 //! ```text
 //! cargo run --release -p tollgate-guard --example train_guard -- \
 //!     [--eval ../shared/eval] [--out crates/guard/models] [--predictions DIR] [--only injection|content]
+//! cargo run --release -p tollgate-guard --example train_guard -- --score FILE [--out DIR]
+//! ```
+//!
+//! `--score` prints the injection score of each line of FILE with the model in `--out`.
+//!
+//! ```text
 //! ```
 //!
 //! Deterministic: a fixed seed ([`logreg::SEED`]) drives the only randomness (example order), and the
@@ -31,7 +37,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use augment::{augment_content, augment_injection};
+use augment::{augment_chat, augment_content, augment_injection};
 use logreg::{
     Row, TrainConfig, featurize, knob, metrics, print_metrics, read_jsonl, train, write_predictions,
 };
@@ -44,6 +50,10 @@ use tollgate_guard::injection::{InjectionDetector, Source};
 const INJECTION_BUCKETS_LOG2_DEFAULT: u8 = tollgate_guard::injection::SHARED_BUCKETS_LOG2;
 const INJECTION_WINDOW: usize = 64;
 const CONTENT_WINDOW: usize = 256;
+/// Injection windows with fewer features are scored as if they had this many (see
+/// `LinearModel::with_min_count`): about five words. Shrinks the logit of a very short text
+/// toward the bias, the prior, instead of letting its two or three features decide alone.
+const INJECTION_MIN_COUNT: f32 = 30.0;
 /// Target false-positive rate on validation for the user threshold (0.5 after calibration).
 const INJECTION_TARGET_FPR: f64 = 0.003;
 
@@ -58,11 +68,27 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         .map(|r| (r.text.clone(), r.label))
         .collect();
     let aug = augment_injection();
+    // Chat rows equal to a line of the hand-written chat test list are dropped, so that the
+    // list stays a test of generalisation.
+    let held: Vec<String> = handwritten_lines("chat.txt")
+        .iter()
+        .map(|l| comparable(l))
+        .collect();
+    let chat: Vec<(String, u8)> = augment_chat()
+        .into_iter()
+        .filter(|(t, _)| !held.contains(&comparable(t)))
+        .collect();
     println!(
-        "injection: {} training rows + {} template rows",
+        "injection: {} training rows + {} template rows + {} chat template rows ({} dropped as test lines)",
         texts.len(),
-        aug.len()
+        aug.len(),
+        chat.len(),
+        augment_chat().len() - chat.len(),
     );
+    let chat_repeat = knob("TG_CHATW", 3.0) as usize;
+    for _ in 0..chat_repeat {
+        texts.extend(chat.iter().cloned());
+    }
     // The template rows stand for a whole style that the training set lacks; repeating them
     // gives that style the weight of a real slice of traffic.
     let repeat = knob("TG_AUGW", 3.0) as usize;
@@ -81,7 +107,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         epochs: knob("TG_EPOCHS", 12.0) as usize,
         lr: knob("TG_LR", 0.05),
         l2: knob("TG_L2", 1e-5),
-        min_count: knob("TG_IMINN", 0.0) as usize,
+        min_count: knob("TG_IMINN", INJECTION_MIN_COUNT) as usize,
     };
     let (w, b) = train(&cfg, &xs, &ys, &[1.0]);
     let model = LinearModel::from_floats(
@@ -91,7 +117,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         families,
         b.clone(),
         &w,
-        vec![0.0, 1.0, knob("TG_IMINN", 0.0)],
+        vec![0.0, 1.0, knob("TG_IMINN", INJECTION_MIN_COUNT)],
     )
     .unwrap();
     let raw = InjectionDetector::from_model(model.clone()).unwrap();
@@ -127,7 +153,7 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
         families,
         b,
         &w,
-        vec![offset, 1.0, knob("TG_IMINN", 0.0)],
+        vec![offset, 1.0, knob("TG_IMINN", INJECTION_MIN_COUNT)],
     )
     .unwrap();
     let bytes = final_model.to_bytes();
@@ -173,24 +199,38 @@ fn injection(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     handwritten(&det);
 }
 
+/// The lines of a hand-written list in `src/injection/testdata/` (`\\n` is a line break).
+fn handwritten_lines(file: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/injection/testdata")
+        .join(file);
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.replace("\\n", "\n"))
+        .collect()
+}
+
+/// A text with case, punctuation and spacing removed, to compare template rows with the
+/// hand-written test lists.
+fn comparable(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 fn handwritten(det: &InjectionDetector) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/injection/testdata");
-    for (file, label) in [("benign.txt", 0u8), ("attacks.txt", 1u8)] {
-        let Ok(data) = std::fs::read_to_string(dir.join(file)) else {
-            continue;
-        };
-        let lines: Vec<&str> = data
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .collect();
+    for (file, label) in [("benign.txt", 0u8), ("chat.txt", 0u8), ("attacks.txt", 1u8)] {
+        let lines = handwritten_lines(file);
         let mut flagged = Vec::new();
         let mut untrusted = 0;
         for l in &lines {
-            let text = l.replace("\\n", "\n");
-            untrusted += usize::from(det.score(&text, Source::Untrusted).is_injection());
-            let v = det.score(&text, Source::User);
+            untrusted += usize::from(det.score(l, Source::Untrusted).is_injection());
+            let v = det.score(l, Source::User);
             if v.is_injection() {
-                flagged.push((v.score, l.to_string()));
+                flagged.push((v.score, l.clone()));
             }
             if (label == 0) == v.is_injection() {
                 println!(
@@ -201,8 +241,12 @@ fn handwritten(det: &InjectionDetector) {
                 );
             }
         }
+        let highest = lines
+            .iter()
+            .map(|l| (det.score(l, Source::User).score, l))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
         println!(
-            "handwritten {file}: {}/{} flagged at the user threshold, {untrusted}/{} as untrusted content",
+            "handwritten {file}: {}/{} flagged at the user threshold, {untrusted}/{} as untrusted content; highest user score {highest:.3?}",
             flagged.len(),
             lines.len(),
             lines.len()
@@ -451,6 +495,17 @@ fn main() {
     let out = arg("--out").map_or_else(|| root.join("models"), PathBuf::from);
     let preds = arg("--predictions").map(PathBuf::from);
     let only = arg("--only");
+    if let Some(file) = arg("--score") {
+        // Score each line of FILE with the injection model in --out (for looking at texts).
+        let det =
+            InjectionDetector::from_weights(&std::fs::read(out.join("injection.tgm")).unwrap())
+                .unwrap();
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let v = det.score(line, Source::User);
+            println!("{:.3} {:?} {line}", v.score, v.rules);
+        }
+        return;
+    }
     if only.as_deref() != Some("content") {
         injection(&eval, &out, preds.as_deref());
     }
