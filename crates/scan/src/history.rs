@@ -129,4 +129,14 @@ mod tests {
         assert_eq!(f[0].line, 2);
         assert!(f[0].message.contains("0123456789ab"));
     }
+
+    #[test]
+    fn overlong_lines_are_skipped() {
+        let long = format!(
+            "+{}AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x\n",
+            " ".repeat(MAX_LINE_BYTES)
+        );
+        let log = format!("commit 1\n+++ b/x.min.js\n@@ -0,0 +1 @@\n{long}");
+        assert!(parse_log(log.as_bytes()).is_empty());
+    }
 }

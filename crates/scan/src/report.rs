@@ -367,6 +367,15 @@ mod tests {
     }
 
     #[test]
+    fn oversized_baseline_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.json");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_BASELINE_BYTES + 1).unwrap();
+        assert!(Baseline::load(&path).is_err());
+    }
+
+    #[test]
     fn baseline_round_trip_drops_known_findings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");

@@ -109,6 +109,18 @@ mod tests {
     }
 
     #[test]
+    fn text_files_over_the_size_limit_are_not_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.py");
+        let mut body = "KEY = 'AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x'\n".to_owned();
+        body.push_str(&"#".repeat(crate::walk::MAX_TEXT_BYTES as usize));
+        std::fs::write(&path, &body).unwrap();
+        assert!(crate::walk::scan_file(&path, "big.py").is_empty());
+        std::fs::write(&path, &body[..100]).unwrap();
+        assert_eq!(crate::walk::scan_file(&path, "big.py").len(), 1);
+    }
+
+    #[test]
     fn inline_ignore_suppresses_one_line() {
         let key = "AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x";
         let text = format!("a = '{key}'  # tollgate:ignore\nb = '{key}'\n");

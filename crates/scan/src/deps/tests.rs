@@ -97,6 +97,16 @@ fn split_requirements_directory() {
 }
 
 #[test]
+fn oversized_manifest_is_reported_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("package.json");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(MAX_MANIFEST_BYTES + 1).unwrap();
+    let out = scan_manifests(&[("package.json".to_owned(), path)], None);
+    assert_eq!(out[0].rule, "manifest-unparseable");
+}
+
+#[test]
 fn broken_manifest_is_reported() {
     let f = scan_tree(&[("package.json", "{not json")], None);
     assert_eq!(f[0].rule, "manifest-unparseable");

@@ -359,6 +359,30 @@ pub(crate) mod tests {
         }
     }
 
+    fn header(tensors: u64, kvs: u64) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&tensors.to_le_bytes());
+        b.extend_from_slice(&kvs.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn array_length_and_tensor_rank_are_bounded() {
+        let mut b = header(0, 1);
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.push(b'k');
+        b.extend_from_slice(&9u32.to_le_bytes());
+        b.extend_from_slice(&8u32.to_le_bytes());
+        b.extend_from_slice(&(MAX_ARRAY + 1).to_le_bytes());
+        assert!(parse(&b).problems.iter().any(|p| p.contains("elements")));
+        let mut t = header(1, 0);
+        t.extend_from_slice(&1u64.to_le_bytes());
+        t.push(b't');
+        t.extend_from_slice(&(MAX_DIMS + 1).to_le_bytes());
+        assert!(parse(&t).problems.iter().any(|p| p.contains("dimensions")));
+    }
+
     #[test]
     fn nested_arrays_are_bounded() {
         let mut b = b"GGUF".to_vec();

@@ -151,9 +151,22 @@ pub fn escapes(location: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn varint_bytes(mut v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
     fn field(num: u64, payload: &[u8]) -> Vec<u8> {
-        let mut b = vec![((num << 3) | 2) as u8];
-        b.push(payload.len() as u8);
+        let mut b = varint_bytes((num << 3) | 2);
+        b.extend(varint_bytes(payload.len() as u64));
         b.extend_from_slice(payload);
         b
     }
@@ -182,16 +195,26 @@ mod tests {
     fn malformed_protobuf_is_an_error() {
         assert!(external_locations(&[0x3a, 0xff]).is_err());
         assert!(external_locations(&[0xff; 11]).is_err());
-        let mut deep = model_with("x");
-        for _ in 0..MAX_DEPTH + 2 {
-            // Wrap in Attribute.g (6) → Node.attribute (5) → Graph.node (1), repeatedly.
-            let attr = field(6, &deep[2..]);
+    }
+
+    #[test]
+    fn subgraph_depth_is_bounded() {
+        // Graph → node → attribute.g → graph …, deeper than the limit.
+        let mut graph = field(5, &field(13, &field(1, b"location")));
+        for _ in 0..MAX_DEPTH {
+            let attr = field(6, &graph);
             let node = field(5, &attr);
-            deep = field(7, &field(1, &node));
-            if deep.len() > 120 {
-                break;
-            }
+            graph = field(1, &node);
         }
-        let _ = external_locations(&deep);
+        let e = external_locations(&field(7, &graph)).unwrap_err();
+        assert!(e.contains("deep"), "{e}");
+    }
+
+    #[test]
+    fn field_count_is_bounded() {
+        // MAX_FIELDS + 1 varint fields (tag 8 = field 1, wire 0) in the model message.
+        let many = [0x08u8, 0x00].repeat(MAX_FIELDS + 1);
+        let e = external_locations(&many).unwrap_err();
+        assert!(e.contains("fields"), "{e}");
     }
 }

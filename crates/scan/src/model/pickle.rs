@@ -777,6 +777,13 @@ mod tests {
     }
 
     #[test]
+    fn pickle_count_is_bounded() {
+        let many = b"N.".repeat(MAX_PICKLES + 10);
+        let w = walk(&many);
+        assert_eq!(w.pickles, MAX_PICKLES);
+    }
+
+    #[test]
     fn itemsizes() {
         assert_eq!(itemsize("<f8"), Some(8));
         assert_eq!(itemsize("f4"), Some(4));

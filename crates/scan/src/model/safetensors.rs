@@ -36,6 +36,10 @@ pub fn header_len(head: &[u8]) -> Option<u64> {
 
 /// Validate a header given the file size; returns every problem found (empty = valid).
 pub fn validate(header: &[u8], file_size: u64) -> Vec<String> {
+    validate_with(header, file_size, MAX_TENSORS)
+}
+
+fn validate_with(header: &[u8], file_size: u64, max_tensors: usize) -> Vec<String> {
     let mut problems = Vec::new();
     let n = header.len() as u64;
     let buffer = file_size.saturating_sub(8).saturating_sub(n);
@@ -49,8 +53,8 @@ pub fn validate(header: &[u8], file_size: u64) -> Vec<String> {
     let Some(map) = v.as_object() else {
         return vec!["header is not a JSON object".to_owned()];
     };
-    if map.len() > MAX_TENSORS {
-        return vec![format!("{} tensors (limit {MAX_TENSORS})", map.len())];
+    if map.len() > max_tensors {
+        return vec![format!("{} tensors (limit {max_tensors})", map.len())];
     }
     let mut spans: Vec<(u64, u64, &str)> = Vec::new();
     for (name, t) in map {
@@ -208,6 +212,16 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let (h, size) = file(&deep, 0);
         assert!(!validate(&h, size).is_empty());
+    }
+
+    #[test]
+    fn tensor_count_limit() {
+        let (h, size) = file(
+            r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#,
+            2,
+        );
+        assert!(validate_with(&h, size, 2).is_empty());
+        assert!(validate_with(&h, size, 1)[0].contains("limit"));
     }
 
     #[test]

@@ -464,6 +464,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn central_directory_size_limit() {
+        let mut z = build(&[("a", "a", 0, b"x", None)]);
+        let n = z.len();
+        // Claim a central directory larger than the limit.
+        z[n - 10..n - 6].copy_from_slice(&((MAX_CENTRAL_DIR + 1) as u32).to_le_bytes());
+        assert!(parse(&z[..]).unwrap_err().contains("central directory"));
+    }
+
+    #[test]
     fn inflate_is_bounded() {
         let data = vec![0u8; 1 << 20];
         let deflated = miniz_oxide::deflate::compress_to_vec(&data, 6);
