@@ -153,11 +153,17 @@ fn in_requirements_dir(rel: &str) -> bool {
     last == "requirements" && (rel.ends_with(".txt") || rel.ends_with(".in"))
 }
 
+/// PEP 751 lockfiles: `pylock.toml` and `pylock.NAME.toml`.
+fn is_pylock(name: &str) -> bool {
+    name.starts_with("pylock.") && name.ends_with(".toml")
+}
+
 /// True when `rel` names a manifest or lockfile.
 pub fn is_manifest(rel: &str) -> bool {
     let name = file_name(rel);
     is_requirements(name)
         || in_requirements_dir(rel)
+        || is_pylock(name)
         || LOCKFILES.contains(&name)
         || matches!(
             name,
@@ -172,6 +178,7 @@ pub fn parse_file(rel: &str, path: &Path, text: &str) -> Parsed {
         n if is_requirements(n) || in_requirements_dir(rel) => python::requirements(path, text),
         "pyproject.toml" => python::pyproject(text),
         "poetry.lock" | "uv.lock" | "pdm.lock" => python::toml_lock(text),
+        n if is_pylock(n) => python::toml_lock(text),
         "Pipfile" => python::pipfile(text),
         "Pipfile.lock" => python::pipfile_lock(text),
         "package.json" => node::package_json(text),
@@ -189,7 +196,18 @@ pub fn parse_file(rel: &str, path: &Path, text: &str) -> Parsed {
 /// (workspaces: Cargo and npm lock at the root).
 fn lock_for(manifest: &str) -> Option<(&'static [&'static str], bool)> {
     match manifest {
-        "pyproject.toml" => Some((&["poetry.lock", "uv.lock", "pdm.lock"], true)),
+        // A compiled requirements.txt (pip-tools) or a PEP 751 pylock.toml also lock.
+        "pyproject.toml" => Some((
+            &[
+                "poetry.lock",
+                "uv.lock",
+                "pdm.lock",
+                "pylock.toml",
+                "requirements.txt",
+                "requirements.lock",
+            ],
+            true,
+        )),
         "Pipfile" => Some((&["Pipfile.lock"], false)),
         "package.json" => Some((
             &[

@@ -353,6 +353,8 @@ pub fn toml_lock(text: &str) -> Parsed {
     };
     for p in v
         .get("package")
+        // `[[package]]` in poetry/uv/pdm, `[[packages]]` in PEP 751 pylock.toml.
+        .or_else(|| v.get("packages"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

@@ -107,6 +107,26 @@ fn oversized_manifest_is_reported_not_read() {
 }
 
 #[test]
+fn pep751_pylock_is_a_lockfile() {
+    assert!(is_manifest("pylock.toml"));
+    let p = python::toml_lock(
+        "lock-version = \"1.0\"\n[[packages]]\nname = \"torch\"\nversion = \"2.3.0\"\n",
+    );
+    assert_eq!(p.deps[0].version.as_deref(), Some("2.3.0"));
+    let f = scan_tree(
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname='x'\ndependencies = [\"torch==2.3.0\"]\n",
+            ),
+            ("pylock.toml", "lock-version = \"1.0\"\n"),
+        ],
+        None,
+    );
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
 fn broken_manifest_is_reported() {
     let f = scan_tree(&[("package.json", "{not json")], None);
     assert_eq!(f[0].rule, "manifest-unparseable");
