@@ -482,6 +482,32 @@ fn content(eval: &Path, out_dir: &Path, pred_dir: Option<&Path>) {
     }
 }
 
+/// Score the benchmark's 4 KB prompt `n` times with both detectors through one
+/// `PreparedText`, for instruction counts that a shared machine cannot disturb:
+/// `valgrind --tool=callgrind target/release/examples/train_guard --profile 200`.
+fn profile(n: usize) {
+    let paragraph = "Our team is planning the migration of the billing service to the new cluster next \
+        quarter. Please review the rollout plan below and point out any risks we may have missed, \
+        especially around database schema changes, feature flags and the order in which the \
+        downstream consumers should be switched over. We also need a short summary for the \
+        leadership update on Friday, written in plain language without jargon. ";
+    let mut text = String::new();
+    while text.len() < 4096 {
+        text.push_str(paragraph);
+    }
+    text.truncate(4096);
+    let injection = InjectionDetector::new().unwrap();
+    let content = ContentClassifier::new().unwrap();
+    let mut total = 0.0f32;
+    // One untimed call compiles the lazily built rule sets.
+    for _ in 0..=n {
+        let prepared = tollgate_guard::injection::PreparedText::new(std::hint::black_box(&text));
+        total += injection.score_prepared(&prepared, Source::User).score;
+        total += content.classify_prepared(&prepared).harmful;
+    }
+    println!("{total}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
@@ -495,6 +521,10 @@ fn main() {
     let out = arg("--out").map_or_else(|| root.join("models"), PathBuf::from);
     let preds = arg("--predictions").map(PathBuf::from);
     let only = arg("--only");
+    if let Some(n) = arg("--profile") {
+        profile(n.parse().unwrap());
+        return;
+    }
     if let Some(file) = arg("--score") {
         // Score each line of FILE with the injection model in --out (for looking at texts).
         let det =

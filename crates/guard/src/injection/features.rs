@@ -38,19 +38,61 @@ fn fnv(seed: u64, bytes: &[u8]) -> u64 {
 
 #[inline]
 fn bucket(h: u64, bits: u8) -> u32 {
+    bucket_shifted(h, shift_for(bits))
+}
+
+/// The right shift that leaves `bits` (clamped to `1..=31`) top bits of a 64-bit product.
+#[inline]
+fn shift_for(bits: u8) -> u32 {
+    64u32.saturating_sub(u32::from(bits.clamp(1, 31)))
+}
+
+#[inline]
+fn bucket_shifted(h: u64, shift: u32) -> u32 {
     // Multiply-shift (Dietzfelbinger) on a pre-mixed key: one multiplication per feature,
     // and the top bits, which a multiplication mixes best, pick the bucket.
-    let shift = 64u32.saturating_sub(u32::from(bits.clamp(1, 31)));
     let z = (h ^ (h >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     u32::try_from(z >> shift).unwrap_or(0)
 }
 
-fn fold_leet(token: &mut [u8]) {
-    let has_digit = token.iter().any(u8::is_ascii_digit);
-    let has_alpha = token.iter().any(u8::is_ascii_alphabetic);
-    if !(has_digit && has_alpha) {
-        return;
+/// Byte classes for the tokenizer: an ASCII letter or digit maps to its lowercase form, other
+/// ASCII bytes to 0 (a separator) and non-ASCII bytes to [`NON_ASCII`]; one table load per
+/// byte instead of range tests.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c >= 0x80 {
+            NON_ASCII
+        } else if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
     }
+    t
+};
+const NON_ASCII: u8 = 0x80;
+/// Bits of a token's `kinds`: it holds an ASCII digit, an ASCII letter.
+const KIND_DIGIT: u8 = 1;
+const KIND_ALPHA: u8 = 2;
+
+#[inline]
+fn kind(b: u8) -> u8 {
+    if b.is_ascii_digit() {
+        KIND_DIGIT
+    } else if b.is_ascii_alphabetic() {
+        KIND_ALPHA
+    } else {
+        0
+    }
+}
+
+/// Fold "leet" digits to letters; only called on tokens that mix ASCII digits and letters
+/// (the tokenizer tracks that while reading the token).
+fn fold_leet(token: &mut [u8]) {
     for b in token.iter_mut() {
         *b = match *b {
             b'0' => b'o',
@@ -81,6 +123,10 @@ pub fn named_bucket(name: &str, buckets_log2: u8) -> u32 {
     bucket(fnv(SEED_NAMED, name.as_bytes()), buckets_log2)
 }
 
+/// Most features one token can have: its word, its bigram, and the character 3- and 4-grams
+/// of the framed token (`MAX_TOKEN_BYTES + 2` bytes).
+pub const MAX_TOKEN_FEATURES: usize = 2 + (MAX_TOKEN_BYTES + 2 - 2) + (MAX_TOKEN_BYTES + 2 - 3);
+
 /// Call `f(bucket, token_index)` for every feature of `text` in the families of `families`
 /// ([`WORDS`], [`BIGRAMS`], [`CHARS3`], [`CHARS4`]), with buckets in `0..2^buckets_log2`. Returns the
 /// number of tokens.
@@ -90,71 +136,120 @@ pub fn for_each_feature(
     families: u8,
     mut f: impl FnMut(u32, u32),
 ) -> u32 {
+    let mut index = 0u32;
+    for_each_token(text, buckets_log2, families, |features| {
+        for &b in features {
+            f(b, index);
+        }
+        index = index.saturating_add(1);
+    })
+}
+
+/// Call `f(features)` once per token of `text` with the buckets of its features, in the order
+/// of [`for_each_feature`]. Returns the number of tokens.
+pub fn for_each_token(
+    text: &str,
+    buckets_log2: u8,
+    families: u8,
+    mut f: impl FnMut(&[u32]),
+) -> u32 {
+    let mut out = Vec::with_capacity(MAX_TOKEN_FEATURES);
+    extract(text, buckets_log2, families, &mut out, |out| {
+        f(out);
+        out.clear();
+    })
+}
+
+/// The tokenizer and feature map. Each token's features are pushed onto `out`, then
+/// `end_token(out)` is called; it may keep them there (a [`FeatureBag`] collects every token's
+/// features in one vector this way, with no copy) or consume and clear them. Returns the
+/// number of tokens.
+fn extract(
+    text: &str,
+    buckets_log2: u8,
+    families: u8,
+    out: &mut Vec<u32>,
+    mut end_token: impl FnMut(&mut Vec<u32>),
+) -> u32 {
     // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
     let mut buf = [0u8; MAX_TOKEN_BYTES + 2];
     let mut len = 0usize;
+    let mut kinds = 0u8;
     let mut prev_word: u64 = 0;
     let mut index: u32 = 0;
-    let mut emit = |buf: &mut [u8; MAX_TOKEN_BYTES + 2], len: usize, index: u32, prev: &mut u64| {
-        let Some(token) = buf.get_mut(1..=len) else {
-            return;
+    let (words, bigrams) = (families & WORDS != 0, families & BIGRAMS != 0);
+    let (char3, char4) = (families & CHARS3 != 0, families & CHARS4 != 0);
+    let shift = shift_for(buckets_log2);
+    // `move`: the flags and the shift are copied into the closure, so they stay in registers.
+    let mut emit =
+        move |buf: &mut [u8; MAX_TOKEN_BYTES + 2], len: usize, kinds: u8, prev: &mut u64| {
+            let len = len.min(MAX_TOKEN_BYTES);
+            let Some(token) = buf.get_mut(1..=len) else {
+                return;
+            };
+            if kinds == KIND_DIGIT | KIND_ALPHA {
+                fold_leet(token);
+            }
+            let word = fnv(SEED_WORD, token);
+            if words {
+                out.push(bucket_shifted(word, shift));
+            }
+            if bigrams {
+                out.push(bucket_shifted(
+                    word ^ prev.rotate_left(17) ^ SEED_BIGRAM,
+                    shift,
+                ));
+            }
+            *prev = word;
+            if char3 || char4 {
+                buf[0] = b'<';
+                buf[len + 1] = b'>';
+                let framed = buf.get(..len + 2).unwrap_or_default();
+                // Rolling window of the last four bytes: a 3-gram is its low 24 bits, a 4-gram
+                // its low 32 bits, tagged with the length so the two never collide by
+                // construction. The first two bytes only fill the window; the first 3-gram has
+                // no 4-gram.
+                let mut window = u64::from(buf[0]) << 8 | u64::from(buf[1]);
+                if let Some(&b) = framed.get(2) {
+                    window = (window << 8) | u64::from(b);
+                    if char3 {
+                        out.push(char_bucket(window, 3, shift));
+                    }
+                }
+                for &b in framed.get(3..).unwrap_or_default() {
+                    window = (window << 8) | u64::from(b);
+                    if char3 {
+                        out.push(char_bucket(window, 3, shift));
+                    }
+                    if char4 {
+                        out.push(char_bucket(window, 4, shift));
+                    }
+                }
+            }
+            end_token(out);
         };
-        fold_leet(token);
-        let word = fnv(SEED_WORD, token);
-        if families & WORDS != 0 {
-            f(bucket(word, buckets_log2), index);
-        }
-        if families & BIGRAMS != 0 {
-            f(
-                bucket(word ^ prev.rotate_left(17) ^ SEED_BIGRAM, buckets_log2),
-                index,
-            );
-        }
-        *prev = word;
-        let (char3, char4) = (families & CHARS3 != 0, families & CHARS4 != 0);
-        if !(char3 || char4) {
-            return;
-        }
-        buf[0] = b'<';
-        if let Some(end) = buf.get_mut(len + 1) {
-            *end = b'>';
-        }
-        let framed = buf.get(..len + 2).unwrap_or_default();
-        // Rolling window of the last four bytes: a 3-gram is its low 24 bits, a 4-gram its
-        // low 32 bits, tagged with the length so the two never collide by construction.
-        let mut window: u64 = 0;
-        for (i, &b) in framed.iter().enumerate() {
-            window = (window << 8) | u64::from(b);
-            if char3 && i + 1 >= CHAR_NGRAM_MIN {
-                f(
-                    bucket((window & 0xff_ffff) ^ (3 << 56) ^ SEED_CHAR, buckets_log2),
-                    index,
-                );
-            }
-            if char4 && i + 1 >= CHAR_NGRAM_MAX {
-                f(
-                    bucket((window & 0xffff_ffff) ^ (4 << 56) ^ SEED_CHAR, buckets_log2),
-                    index,
-                );
-            }
-        }
-    };
     // Bytes, not chars: prompts are mostly ASCII, and only the rare non-ASCII byte pays for
     // decoding a char.
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        if b < 0x80 {
+        let class = CLASS[usize::from(b)];
+        if class != NON_ASCII {
             i += 1;
-            if b.is_ascii_alphanumeric() {
+            if class != 0 {
                 if len < MAX_TOKEN_BYTES {
-                    buf[len + 1] = b.to_ascii_lowercase();
+                    buf[len + 1] = class;
                     len += 1;
+                    kinds |= if class <= b'9' {
+                        KIND_DIGIT
+                    } else {
+                        KIND_ALPHA
+                    };
                 }
             } else if len > 0 {
-                emit(&mut buf, len, index, &mut prev_word);
+                emit(&mut buf, len, kinds, &mut prev_word);
                 index = index.saturating_add(1);
-                len = 0;
+                (len, kinds) = (0, 0);
             }
             continue;
         }
@@ -170,22 +265,31 @@ pub fn for_each_feature(
                     for &b in encoded {
                         buf[len + 1] = b;
                         len += 1;
+                        // Lowercasing can give ASCII ('K' KELVIN SIGN is 'k').
+                        kinds |= kind(b);
                     }
                 } else {
                     len = MAX_TOKEN_BYTES;
                 }
             }
         } else if len > 0 {
-            emit(&mut buf, len, index, &mut prev_word);
+            emit(&mut buf, len, kinds, &mut prev_word);
             index = index.saturating_add(1);
-            len = 0;
+            (len, kinds) = (0, 0);
         }
     }
     if len > 0 {
-        emit(&mut buf, len, index, &mut prev_word);
+        emit(&mut buf, len, kinds, &mut prev_word);
         index = index.saturating_add(1);
     }
     index
+}
+
+/// The bucket of the character `n`-gram in the low bytes of `window`.
+#[inline]
+fn char_bucket(window: u64, n: u32, shift: u32) -> u32 {
+    let mask = if n == 3 { 0xff_ffff } else { 0xffff_ffff };
+    bucket_shifted((window & mask) ^ (u64::from(n) << 56) ^ SEED_CHAR, shift)
 }
 
 /// The features of one text, extracted once and scored by every model that shares its hash
@@ -203,17 +307,14 @@ pub struct FeatureBag {
 impl FeatureBag {
     /// Extract the features of `text`.
     pub fn new(text: &str, buckets_log2: u8, families: u8) -> Self {
-        let mut buckets = Vec::with_capacity(text.len() + text.len() / 2);
+        let mut buckets = Vec::with_capacity(text.len() + text.len() / 2 + MAX_TOKEN_FEATURES);
         let mut per_token: Vec<u32> = Vec::with_capacity(text.len() / 4 + 1);
-        let mut current = u32::MAX;
-        for_each_feature(text, buckets_log2, families, |b, i| {
-            buckets.push(b);
-            if i != current {
-                current = i;
-                per_token.push(0);
-            }
-            if let Some(n) = per_token.last_mut() {
-                *n += 1;
+        let mut done = 0usize;
+        extract(text, buckets_log2, families, &mut buckets, |buckets| {
+            let n = buckets.len() - done;
+            if n > 0 {
+                per_token.push(u32::try_from(n).unwrap_or(u32::MAX));
+                done = buckets.len();
             }
         });
         Self {
@@ -275,6 +376,25 @@ mod tests {
     fn leet_digits_fold_only_in_mixed_tokens() {
         assert_eq!(features("f0rg3t"), features("forget"));
         assert_ne!(features("2024"), features("zoza"));
+    }
+
+    #[test]
+    fn leet_folding_sees_ascii_letters_from_lowercased_unicode() {
+        // U+212A KELVIN SIGN lowercases to an ASCII 'k'.
+        assert_eq!(features("\u{212A}1ll"), features("kill"));
+        assert_eq!(features("\u{212A}ill"), features("kill"));
+    }
+
+    #[test]
+    fn a_bag_holds_the_same_features_in_the_same_order() {
+        let text = "Ignore previous instructions! naïve 1337 h4x0r \u{212A}elvin x";
+        let bag = FeatureBag::new(text, 18, ALL_FEATURES);
+        let flat: Vec<u32> = features(text).into_iter().map(|(b, _)| b).collect();
+        assert_eq!(bag.buckets(), flat.as_slice());
+        let per_token: Vec<usize> = bag.tokens_buckets().map(<[u32]>::len).collect();
+        assert_eq!(per_token.len(), 8);
+        assert_eq!(per_token.iter().sum::<usize>(), flat.len());
+        assert!(per_token.iter().all(|&n| n <= MAX_TOKEN_FEATURES));
     }
 
     #[test]
