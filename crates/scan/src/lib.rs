@@ -12,7 +12,13 @@
 //!
 //! and once per tree [`deps`]: manifests and lockfiles, pinning of AI packages (SC-1) and,
 //! with an offline OSV database ([`osv`]), known vulnerabilities (SC-4). Every check yields
-//! the same [`Finding`], so [`report`] renders human, JSON and SARIF output uniformly.
+//! the same [`Finding`], so [`report`] renders human, JSON and SARIF output uniformly and
+//! applies baselines. [`history`] searches every commit's added lines (`--history`);
+//! [`suppress`] handles inline `tollgate:ignore` markers.
+//!
+//! Severities follow SARIF: `error` for a confirmed credential, a malicious or invalid model
+//! file, a known vulnerability; `warning` for something to review (an unknown pickle import,
+//! an unpinned AI package, an exposed server); `note` for information.
 
 pub mod deps;
 pub mod error;
