@@ -3,7 +3,8 @@
 //! - `serve`: run the gateway ([`serve`]);
 //! - `init`: write a commented config and a bootstrap admin credential ([`init`]);
 //! - `keys`: manage virtual keys ([`keys`]); `secrets`: manage the keystore ([`secrets`]);
-//! - `scan`: scan a repository for leaked credentials.
+//! - `scan`: scan a repository (credentials, dependencies, model files, exposure);
+//! - `guard`: run the detectors on stdin, or measure them on a labelled set.
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
@@ -49,7 +50,8 @@ enum Command {
     /// Run the guards on text from stdin, or measure them on a labelled set.
     #[command(subcommand)]
     Guard(guard::GuardCommand),
-    /// Scan a repository for leaked credentials (AC-1).
+    /// Scan a repository: leaked keys, AI dependencies and advisories, model files, exposed
+    /// model servers (AC-1, SC-1..SC-4).
     Scan(scan::ScanArgs),
 }
 
