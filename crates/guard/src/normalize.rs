@@ -429,8 +429,21 @@ fn push_payload(payloads: &mut Vec<Payload>, encoding: Encoding, mut bytes: Vec<
     });
 }
 
+/// Bytes of standard and URL-safe base64 (and so of hex), as a table: the run scan reads
+/// every byte of the text.
+const BASE64_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_');
+        b += 1;
+    }
+    t
+};
+
 fn is_base64_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+    BASE64_BYTES[usize::from(b)]
 }
 
 fn decode_base64(run: &str) -> Option<Vec<u8>> {

@@ -317,7 +317,7 @@ impl LinearModel {
     /// Like [`LinearModel::logits_with`] on features extracted once for several models. A bag
     /// from another hash space ([`LinearModel::accepts`] is false) gives only the biases.
     pub fn logits_bag(&self, bag: &FeatureBag, extra: &[u32], out: &mut [f32]) {
-        let mut acc = Accumulator::new(self.heads, bag.tokens() + 1);
+        let mut acc = Accumulator::new(self.heads, self.stride, bag.tokens() + 1);
         if self.accepts(bag) {
             match self.heads {
                 1 => self.sum_lanes::<1>(bag, &mut acc),
@@ -339,7 +339,6 @@ impl LinearModel {
     /// add per feature) rather than in memory, which made every head's add wait on the
     /// previous store. `LANES >= self.heads`; the extra lanes add zeros.
     fn sum_lanes<const LANES: usize>(&self, bag: &FeatureBag, acc: &mut Accumulator) {
-        let heads = self.heads.min(LANES);
         for token in bag.tokens_buckets() {
             let mut cur = [0i32; LANES];
             for &bucket in token {
@@ -355,7 +354,7 @@ impl LinearModel {
                 }
             }
             let count = u32::try_from(token.len()).unwrap_or(u32::MAX);
-            acc.push_token(cur.get(..heads).unwrap_or_default(), count);
+            acc.push_row(cur, count);
         }
     }
 
@@ -370,7 +369,6 @@ impl LinearModel {
     fn sum_packed(&self, bag: &FeatureBag, acc: &mut Accumulator) {
         const OFFSET: u64 = 0x8080_8080_8080_8080;
         const EVEN: u64 = 0x00ff_00ff_00ff_00ff;
-        let heads = self.heads.min(8);
         for token in bag.tokens_buckets() {
             let mut cur = [0i32; 8];
             if token.len() <= 257 {
@@ -404,13 +402,13 @@ impl LinearModel {
                 }
             }
             let count = u32::try_from(token.len()).unwrap_or(u32::MAX);
-            acc.push_token(cur.get(..heads).unwrap_or_default(), count);
+            acc.push_row(cur, count);
         }
     }
 
     fn finish(&self, acc: Accumulator, extra: &[u32], out: &mut [f32]) {
         let heads = self.heads;
-        let (mut sums, mut counts) = acc.into_parts();
+        let (mut sums, mut counts, row) = acc.into_parts();
         let mut extra_sums = vec![0i64; heads];
         for &bucket in extra {
             let base = bucket as usize * self.stride;
@@ -422,7 +420,7 @@ impl LinearModel {
         let extra_count = u32::try_from(extra.len()).unwrap_or(u32::MAX);
         if counts.is_empty() {
             // No tokens: one empty window (extra features alone).
-            sums.resize(heads, 0);
+            sums.resize(row, 0);
             counts.push(0);
         }
         let tokens = counts.len();
@@ -441,7 +439,7 @@ impl LinearModel {
             let norm = 1.0 / (n.max(self.min_count).max(1) as f32).sqrt();
             for (h, b) in best.iter_mut().enumerate() {
                 let s: i64 = (start..end)
-                    .map(|t| i64::from(sums.get(t * heads + h).copied().unwrap_or(0)))
+                    .map(|t| i64::from(sums.get(t * row + h).copied().unwrap_or(0)))
                     .sum::<i64>()
                     + extra_sums.get(h).copied().unwrap_or(0);
                 let logit = self.bias.get(h).copied().unwrap_or(0.0)
@@ -464,6 +462,9 @@ impl LinearModel {
 /// no allocation and no bounds-checked slicing of growing vectors.
 struct Accumulator {
     heads: usize,
+    /// Values per token in `sums`: `heads`, or the lanes of the loop that filled it (the
+    /// extra lanes hold zeros).
+    row: usize,
     current: u32,
     cur: [i32; MAX_HEADS],
     cur_count: u32,
@@ -472,13 +473,15 @@ struct Accumulator {
 }
 
 impl Accumulator {
-    fn new(heads: usize, tokens: usize) -> Self {
+    fn new(heads: usize, row: usize, tokens: usize) -> Self {
+        let heads = heads.min(MAX_HEADS);
         Self {
-            heads: heads.min(MAX_HEADS),
+            heads,
+            row: row.max(heads),
             current: u32::MAX,
             cur: [0; MAX_HEADS],
             cur_count: 0,
-            sums: Vec::with_capacity(heads * tokens),
+            sums: Vec::with_capacity(row.max(heads) * tokens),
             counts: Vec::with_capacity(tokens),
         }
     }
@@ -486,7 +489,7 @@ impl Accumulator {
     fn flush(&mut self) {
         if self.cur_count > 0 {
             self.sums
-                .extend_from_slice(self.cur.get(..self.heads).unwrap_or_default());
+                .extend_from_slice(self.cur.get(..self.row).unwrap_or_default());
             self.counts.push(self.cur_count);
         }
         self.cur = [0; MAX_HEADS];
@@ -509,15 +512,17 @@ impl Accumulator {
         self.cur_count += 1;
     }
 
-    /// Append a finished token's sums (used by the register-resident loop).
-    fn push_token(&mut self, sums: &[i32], count: u32) {
-        self.sums.extend_from_slice(sums);
+    /// Append a finished token's sums (used by the register-resident loops). A row of
+    /// compile-time length is copied inline, where a slice of run-time length called `memcpy`.
+    fn push_row<const L: usize>(&mut self, sums: [i32; L], count: u32) {
+        debug_assert_eq!(L, self.row);
+        self.sums.extend_from_slice(&sums);
         self.counts.push(count);
     }
 
-    fn into_parts(mut self) -> (Vec<i32>, Vec<u32>) {
+    fn into_parts(mut self) -> (Vec<i32>, Vec<u32>, usize) {
         self.flush();
-        (self.sums, self.counts)
+        (self.sums, self.counts, self.row)
     }
 }
 
