@@ -357,6 +357,10 @@ const NAME_VALUE: &str = r#"(?i)\bname["']?\s*:\s*["']?([A-Za-z0-9_.-]*(?:key|to
 /// Dockerfile `ENV NAME value` (the legacy form without `=`).
 const DOCKER_ENV: &str = r#"(?m)^\s*ENV\s+([A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD))(\s)+["']?([A-Za-z0-9_+/=.~-]{16,256})"#;
 
+/// XML elements: `<MistralApiKey>…</MistralApiKey>`.
+const XML_ELEMENT: &str =
+    r"(?i)<([A-Za-z0-9_.:-]*(?:key|token|secret|password))(>)\s*([A-Za-z0-9_+/=.~-]{16,256})\s*</";
+
 /// `Authorization: Bearer …` with a literal token.
 const BEARER: &str = r"(?i)(bearer)(\s)+([A-Za-z0-9._~+/-]{24,512})";
 
@@ -442,7 +446,7 @@ static COMPILED: LazyLock<Vec<SecretRule>> = LazyLock::new(|| {
 });
 
 static ASSIGNMENT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [ASSIGNMENT, NAME_VALUE, BEARER, DOCKER_ENV]
+    [ASSIGNMENT, NAME_VALUE, BEARER, DOCKER_ENV, XML_ELEMENT]
         .iter()
         .filter_map(|p| Regex::new(p).ok())
         .collect()
@@ -658,7 +662,9 @@ fn find_assigned_with(re: &Regex, view: &str, found: &mut Vec<SecretMatch>) {
         }
         // The value must end at a delimiter, not in the middle of a longer token.
         let next = view[value.end()..].chars().next();
-        if next.is_some_and(|c| !(c.is_whitespace() || "\"'`,;)}]#".contains(c))) {
+        // `<` only as the start of a closing tag: `Type<'a>` is a generic, not a value's end.
+        let closing_tag = view[value.end()..].starts_with("</");
+        if next.is_some_and(|c| !(c.is_whitespace() || "\"'`,;)}]#".contains(c) || closing_tag)) {
             continue;
         }
         if found

@@ -9,7 +9,7 @@ fn rules_of(text: &str) -> Vec<&'static str> {
 #[test]
 fn every_rule_compiles() {
     assert_eq!(rules().len(), RULES.len());
-    assert_eq!(ASSIGNMENT_RES.len(), 4);
+    assert_eq!(ASSIGNMENT_RES.len(), 5);
 }
 
 #[test]
@@ -70,6 +70,7 @@ fn hashes_uuids_and_identifiers_under_key_names_are_quiet() {
         ".header(\"sec-websocket-key\", \"6D69KGBOr4Re+Nj6zx9aQA==\")",
         "CachingSha2Password,",
         "RegEnumKey = win32api.RegEnumKey",
+        "fn from(key: PrivatePkcs1KeyDer<'a>) -> Self {",
         "\"Url\": \"http://calc.example/c.html?key=cloudformation/7870825a-xmpl-4def-92e7\"",
         "\"ImportToken\": \"import-token-5ott6ho5nts7bbcg\",",
         "key: X25519PrivateKey | None",
@@ -126,6 +127,7 @@ fn assignment_shapes_across_languages() {
         format!("env:\n  - name: MISTRAL_API_KEY\n    value: \"{v}\""),
         format!("curl -H 'Authorization: Bearer {v}'"),
         format!("ENV MISTRAL_API_KEY {v}"),
+        format!("<MistralApiKey>{v}</MistralApiKey>"),
         format!("$env:MISTRAL_API_KEY = \"{v}\""),
         format!("mistral.api.key={v}"),
         format!("resource \"x\" {{\n  api_key = \"{v}\"\n}}"),
