@@ -5,17 +5,19 @@
 //! ```
 //!
 //! Medians measured on the development VM (2 vCPUs of an Intel Xeon shared with other
-//! agents' builds, load average about 3.7, so these are upper bounds): normalise 5.8 µs,
-//! injection 37 µs, content 44 µs, both through one `PreparedText` 52 µs (both separately
-//! 84 µs); feature extraction into a `FeatureBag` is measured by `feature_bag_4kb`. Before the
-//! tokenizer and multi-head-sum rewrite the same pair measured 67 µs.
+//! agents' builds, load average about 3-3.7, so these are upper bounds and move by ±10%
+//! between runs): normalise 5.8 µs, injection 35 µs, content 42 µs, both through one
+//! `PreparedText` 49-52 µs (both separately 84-86 µs); feature extraction into a `FeatureBag`
+//! (`feature_bag_4kb`) 15.6 µs. Before the tokenizer, multi-head-sum and rule-scan changes
+//! the same pair measured 67 µs.
 //!
 //! The machine is noisy; instruction counts are not. Per prepared injection + content call on
 //! this prompt, `valgrind --tool=callgrind target/release/examples/train_guard --profile N`
-//! (N = 100 minus N = 0, divided by 100) counted 1,040,015 instructions before and 736,132
+//! (N = 100 minus N = 0, divided by 100) counted 1,040,015 instructions before and 656,253
 //! after: features 461k -> 268k, both models' sums 379k -> 288k, the combined regex scan
-//! 178k (unchanged), normalisation 97k -> 73k. Adversarial Unicode (every `e` Cyrillic, a
-//! zero-width space after every word) costs 174 µs.
+//! 178k -> about 98k (`is_match` first: this prompt matches no rule), normalisation 97k ->
+//! 73k. Adversarial Unicode (every `e` Cyrillic, a zero-width space after every word) costs
+//! 174 µs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

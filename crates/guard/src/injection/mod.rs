@@ -171,7 +171,13 @@ impl PreparedText {
         let normalized = normalize(text);
         let bag = FeatureBag::new(&normalized.text, SHARED_BUCKETS_LOG2, SHARED_FAMILIES);
         let (mut rule_hits, mut lexicon_hits) = (Vec::new(), Vec::new());
-        if let Some((set, split)) = COMBINED.as_ref() {
+        // Most texts match no rule. `is_match` runs the lazy DFA in its plain, stop-at-first-
+        // match mode, which costs about half of the overlapping search that `matches` needs
+        // (callgrind, 4 KB of prose: 98k against 178k instructions); a text that does match
+        // pays for the scan up to its first match twice.
+        if let Some((set, split)) = COMBINED.as_ref()
+            && set.is_match(normalized.text.as_bytes())
+        {
             for i in set.matches(normalized.text.as_bytes()).into_iter() {
                 match i.checked_sub(*split) {
                     None => rule_hits.push(i),
