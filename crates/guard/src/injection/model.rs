@@ -320,7 +320,7 @@ impl LinearModel {
         let mut acc = Accumulator::new(self.heads, self.stride, bag.tokens() + 1);
         if self.accepts(bag) {
             match self.heads {
-                1 => self.sum_lanes::<1>(bag, &mut acc),
+                1 => self.sum_single(bag, &mut acc),
                 2..=8 => self.sum_packed(bag, &mut acc),
                 _ => {
                     for (index, token) in bag.tokens_buckets().enumerate() {
@@ -335,26 +335,14 @@ impl LinearModel {
         self.finish(acc, extra, out);
     }
 
-    /// The hot loop: per-token sums kept in a local fixed-width array (registers, one SIMD
-    /// add per feature) rather than in memory, which made every head's add wait on the
-    /// previous store. `LANES >= self.heads`; the extra lanes add zeros.
-    fn sum_lanes<const LANES: usize>(&self, bag: &FeatureBag, acc: &mut Accumulator) {
+    /// The hot loop of a one-head model: a weight per feature, read by index.
+    fn sum_single(&self, bag: &FeatureBag, acc: &mut Accumulator) {
         for token in bag.tokens_buckets() {
-            let mut cur = [0i32; LANES];
-            for &bucket in token {
-                // `stride == LANES` here (see `stride_for`): the row is one fixed-size load.
-                let base = bucket as usize * self.stride;
-                let row: [i8; LANES] = self
-                    .weights
-                    .get(base..base + LANES)
-                    .and_then(|r| r.try_into().ok())
-                    .unwrap_or([0; LANES]);
-                for (c, w) in cur.iter_mut().zip(row) {
-                    *c += i32::from(w);
-                }
-            }
-            let count = u32::try_from(token.len()).unwrap_or(u32::MAX);
-            acc.push_row(cur, count);
+            let sum: i32 = token
+                .iter()
+                .map(|&b| i32::from(self.weights.get(b as usize).copied().unwrap_or(0)))
+                .sum();
+            acc.push_row([sum], u32::try_from(token.len()).unwrap_or(u32::MAX));
         }
     }
 
@@ -512,7 +500,7 @@ impl Accumulator {
         self.cur_count += 1;
     }
 
-    /// Append a finished token's sums (used by the register-resident loops). A row of
+    /// Append a finished token's sums (used by `sum_single` and `sum_packed`). A row of
     /// compile-time length is copied inline, where a slice of run-time length called `memcpy`.
     fn push_row<const L: usize>(&mut self, sums: [i32; L], count: u32) {
         debug_assert_eq!(L, self.row);
