@@ -13,8 +13,8 @@
 //!
 //! The machine is noisy; instruction counts are not. Per prepared injection + content call on
 //! this prompt, `valgrind --tool=callgrind target/release/examples/train_guard --profile N`
-//! (N = 100 minus N = 0, divided by 100) counted 1,040,015 instructions before and 628,695
-//! after: features 461k -> 268k, both models' sums 379k -> 260k, the combined regex scan
+//! (N = 100 minus N = 0, divided by 100) counted 1,040,015 instructions before and 607,401
+//! after: features 461k -> 268k, both models' sums 379k -> 238k, the combined regex scan
 //! 178k -> about 98k (`is_match` first: this prompt matches no rule), normalisation 97k ->
 //! 73k. Adversarial Unicode (every `e` Cyrillic, a zero-width space after every word) costs
 //! 174 µs.
