@@ -745,6 +745,7 @@ mod tests {
 
     #[test]
     fn literal_key_is_an_error_naming_its_line() {
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let text = "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-proj-aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3\"\n";
         let p = problems(text);
         assert!(p.iter().all(|p| p.line == Some(3)), "{p:?}");
@@ -772,6 +773,7 @@ mod tests {
 
     #[test]
     fn literal_key_in_unknown_field_is_still_reported() {
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let text = "[server]\nlisten = \"127.0.0.1:1\"\nnope = \"AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x\"\n";
         let p = problems(text);
         assert!(

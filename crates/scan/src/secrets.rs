@@ -88,6 +88,7 @@ mod tests {
 
     #[test]
     fn finds_key_with_line_and_redacts_it() {
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let key = "AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x";
         let f = scan("app.py", &format!("x = 1\nKEY = '{key}'\n"));
         assert_eq!(f.len(), 1);
@@ -99,6 +100,7 @@ mod tests {
 
     #[test]
     fn env_files_are_their_own_kind() {
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let text = "GROQ_API_KEY=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\n";
         assert_eq!(scan(".env", text)[0].rule, "dotenv-credential");
         assert_eq!(
@@ -112,6 +114,7 @@ mod tests {
     fn text_files_over_the_size_limit_are_not_searched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.py");
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let mut body = "KEY = 'AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x'\n".to_owned();
         body.push_str(&"#".repeat(crate::walk::MAX_TEXT_BYTES as usize));
         std::fs::write(&path, &body).unwrap();
@@ -122,6 +125,7 @@ mod tests {
 
     #[test]
     fn inline_ignore_suppresses_one_line() {
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let key = "AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x";
         let text = format!("a = '{key}'  # tollgate:ignore\nb = '{key}'\n");
         let f = scan("x.py", &text);
@@ -134,6 +138,7 @@ mod tests {
         let nb = concat!(
             "{\"outputs\": [{\"text\": [\"Using key\\nhf_Q2w3E4r5T6y7U8i9O0pAsDfGhJkLzXcVbN\\n\"]},\n",
             "  {\"data\": {\n",
+            // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
             "   \"image/png\": \"iVBOR+AKIAQWERTYUIOPASDFGH/xyz\"\n",
             "}}]}\n"
         );

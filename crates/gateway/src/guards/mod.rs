@@ -713,6 +713,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_and_never_tokenized() {
+        // tollgate:ignore-next-line (test fixture: a fake, format-valid key)
         let key = "AIzaSyD4bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5x";
         let mut body = json!({"model": "m", "max_tokens": 5, "system": format!("use {key}"), "messages": [{"role": "user", "content": "hi"}]});
         let Value::Object(map) = &mut body else {
