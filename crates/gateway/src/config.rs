@@ -208,6 +208,10 @@ pub struct ServerConfig {
     /// Largest accepted request body in bytes; larger requests get 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Hosts providers may live on (`api.openai.com`, `*.openai.azure.com`); when set, a
+    /// provider elsewhere is a config error (checklist SC-3). Empty: not restricted.
+    #[serde(default)]
+    pub egress_allow: Vec<String>,
 }
 
 fn default_listen() -> String {
@@ -222,6 +226,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
+            egress_allow: Vec::new(),
         }
     }
 }
@@ -581,6 +586,18 @@ impl Config {
                 }
                 kind => {
                     let url = p.effective_base_url();
+                    let host = tollgate_guard::egress::url_host(&url).unwrap_or_default();
+                    if !self.server.egress_allow.is_empty()
+                        && !tollgate_guard::egress::host_allowed(host, &self.server.egress_allow)
+                    {
+                        problems.push(Problem {
+                            path: at("base_url"),
+                            line: None,
+                            message: format!(
+                                "host {host:?} is not in server.egress_allow; add it there if prompts may go to it (SC-3)"
+                            ),
+                        });
+                    }
                     if url.is_empty() {
                         problems.push(Problem {
                             path: at("base_url"),
@@ -850,6 +867,15 @@ targets = []
         fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
             let _ = parse(&s);
         }
+    }
+
+    #[test]
+    fn providers_outside_the_egress_allow_list_are_refused() {
+        let text = "[server]\negress_allow = [\"*.openai.azure.com\", \"127.0.0.1\"]\n[providers.a]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[providers.b]\nkind = \"openai\"\nbase_url = \"https://llm.attacker.test/v1\"\napi_key = \"env:X\"\n";
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "providers.b.base_url");
+        assert!(p[0].message.contains("egress_allow"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Nothing here does I/O or async work, so every detector can run in the request path of the
 //! gateway *and* inside `tollgate scan` with the same results. Today the crate holds:
 //!
+//! - [`egress`]: upstream host allow-lists (SC-3), shared by the gateway and `scan`;
 //! - [`secret`]: the one credential rule set, shared by the scanner, the config loader (a
 //!   literal key in `tollgate.toml` is an error) and, later, prompt masking;
 //! - [`tokens`]: cheap token estimates for providers that report no usage;
@@ -16,6 +17,7 @@
 //! PII, injection, content and output validation detectors join this crate as they land.
 
 pub mod content;
+pub mod egress;
 pub mod injection;
 pub mod mask;
 pub mod normalize;

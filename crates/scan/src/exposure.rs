@@ -82,6 +82,10 @@ fn mentions_server(text: &str) -> Option<&'static str> {
 
 /// Check one deployment file.
 pub fn scan_config(rel: &str, text: &str, lines: &LineIndex, out: &mut Vec<Finding>) {
+    if rel.rsplit('/').next() == Some("tollgate.toml") {
+        gateway_egress(rel, text, lines, out);
+        return;
+    }
     let Some(kind) = kind_of(rel, text) else {
         return;
     };
@@ -307,6 +311,39 @@ fn systemd(text: &str, push: &mut impl FnMut(usize, &str, String)) {
 }
 
 #[cfg(test)]
+mod gateway_tests {
+    use super::*;
+
+    fn run(text: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        scan_config(
+            "deploy/tollgate.toml",
+            text,
+            &LineIndex::new(text.as_bytes()),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn gateway_upstreams_outside_the_allow_list_are_findings() {
+        let f = run(
+            "[server]\negress_allow = [\"api.openai.com\"]\n[providers.a]\nkind = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\n[providers.b]\nkind = \"openai\"\nbase_url = \"https://llm.attacker.test/v1\"\n",
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "gateway-egress-not-allowed");
+        assert_eq!(f[0].line, 8);
+        let f = run("[providers.a]\nkind = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\n");
+        assert_eq!(f[0].rule, "gateway-no-egress-allowlist");
+        assert!(
+            run("[providers.a]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:8000/v1\"\n")
+                .is_empty()
+        );
+        assert!(run("not toml [").is_empty());
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -366,5 +403,67 @@ mod tests {
             rules("ollama.service", u),
             [("model-server-all-interfaces".to_owned(), 2)]
         );
+    }
+}
+
+/// The gateway's own config: every provider's host must be on `server.egress_allow`, and a
+/// gateway that talks to remote providers should have such a list at all (SC-3).
+fn gateway_egress(rel: &str, text: &str, lines: &LineIndex, out: &mut Vec<Finding>) {
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return;
+    };
+    let allow: Vec<String> = doc
+        .get("server")
+        .and_then(|s| s.get("egress_allow"))
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(providers) = doc.get("providers").and_then(toml::Value::as_table) else {
+        return;
+    };
+    let line_of = |needle: &str| text.find(needle).map_or(1, |pos| lines.line_of(pos));
+    let mut remote = 0;
+    for (name, p) in providers {
+        let Some(url) = p.get("base_url").and_then(toml::Value::as_str) else {
+            continue;
+        };
+        let Some(host) = tollgate_guard::egress::url_host(url) else {
+            continue;
+        };
+        if !is_loopback(host) {
+            remote += 1;
+        }
+        if !allow.is_empty() && !tollgate_guard::egress::host_allowed(host, &allow) {
+            let line = line_of(url);
+            if !lines.suppressed(text, line) {
+                out.push(
+                    Finding::new(
+                        "SC-3",
+                        "gateway-egress-not-allowed",
+                        Severity::Error,
+                        rel,
+                        line,
+                        format!(
+                            "provider {name} points at {host}, which is not in server.egress_allow"
+                        ),
+                    )
+                    .with_evidence(url.chars().take(120).collect::<String>()),
+                );
+            }
+        }
+    }
+    if allow.is_empty() && remote > 0 {
+        out.push(Finding::new(
+            "SC-3",
+            "gateway-no-egress-allowlist",
+            Severity::Note,
+            rel,
+            1,
+            "the gateway has remote providers but no server.egress_allow list; set one so prompts can only go to reviewed hosts",
+        ));
     }
 }

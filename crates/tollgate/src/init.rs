@@ -20,6 +20,8 @@ pub const TEMPLATE: &str = r#"# tollgate.toml — written by `tollgate init`. Ev
 listen = "127.0.0.1:8787"
 # Requests larger than this get 413.
 max_body_bytes = 2097152
+# Hosts providers may live on (SC-3). When set, a provider elsewhere is a config error.
+# egress_allow = ["api.openai.com", "api.anthropic.com", "*.openai.azure.com", "127.0.0.1"]
 
 [storage]
 # Relative to this file. Holds the SQLite store and master.key (back it up).
