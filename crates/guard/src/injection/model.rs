@@ -64,9 +64,13 @@ pub struct LinearModel {
     bias: Vec<f32>,
     scale: Vec<f32>,
     params: Vec<f32>,
-    /// Weights, bucket-major, `stride` per bucket: rows of 2 to 8 heads are padded to 8 so
-    /// that a row is one aligned 8-byte load.
+    /// Weights, bucket-major, `stride` (= heads) per bucket, for models of 1 or more than 8
+    /// heads; empty otherwise.
     weights: Vec<i8>,
+    /// For models of 2 to 8 heads: each bucket's eight `i8` weights (padded with zeros) as one
+    /// `u64` whose bytes are offset by 128, the form [`LinearModel::sum_packed`] adds.
+    packed: Vec<u64>,
+    /// Values per bucket row: the heads, or 8 for packed rows.
     stride: usize,
     /// Windows with fewer features are normalised as if they had this many (see
     /// [`LinearModel::with_min_count`]).
@@ -141,7 +145,7 @@ impl LinearModel {
                 1.0
             };
         }
-        let quantised = weights
+        let quantised: Vec<i8> = weights
             .iter()
             .enumerate()
             .map(|(i, w)| {
@@ -165,7 +169,8 @@ impl LinearModel {
             scale,
             params,
             stride: stride_for(heads),
-            weights: pad_rows(quantised, heads),
+            weights: unpacked(&quantised, heads),
+            packed: packed(&quantised, heads),
             min_count: 0,
         })
     }
@@ -217,7 +222,7 @@ impl LinearModel {
         let bias = read_f32s(bytes, &mut at, heads);
         let scale = read_f32s(bytes, &mut at, heads);
         let params = read_f32s(bytes, &mut at, n_params);
-        let weights = bytes
+        let weights: Vec<i8> = bytes
             .get(at..)
             .unwrap_or_default()
             .iter()
@@ -232,14 +237,16 @@ impl LinearModel {
             scale,
             params,
             stride: stride_for(heads),
-            weights: pad_rows(weights, heads),
+            packed: packed(&weights, heads),
+            weights: unpacked(&weights, heads),
             min_count: 0,
         })
     }
 
     /// Serialise to the weight file format.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + 8 * self.heads + self.weights.len());
+        let buckets = 1usize << self.buckets_log2;
+        let mut out = Vec::with_capacity(HEADER_BYTES + 8 * self.heads + buckets * self.heads);
         out.extend_from_slice(MAGIC);
         out.push(self.buckets_log2);
         out.push(u8::try_from(self.heads).unwrap_or(u8::MAX));
@@ -250,12 +257,31 @@ impl LinearModel {
         for v in self.bias.iter().chain(&self.scale).chain(&self.params) {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for w in self
-            .weights
-            .chunks(self.stride)
-            .flat_map(|row| row.iter().take(self.heads))
-        {
-            out.extend_from_slice(&w.to_le_bytes());
+        for bucket in 0..buckets {
+            let row = self.row(u32::try_from(bucket).unwrap_or(u32::MAX));
+            for w in row.iter().take(self.heads) {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The weights of one bucket, one per head (the rest zeros).
+    fn row(&self, bucket: u32) -> [i8; MAX_HEADS] {
+        let mut out = [0i8; MAX_HEADS];
+        if self.packed.is_empty() {
+            let base = bucket as usize * self.stride;
+            let src = self
+                .weights
+                .get(base..base + self.heads)
+                .unwrap_or_default();
+            for (o, &w) in out.iter_mut().zip(src) {
+                *o = w;
+            }
+        } else if let Some(&p) = self.packed.get(bucket as usize) {
+            for (o, b) in out.iter_mut().zip((p ^ PACKED_OFFSET).to_le_bytes()) {
+                *o = i8::from_le_bytes([b]);
+            }
         }
         out
     }
@@ -355,20 +381,17 @@ impl LinearModel {
     /// [`FeatureBag`] never builds, take the plain loop. Exact: the offsets are removed per
     /// token.
     fn sum_packed(&self, bag: &FeatureBag, acc: &mut Accumulator) {
-        const OFFSET: u64 = 0x8080_8080_8080_8080;
         const EVEN: u64 = 0x00ff_00ff_00ff_00ff;
         for token in bag.tokens_buckets() {
             let mut cur = [0i32; 8];
             if token.len() <= 257 {
                 let (mut even, mut odd) = (0u64, 0u64);
                 for &bucket in token {
-                    let base = bucket as usize * self.stride;
-                    let row: [i8; 8] = self
-                        .weights
-                        .get(base..base + 8)
-                        .and_then(|r| r.try_into().ok())
-                        .unwrap_or([0; 8]);
-                    let x = u64::from_le_bytes(row.map(|w| w.to_le_bytes()[0])) ^ OFFSET;
+                    let x = self
+                        .packed
+                        .get(bucket as usize)
+                        .copied()
+                        .unwrap_or(PACKED_OFFSET);
                     even += x & EVEN;
                     odd += (x >> 8) & EVEN;
                 }
@@ -382,9 +405,7 @@ impl LinearModel {
                 }
             } else {
                 for &bucket in token {
-                    let base = bucket as usize * self.stride;
-                    let row = self.weights.get(base..base + 8).unwrap_or_default();
-                    for (c, &w) in cur.iter_mut().zip(row) {
+                    for (c, w) in cur.iter_mut().zip(self.row(bucket)) {
                         *c += i32::from(w);
                     }
                 }
@@ -405,9 +426,7 @@ impl LinearModel {
         let (mut sums, mut counts, row) = acc.into_parts();
         let mut extra_sums = vec![0i64; heads];
         for &bucket in extra {
-            let base = bucket as usize * self.stride;
-            let row = self.weights.get(base..base + heads).unwrap_or_default();
-            for (a, &w) in extra_sums.iter_mut().zip(row) {
+            for (a, w) in extra_sums.iter_mut().zip(self.row(bucket)) {
                 *a += i64::from(w);
             }
         }
@@ -545,23 +564,38 @@ impl Accumulator {
     }
 }
 
-/// Row stride in the in-memory weight table: see [`LinearModel`]'s `weights`.
+/// Values per bucket row in memory: see [`LinearModel`]'s `stride`.
 fn stride_for(heads: usize) -> usize {
     if (2..=8).contains(&heads) { 8 } else { heads }
 }
 
-fn pad_rows(weights: Vec<i8>, heads: usize) -> Vec<i8> {
-    let stride = stride_for(heads);
-    if stride == heads {
-        return weights;
+/// Offset added to every byte of a packed row, so that each `i8` weight is a `u8`.
+const PACKED_OFFSET: u64 = 0x8080_8080_8080_8080;
+
+/// Bucket-major `i8` weights kept as they are, for models of 1 or more than 8 heads.
+fn unpacked(weights: &[i8], heads: usize) -> Vec<i8> {
+    if (2..=8).contains(&heads) {
+        Vec::new()
+    } else {
+        weights.to_vec()
     }
-    let mut out = vec![0i8; weights.len() / heads.max(1) * stride];
-    for (dst, src) in out.chunks_mut(stride).zip(weights.chunks(heads)) {
-        if let Some(d) = dst.get_mut(..src.len()) {
-            d.copy_from_slice(src);
-        }
+}
+
+/// Packed rows (see [`LinearModel`]'s `packed`) for models of 2 to 8 heads.
+fn packed(weights: &[i8], heads: usize) -> Vec<u64> {
+    if !(2..=8).contains(&heads) {
+        return Vec::new();
     }
-    out
+    weights
+        .chunks(heads)
+        .map(|row| {
+            let mut bytes = [0u8; 8];
+            for (b, &w) in bytes.iter_mut().zip(row) {
+                *b = w.to_le_bytes()[0];
+            }
+            u64::from_le_bytes(bytes) ^ PACKED_OFFSET
+        })
+        .collect()
 }
 
 /// The logistic function.
