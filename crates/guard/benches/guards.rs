@@ -5,19 +5,21 @@
 //! ```
 //!
 //! Medians measured on the development VM (2 vCPUs of an Intel Xeon shared with other
-//! agents' builds, load average about 3-3.7, so these are upper bounds and move by ±10%
-//! between runs): normalise 5.8 µs, injection 35 µs, content 42 µs, both through one
-//! `PreparedText` 49-52 µs (both separately 84-86 µs); feature extraction into a `FeatureBag`
-//! (`feature_bag_4kb`) 15.6 µs. Before the tokenizer, multi-head-sum and rule-scan changes
-//! the same pair measured 67 µs.
+//! agents' builds, load average 2-3.7, so these are upper bounds and move by ±15% between
+//! runs): normalise 5-6 µs, injection 33-38 µs, content 36-41 µs, both through one
+//! `PreparedText` 40-49 µs (both separately 68-82 µs); feature extraction into a
+//! `FeatureBag` (`feature_bag_4kb`) 15-16 µs. Before the tokenizer, multi-head-sum, window
+//! and rule-scan changes the same pair measured 67 µs. Interleaved A/B runs of
+//! `train_guard --profile 20000` (the same prepared pair in a loop) on the loaded VM: 64 µs of
+//! CPU time per call before, 43 µs after.
 //!
 //! The machine is noisy; instruction counts are not. Per prepared injection + content call on
 //! this prompt, `valgrind --tool=callgrind target/release/examples/train_guard --profile N`
-//! (N = 100 minus N = 0, divided by 100) counted 1,040,015 instructions before and 607,401
-//! after: features 461k -> 268k, both models' sums 379k -> 238k, the combined regex scan
-//! 178k -> about 98k (`is_match` first: this prompt matches no rule), normalisation 97k ->
-//! 73k. Adversarial Unicode (every `e` Cyrillic, a zero-width space after every word) costs
-//! 174 µs.
+//! (N = 100 minus N = 0, divided by 100) counted 1,040,008 instructions before and 602,627
+//! after: features 461k -> 268k, both models' sums and windows 379k -> 233k, the combined
+//! regex scan 178k -> about 98k (`is_match` first: this prompt matches no rule; a text that
+//! matches pays about 178k + its prefix), normalisation 97k -> 73k. Adversarial Unicode
+//! (every `e` Cyrillic, a zero-width space after every word) costs 170-179 µs.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
