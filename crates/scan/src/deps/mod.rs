@@ -118,6 +118,23 @@ pub struct Parsed {
     pub errors: Vec<String>,
 }
 
+impl Parsed {
+    /// Parse `text` as TOML; a syntax error is recorded and `None` returned, so each parser
+    /// reports an unreadable file the same way.
+    pub(crate) fn toml(&mut self, text: &str) -> Option<toml::Value> {
+        toml::from_str(text)
+            .map_err(|e| self.errors.push(e.message().to_owned()))
+            .ok()
+    }
+
+    /// Parse `text` as JSON, recording a syntax error as [`Parsed::toml`] does.
+    pub(crate) fn json(&mut self, text: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(text)
+            .map_err(|e| self.errors.push(e.to_string()))
+            .ok()
+    }
+}
+
 /// Lockfiles by name, per ecosystem family of manifests.
 const LOCKFILES: &[&str] = &[
     "poetry.lock",

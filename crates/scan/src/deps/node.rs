@@ -43,12 +43,8 @@ fn exact(spec: &str) -> Option<String> {
 /// `package.json`: dependencies, devDependencies, optionalDependencies.
 pub fn package_json(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.to_string());
-            return out;
-        }
+    let Some(v) = out.json(text) else {
+        return out;
     };
     for section in ["dependencies", "devDependencies", "optionalDependencies"] {
         for (name, spec) in v
@@ -80,12 +76,8 @@ pub fn package_json(text: &str) -> Parsed {
 /// `package-lock.json` / `npm-shrinkwrap.json`, lockfile versions 1–3.
 pub fn package_lock(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.to_string());
-            return out;
-        }
+    let Some(v) = out.json(text) else {
+        return out;
     };
     if let Some(packages) = v.get("packages").and_then(Value::as_object) {
         for (key, entry) in packages {

@@ -291,12 +291,8 @@ fn poetry_table(text: &str, table: Option<&Value>, out: &mut Parsed) {
 /// `pyproject.toml`: PEP 621 `[project]`, PEP 735 `[dependency-groups]`, Poetry and uv.
 pub fn pyproject(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.message().to_owned());
-            return out;
-        }
+    let Some(v) = out.toml(text) else {
+        return out;
     };
     if let Some(p) = v.get("project") {
         if let Some(d) = p.get("dependencies") {
@@ -344,12 +340,8 @@ pub fn pyproject(text: &str) -> Parsed {
 /// `poetry.lock`, `uv.lock`, `pdm.lock`: `[[package]]` tables with name and version.
 pub fn toml_lock(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.message().to_owned());
-            return out;
-        }
+    let Some(v) = out.toml(text) else {
+        return out;
     };
     for p in v
         .get("package")
@@ -393,12 +385,8 @@ pub fn toml_lock(text: &str) -> Parsed {
 /// `Pipfile`: `[packages]` and `[dev-packages]`.
 pub fn pipfile(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.message().to_owned());
-            return out;
-        }
+    let Some(v) = out.toml(text) else {
+        return out;
     };
     for section in ["packages", "dev-packages"] {
         for (name, spec) in v
@@ -429,12 +417,8 @@ pub fn pipfile(text: &str) -> Parsed {
 /// `Pipfile.lock`: JSON with `default` and `develop` sections.
 pub fn pipfile_lock(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Json = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.to_string());
-            return out;
-        }
+    let Some(v) = out.json(text) else {
+        return out;
     };
     for section in ["default", "develop"] {
         for (name, entry) in v

@@ -73,12 +73,8 @@ fn cargo_table(text: &str, table: Option<&Value>, out: &mut Parsed) {
 /// `Cargo.toml`: every dependency table, including target-specific and workspace ones.
 pub fn cargo_toml(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.message().to_owned());
-            return out;
-        }
+    let Some(v) = out.toml(text) else {
+        return out;
     };
     let sections = ["dependencies", "dev-dependencies", "build-dependencies"];
     for s in sections {
@@ -103,12 +99,8 @@ pub fn cargo_toml(text: &str) -> Parsed {
 /// `Cargo.lock`: registry packages (workspace members have no `source`).
 pub fn cargo_lock(text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let v: Value = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.errors.push(e.message().to_owned());
-            return out;
-        }
+    let Some(v) = out.toml(text) else {
+        return out;
     };
     for p in v
         .get("package")
