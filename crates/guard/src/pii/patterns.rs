@@ -40,6 +40,24 @@ fn boosted(text: &str, start: usize, end: usize, base: f32, words: &[&str]) -> f
     }
 }
 
+/// Push match `m` as `kind` with score `base`, raised when a word of `context` is near.
+fn push_near(
+    text: &str,
+    out: &mut Vec<Detection>,
+    m: &regex::Match<'_>,
+    kind: PiiType,
+    base: f32,
+    context: &[&str],
+) {
+    push(
+        out,
+        m.start(),
+        m.end(),
+        kind,
+        boosted(text, m.start(), m.end(), base, context),
+    );
+}
+
 fn compact(s: &str) -> Vec<u8> {
     s.bytes()
         .filter(u8::is_ascii_alphanumeric)
@@ -284,13 +302,7 @@ fn cards(text: &str, out: &mut Vec<Detection>) {
         } else {
             0.6
         };
-        push(
-            out,
-            m.start(),
-            m.end(),
-            PiiType::CreditCard,
-            boosted(text, m.start(), m.end(), base, CARD_CONTEXT),
-        );
+        push_near(text, out, &m, PiiType::CreditCard, base, CARD_CONTEXT);
     }
 }
 
@@ -354,13 +366,7 @@ fn us_ids(text: &str, out: &mut Vec<Detection>) {
         }
         if checksum::itin(&d) {
             let base = if formatted { 0.6 } else { 0.3 };
-            push(
-                out,
-                m.start(),
-                m.end(),
-                PiiType::UsItin,
-                boosted(text, m.start(), m.end(), base, ITIN_CONTEXT),
-            );
+            push_near(text, out, &m, PiiType::UsItin, base, ITIN_CONTEXT);
         } else if checksum::ssn(&d) {
             // An unformatted nine-digit run is an SSN only when something says so.
             let base = if formatted { 0.6 } else { 0.2 };
@@ -452,13 +458,7 @@ fn phones(text: &str, out: &mut Vec<Detection>) {
             }
         }
         if plausible_international(&d) {
-            push(
-                out,
-                m.start(),
-                m.end(),
-                PiiType::Phone,
-                boosted(text, m.start(), m.end(), 0.75, PHONE_CONTEXT),
-            );
+            push_near(text, out, &m, PiiType::Phone, 0.75, PHONE_CONTEXT);
         }
     }
     for m in PHONE_NANP.find_iter(text) {
@@ -477,13 +477,7 @@ fn phones(text: &str, out: &mut Vec<Detection>) {
         // written in the 3-3-4 phone layout still look like phones, with less confidence.
         let valid = d[0] >= b'2' && d[3] >= b'2';
         let base = if valid { 0.65 } else { 0.45 };
-        push(
-            out,
-            m.start(),
-            m.end(),
-            PiiType::Phone,
-            boosted(text, m.start(), m.end(), base, PHONE_CONTEXT),
-        );
+        push_near(text, out, &m, PiiType::Phone, base, PHONE_CONTEXT);
     }
     for m in PHONE_NATIONAL.find_iter(text) {
         let s = m.as_str();
@@ -494,13 +488,7 @@ fn phones(text: &str, out: &mut Vec<Detection>) {
         }
         let grouped = s.contains([' ', '-', '(']);
         let base = if grouped { 0.6 } else { 0.35 };
-        push(
-            out,
-            m.start(),
-            m.end(),
-            PiiType::Phone,
-            boosted(text, m.start(), m.end(), base, PHONE_CONTEXT),
-        );
+        push_near(text, out, &m, PiiType::Phone, base, PHONE_CONTEXT);
     }
 }
 
@@ -595,13 +583,7 @@ fn wallets(text: &str, out: &mut Vec<Detection>) {
             && s[2..].bytes().any(|b| b.is_ascii_uppercase());
         // A checksummed address is certain; an unchecksummed one may be any 160-bit hash.
         let base = if mixed { 0.95 } else { 0.45 };
-        push(
-            out,
-            m.start(),
-            m.end(),
-            PiiType::CryptoWallet,
-            boosted(text, m.start(), m.end(), base, WALLET_CONTEXT),
-        );
+        push_near(text, out, &m, PiiType::CryptoWallet, base, WALLET_CONTEXT);
     }
 }
 
@@ -832,13 +814,7 @@ fn addresses(text: &str, out: &mut Vec<Detection>) {
         );
     }
     for m in ADDRESS_INTL.find_iter(text) {
-        push(
-            out,
-            m.start(),
-            m.end(),
-            PiiType::StreetAddress,
-            boosted(text, m.start(), m.end(), 0.6, ADDRESS_CONTEXT),
-        );
+        push_near(text, out, &m, PiiType::StreetAddress, 0.6, ADDRESS_CONTEXT);
     }
     for m in ADDRESS.find_iter(text) {
         let s = m.as_str();
@@ -847,12 +823,6 @@ fn addresses(text: &str, out: &mut Vec<Detection>) {
         if words.len() < 3 || !words[1].starts_with(|c: char| c.is_uppercase()) {
             continue;
         }
-        push(
-            out,
-            m.start(),
-            m.end(),
-            PiiType::StreetAddress,
-            boosted(text, m.start(), m.end(), 0.6, ADDRESS_CONTEXT),
-        );
+        push_near(text, out, &m, PiiType::StreetAddress, 0.6, ADDRESS_CONTEXT);
     }
 }
