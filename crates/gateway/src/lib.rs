@@ -10,6 +10,8 @@
 //!   ([`resilience`]);
 //! - [`wire`] translates requests, responses and streams between the OpenAI and Anthropic
 //!   formats, reading upstream streams with the bounded [`sse`] parser;
+//! - [`credential`] resolves providers' `api_key` references, with the clients of the
+//!   secrets managers in [`secrets`] (Vault / OpenBao, AWS Secrets Manager);
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
 pub mod auth;
@@ -22,6 +24,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod provider;
 pub mod resilience;
+pub mod secrets;
 pub mod sse;
 pub mod state;
 pub mod upstream;

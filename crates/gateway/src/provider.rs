@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{ProviderConfig, ProviderKind, Resilience};
 use crate::credential::{CredentialRef, CredentialSource};
 use crate::error::GatewayError;
+use crate::secrets::SecretBackends;
 use crate::sse::SseEvent;
 use crate::wire::WireFormat;
 use crate::wire::request::{ChatRequest, EmbeddingsRequest};
@@ -58,17 +59,18 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
-    /// Build from validated config; `keystore` resolves `keystore://` references.
+    /// Build from validated config; `backends` resolve `keystore://`, `vault://` and
+    /// `aws-sm://` references.
     pub fn new(
         name: &str,
         cfg: &ProviderConfig,
-        keystore: Option<tollgate_store::keystore::Keystore>,
+        backends: &SecretBackends,
     ) -> Result<Self, String> {
         let resilience = cfg.resilience();
         let credential = match &cfg.api_key {
-            Some(r) => Some(CredentialSource::new(
+            Some(r) => Some(CredentialSource::with_backends(
                 CredentialRef::parse(r.get_ref()).map_err(|e| e.to_string())?,
-                keystore,
+                backends.clone(),
             )),
             None => None,
         };
@@ -358,7 +360,7 @@ mod tests {
     fn urls_per_kind() {
         let mk = |toml_text: &str| {
             let cfg: ProviderConfig = toml::from_str(toml_text).unwrap();
-            Provider::new("p", &cfg, None).unwrap()
+            Provider::new("p", &cfg, &SecretBackends::default()).unwrap()
         };
         let o = mk("kind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1/\"");
         assert_eq!(

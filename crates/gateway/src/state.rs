@@ -66,10 +66,11 @@ impl Gateway {
         hasher: KeyHasher,
         mask_key: [u8; 32],
     ) -> Result<Self, String> {
+        let backends = crate::secrets::SecretBackends::from_config(&config.secrets, keystore)?;
         let mut providers = BTreeMap::new();
         for (name, cfg) in &config.providers {
-            let p = Provider::new(name, cfg, keystore.clone())
-                .map_err(|e| format!("provider {name}: {e}"))?;
+            let p =
+                Provider::new(name, cfg, &backends).map_err(|e| format!("provider {name}: {e}"))?;
             providers.insert(name.clone(), Arc::new(p));
         }
         let mut breakers: HashMap<String, Arc<CircuitBreaker>> = HashMap::new();
