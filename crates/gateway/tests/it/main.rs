@@ -14,4 +14,8 @@ mod guards;
 mod harness;
 mod resilience;
 mod routing;
+mod secret_servers;
+mod secrets_aws;
+mod secrets_gateway;
+mod secrets_vault;
 mod streaming;
