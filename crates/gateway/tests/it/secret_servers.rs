@@ -103,7 +103,7 @@ impl Process {
         }
     }
 
-    /// Wait until `url` answers any HTTP response; false if the process exited first.
+    /// Wait until `url` answers with a success status; false if the process exited first.
     async fn wait_ready(&mut self, url: &str) -> bool {
         let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + START_DEADLINE;
@@ -111,7 +111,14 @@ impl Process {
             if self.child.try_wait().unwrap().is_some() {
                 return false;
             }
-            if client.get(url).send().await.is_ok() {
+            // A success status, not just any answer: another server that took the port in
+            // the meantime must not pass for ours.
+            if client
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -172,10 +179,24 @@ impl Bao {
 
     /// A request as root, checked for success; returns the JSON body (or null).
     pub async fn root(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.root_in(None, method, path, body).await
+    }
+
+    /// A request as root in `namespace`, checked for success.
+    pub async fn root_in(
+        &self,
+        namespace: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut rb = self
             .http
             .request(method.clone(), format!("{}/v1/{path}", self.addr))
             .header("X-Vault-Token", BAO_ROOT_TOKEN);
+        if let Some(ns) = namespace {
+            rb = rb.header("X-Vault-Namespace", ns);
+        }
         if let Some(b) = body {
             rb = rb.json(&b);
         }

@@ -146,6 +146,50 @@ async fn rotated_secret_is_served_after_invalidate_and_writes_keep_other_fields(
 }
 
 #[tokio::test]
+async fn namespace_setting_reads_inside_the_namespace() {
+    let Some(bao) = Bao::start().await else {
+        return;
+    };
+    use reqwest::Method;
+    bao.root(Method::POST, "sys/namespaces/team-a", None).await;
+    bao.root_in(
+        Some("team-a"),
+        Method::POST,
+        "sys/mounts/kv",
+        Some(json!({"type": "kv", "options": {"version": "2"}})),
+    )
+    .await;
+    bao.root_in(
+        Some("team-a"),
+        Method::POST,
+        "kv/data/llm",
+        Some(json!({"data": {"api_key": "sk-in-namespace"}})),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(dir.path(), "token", BAO_ROOT_TOKEN);
+    let with_ns = backends(&format!(
+        "{}namespace = \"team-a\"\n",
+        token_section(&bao.addr, &token)
+    ));
+    assert_eq!(
+        source("vault://kv/llm#api_key", &with_ns)
+            .get()
+            .await
+            .unwrap()
+            .expose_secret(),
+        "sk-in-namespace"
+    );
+    let without = backends(&token_section(&bao.addr, &token));
+    assert!(
+        source("vault://kv/llm#api_key", &without)
+            .get()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn approle_logs_in_and_logs_in_again_when_the_token_is_used_up() {
     let Some(bao) = Bao::start().await else {
         return;
