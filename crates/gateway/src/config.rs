@@ -17,6 +17,10 @@ use toml::Spanned;
 
 use crate::credential::CredentialRef;
 
+pub mod audit;
+
+pub use audit::{AuditConfig, PayloadConfig, RetentionConfig};
+
 /// Default listen address of `tollgate serve`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 /// Default cap on request bodies (2 MiB).
@@ -66,6 +70,12 @@ pub struct Config {
     /// Secrets managers that `vault://` and `aws-sm://` references point into.
     #[serde(default)]
     pub secrets: crate::secrets::SecretsConfig,
+    /// The audit trail (DP-2).
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Retention of payloads and records (DP-3).
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// Guard settings, globally under `[guards]` or per route under `[routes.NAME.guards]`
@@ -309,6 +319,8 @@ pub struct RouteConfig {
     pub targets: Vec<TargetConfig>,
     /// Guard settings of this route.
     pub guards: Option<GuardsConfig>,
+    /// Which payloads this route stores beside its audit records.
+    pub audit: Option<PayloadConfig>,
 }
 
 /// One target of a route.
@@ -667,6 +679,8 @@ impl Config {
                 });
             }
         }
+        self.audit.validate(problems);
+        self.retention.validate(problems);
         if let Err(e) = crate::guards::GuardSet::build(&self.guards, None) {
             problems.push(Problem {
                 path: "guards".into(),

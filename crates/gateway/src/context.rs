@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
 use tokio::time::Instant;
+use tollgate_store::audit::PayloadKind;
+
+use crate::audit::Draft;
 
 use crate::metrics::{ErrorLabels, GuardLabels, RequestLabels, RouteLabels, TokenLabels};
 use crate::state::Gateway;
@@ -52,6 +57,16 @@ pub struct RequestContext {
     pub blocked_by: Option<&'static str>,
     /// What the scoring guards found.
     pub checks: crate::guards::checks::CheckReport,
+    /// Environment of the key (`live` / `test`).
+    pub environment: Option<&'static str>,
+    /// SHA-256 of the request body as sent upstream (last attempt).
+    pub request_digest: Option<[u8; 32]>,
+    /// Payloads the route stores beside the audit record.
+    pub payloads: Vec<(PayloadKind, Vec<u8>)>,
+    /// Class under which the response is stored, if the route stores it.
+    pub response_payload: Option<PayloadKind>,
+    /// Wall-clock arrival time, for the audit record.
+    pub arrived: DateTime<Utc>,
 }
 
 impl RequestContext {
@@ -78,6 +93,77 @@ impl RequestContext {
             guards: crate::guards::InputReport::default(),
             blocked_by: None,
             checks: crate::guards::checks::CheckReport::default(),
+            environment: None,
+            request_digest: None,
+            payloads: Vec::new(),
+            response_payload: None,
+            arrived: Utc::now(),
+        }
+    }
+
+    /// The audit record of this request (DP-2): who, what, where it went, what the guards
+    /// found (types, counts and scores, never values) and digests, never prompt text.
+    fn draft(&self, latency_ms: f64) -> Draft {
+        let (provider, model) = match self.target.as_deref().and_then(|t| t.split_once('/')) {
+            Some((p, m)) => (Some(p), Some(m)),
+            None => (None, None),
+        };
+        let mut guards = Map::new();
+        if !self.guards.pii.is_empty() {
+            guards.insert("pii".into(), json!(self.guards.pii));
+        }
+        if !self.guards.secrets.is_empty() {
+            guards.insert("secrets".into(), json!(self.guards.secrets));
+        }
+        if let Some((score, rules)) = &self.checks.injection {
+            guards.insert(
+                "injection".into(),
+                json!({"score": (f64::from(*score) * 1000.0).round() / 1000.0, "rules": rules}),
+            );
+        }
+        if !self.checks.content.is_empty() {
+            guards.insert("content".into(), json!(self.checks.content));
+        }
+        if !self.checks.output.is_empty() {
+            guards.insert("output".into(), json!(self.checks.output));
+        }
+        if let Some(b) = self.blocked_by {
+            guards.insert("blocked_by".into(), json!(b));
+        }
+        let mut f = Map::new();
+        f.insert("endpoint".into(), json!(self.endpoint));
+        f.insert("format".into(), json!(self.format.as_str()));
+        f.insert("environment".into(), json!(self.environment));
+        f.insert("route".into(), json!(self.route));
+        f.insert("provider".into(), json!(provider));
+        f.insert("model".into(), json!(model));
+        f.insert("status".into(), json!(self.status));
+        f.insert("stream".into(), json!(self.stream));
+        f.insert(
+            "latency_ms".into(),
+            json!((latency_ms * 1000.0).round() / 1000.0),
+        );
+        f.insert(
+            "upstream_ms".into(),
+            json!(self.upstream_ms.map(|m| (m * 1000.0).round() / 1000.0)),
+        );
+        f.insert("attempts".into(), json!(self.attempts));
+        f.insert("tokens_in".into(), json!(self.usage.map(|u| u.input)));
+        f.insert("tokens_out".into(), json!(self.usage.map(|u| u.output)));
+        f.insert("error_class".into(), json!(self.error_class));
+        f.insert("guards".into(), Value::Object(guards));
+        f.insert(
+            "request_sha256".into(),
+            json!(self.request_digest.map(hex::encode)),
+        );
+        Draft {
+            request_id: self.id.clone(),
+            time: self.arrived,
+            key_id: self.key_id.clone(),
+            team: self.team.clone(),
+            fields: f,
+            payloads: Vec::new(),
+            response_payload: self.response_payload,
         }
     }
 
@@ -88,8 +174,37 @@ impl RequestContext {
         self.error = Some(err.message.clone());
     }
 
-    /// Emit the log line and metrics. Called exactly once per request.
-    pub fn finish(self, gw: &Arc<Gateway>) {
+    /// Emit the log line and metrics, and hand the audit record to the audit layer, which
+    /// adds the response digest and returns the response once the record is durable.
+    /// Called exactly once per request.
+    pub fn finish(mut self, gw: &Arc<Gateway>) {
+        let draft = self.take_draft();
+        self.log(gw);
+        crate::audit::deposit(&gw.audit, draft);
+    }
+
+    /// Like [`Self::finish`] for a streamed response whose bytes (`response`) have all been
+    /// produced except what the caller holds back until the returned ticket resolves.
+    pub fn finish_stream(
+        mut self,
+        gw: &Arc<Gateway>,
+        digest: [u8; 32],
+        kept: Option<Vec<u8>>,
+    ) -> crate::audit::Ticket {
+        let mut draft = self.take_draft();
+        draft.set_response_digest(digest, kept);
+        self.log(gw);
+        gw.audit.submit(draft)
+    }
+
+    fn take_draft(&mut self) -> Draft {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let mut draft = self.draft(latency_ms);
+        draft.payloads = std::mem::take(&mut self.payloads);
+        draft
+    }
+
+    fn log(self, gw: &Arc<Gateway>) {
         let latency = self.started.elapsed();
         let route = self.route.clone().unwrap_or_else(|| "-".to_owned());
         let target = self.target.clone().unwrap_or_else(|| "-".to_owned());

@@ -12,8 +12,10 @@
 //!   formats, reading upstream streams with the bounded [`sse`] parser;
 //! - [`credential`] resolves providers' `api_key` references, with the clients of the
 //!   secrets managers in [`secrets`] (Vault / OpenBao, AWS Secrets Manager);
+//! - [`audit`] writes every call to the hash-chained audit trail before its response ends;
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod context;
@@ -47,15 +49,23 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// The HTTP router with every endpoint.
 pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new()
-        .route("/healthz", get(pipeline::healthz))
-        .route("/readyz", get(pipeline::readyz))
-        .route("/metrics", get(pipeline::metrics))
+    // Every data-plane call passes the audit layer; health and metrics do not, so that a
+    // failing audit store shows in /readyz instead of hiding it.
+    let data = Router::new()
         .route("/v1/chat/completions", post(pipeline::chat_completions))
         .route("/v1/messages", post(pipeline::messages))
         .route("/v1/embeddings", post(pipeline::embeddings))
         .route("/v1/models", get(pipeline::models))
         .fallback(pipeline::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            audit::audit_layer,
+        ));
+    Router::new()
+        .route("/healthz", get(pipeline::healthz))
+        .route("/readyz", get(pipeline::readyz))
+        .route("/metrics", get(pipeline::metrics))
+        .merge(data)
         .with_state(gw)
 }
 
@@ -75,10 +85,24 @@ pub async fn serve(
             }
         })
     };
+    let retention = gw.config.retention.any().then(|| {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(gw.config.retention.interval());
+            loop {
+                tick.tick().await;
+                audit::run_retention(&gw).await;
+            }
+        })
+    });
     let result = axum::serve(listener, router(gw.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     flusher.abort();
+    if let Some(r) = retention {
+        r.abort();
+    }
     gw.auth.flush_last_used().await;
+    gw.audit.shutdown().await;
     result
 }

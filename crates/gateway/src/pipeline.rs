@@ -20,6 +20,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_store::audit::PayloadKind;
 use tollgate_store::key::KeyRecord;
 
 use tollgate_guard::mask::Masker;
@@ -30,7 +32,7 @@ use crate::guards::checks::{LeakAction, OnInvalid, StreamChecker};
 use crate::guards::schema;
 use crate::guards::{StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
-use crate::sse::SseParser;
+use crate::sse::{SseEvent, SseParser};
 use crate::state::{Gateway, Route, Target};
 use crate::upstream::{self, Call, Reply};
 use crate::wire::request::{ChatRequest, EmbeddingsRequest, parse_json};
@@ -83,6 +85,7 @@ async fn authenticate(
         Ok(k) => {
             ctx.key_id = Some(k.id.clone());
             ctx.team = k.team.clone();
+            ctx.environment = Some(k.environment.as_str());
             Ok(k)
         }
         Err((e, reason)) => {
@@ -199,6 +202,17 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
+    ctx.response_payload = route
+        .payloads
+        .completions
+        .then_some(PayloadKind::Completion);
+    if route.payloads.original_prompts {
+        // Only routes that ask explicitly keep the unmasked prompt (sealed, DP-2).
+        ctx.payloads.push((
+            PayloadKind::OriginalPrompt,
+            request.prompt_text().into_bytes(),
+        ));
+    }
     // Input guards, on the text as the user wrote it: injection and content scoring, then
     // masking of PII and credentials before anything leaves, then spotlight and canary.
     if let Err(e) = route
@@ -460,10 +474,14 @@ fn fallback_answer(format: WireFormat, model: &str, message: &str) -> Value {
     }
 }
 
-/// Logs a streamed request when the stream ends, however it ends (the client may go away).
+/// Logs and audits a streamed request when the stream ends, however it ends (the client may
+/// go away), with the digest of every byte sent.
 struct StreamRecord {
     gw: AppState,
     ctx: Option<RequestContext>,
+    sent: Sha256,
+    /// The response bytes, if the route stores completions (bounded).
+    kept: Option<Vec<u8>>,
 }
 
 impl StreamRecord {
@@ -481,19 +499,35 @@ impl StreamRecord {
         }
     }
 
-    fn complete(&mut self, t: &StreamTranslator, error: Option<&GatewayError>) {
-        if let Some(mut ctx) = self.ctx.take() {
-            ctx.usage = t.usage();
-            if self.gw.config.logging.log_payloads {
-                ctx.completion = Some(t.text().to_owned());
+    /// Account for bytes about to be sent.
+    fn observe(&mut self, chunk: &[u8]) {
+        self.sent.update(chunk);
+        if let Some(k) = self.kept.as_mut() {
+            if k.len() + chunk.len() <= tollgate_store::audit::payload::MAX_PAYLOAD_BYTES {
+                k.extend_from_slice(chunk);
+            } else {
+                self.kept = None;
             }
-            if let Some(e) = error {
-                // Status was already sent as 200; the class says what happened mid-stream.
-                ctx.error_class = Some(e.class());
-                ctx.error = Some(e.message.clone());
-            }
-            ctx.finish(&self.gw);
         }
+    }
+
+    fn complete(
+        &mut self,
+        t: &StreamTranslator,
+        error: Option<&GatewayError>,
+    ) -> Option<crate::audit::Ticket> {
+        let mut ctx = self.ctx.take()?;
+        ctx.usage = t.usage();
+        if self.gw.config.logging.log_payloads {
+            ctx.completion = Some(t.text().to_owned());
+        }
+        if let Some(e) = error {
+            // Status was already sent as 200; the class says what happened mid-stream.
+            ctx.error_class = Some(e.class());
+            ctx.error = Some(e.message.clone());
+        }
+        let digest: [u8; 32] = std::mem::take(&mut self.sent).finalize().into();
+        Some(ctx.finish_stream(&self.gw, digest, self.kept.take()))
     }
 }
 
@@ -502,7 +536,8 @@ impl Drop for StreamRecord {
         if let Some(mut ctx) = self.ctx.take() {
             ctx.error_class = Some("client_disconnected");
             ctx.error = Some("client closed the stream before it ended".to_owned());
-            ctx.finish(&self.gw);
+            let digest: [u8; 32] = std::mem::take(&mut self.sent).finalize().into();
+            drop(ctx.finish_stream(&self.gw, digest, self.kept.take()));
         }
     }
 }
@@ -516,7 +551,14 @@ fn stream_response(
 ) -> Response {
     let id = ctx.id.clone();
     let summary = ctx.guards.summary();
-    let mut record = StreamRecord { gw, ctx: Some(ctx) };
+    let kept = ctx.response_payload.map(|_| Vec::new());
+    let fail_closed = gw.audit.fail_closed();
+    let mut record = StreamRecord {
+        gw,
+        ctx: Some(ctx),
+        sent: Sha256::new(),
+        kept,
+    };
     let body = async_stream::stream! {
         let mut parser = SseParser::new();
         let mut events = Vec::new();
@@ -557,27 +599,55 @@ fn stream_response(
                     None => guarded.push(ev),
                 }
             }
-            for ev in guarded {
-                yield Ok::<Bytes, Infallible>(ev.encode());
+            let mut chunks: Vec<Bytes> = guarded.iter().map(SseEvent::encode).collect();
+            let stop = if output.as_ref().is_some_and(StreamOutputGuard::ended)
+                || translator.is_done()
+            {
+                true
+            } else if let Some(e) = &failure {
+                chunks.push(translator.error_event(e).encode());
+                true
+            } else {
+                ended
+            };
+            // The final event waits until the audit record is durable (DP-2).
+            let last = if stop { chunks.pop() } else { None };
+            for c in chunks {
+                record.observe(&c);
+                yield Ok::<Bytes, Infallible>(c);
             }
-            if output.as_ref().is_some_and(StreamOutputGuard::ended) {
-                break;
+            if !stop {
+                continue;
             }
-            if translator.is_done() {
-                break;
+            if let Some(c) = &last {
+                record.observe(c);
             }
-            if let Some(e) = &failure {
-                yield Ok(translator.error_event(e).encode());
-                break;
+            if let Some(g) = output.take() {
+                record.merge_output(g);
             }
-            if ended {
-                break;
+            let durable = match record.complete(&translator, failure.as_ref()) {
+                Some(ticket) => ticket.durable().await,
+                None => Ok(()),
+            };
+            match (durable, last) {
+                (Err(e), _) if fail_closed => {
+                    tracing::error!(error = %e, "stream end withheld: its audit record could not be written");
+                    let err = GatewayError::unavailable(
+                        "the audit trail cannot be written, so tollgate withholds the end of this response (audit.fail_closed)",
+                    );
+                    yield Ok(translator.error_event(&err).encode());
+                }
+                (_, Some(c)) => yield Ok(c),
+                (_, None) => {}
             }
+            break;
         }
         if let Some(g) = output.take() {
             record.merge_output(g);
         }
-        record.complete(&translator, failure.as_ref());
+        if let Some(ticket) = record.complete(&translator, failure.as_ref()) {
+            drop(ticket);
+        }
     };
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
@@ -628,6 +698,10 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
+    ctx.response_payload = route
+        .payloads
+        .embedding_vectors
+        .then_some(PayloadKind::EmbeddingVector);
     let mut masker = Masker::new(gw.mask_key);
     if let Err(e) = route
         .guards
@@ -730,7 +804,19 @@ pub async fn healthz() -> Response {
 
 /// `GET /readyz`: the store answers, so requests can be authenticated.
 pub async fn readyz(State(gw): State<AppState>) -> Response {
+    if gw.audit.refusing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unavailable", "reason": "audit store cannot be written (audit.fail_closed)"})),
+        )
+            .into_response();
+    }
     match gw.store.keys.ping().await {
+        Ok(()) if !gw.audit.healthy() => axum::Json(json!({
+            "status": "degraded",
+            "reason": "audit store cannot be written; serving because audit.fail_closed = false",
+        }))
+        .into_response(),
         Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

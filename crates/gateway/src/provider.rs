@@ -153,7 +153,7 @@ impl Provider {
         &self,
         endpoint: Endpoint,
         model: &str,
-        body: &Value,
+        body: bytes::Bytes,
         client_headers: &HeaderMap,
     ) -> Result<reqwest::RequestBuilder, GatewayError> {
         let mut rb = self
@@ -162,10 +162,7 @@ impl Provider {
             .headers(self.headers.clone())
             .header("content-type", "application/json")
             .timeout(self.resilience.total_timeout)
-            .body(
-                serde_json::to_vec(body)
-                    .map_err(|e| GatewayError::internal(format!("cannot encode request: {e}")))?,
-            );
+            .body(body);
         if let Some(cred) = &self.credential {
             let secret = cred.get().await.map_err(|e| {
                 tracing::error!(provider = %self.name, error = %e, "provider credential unavailable");

@@ -36,6 +36,8 @@ pub struct Route {
     pub targets: Vec<Target>,
     /// Guards of this route.
     pub guards: crate::guards::GuardSet,
+    /// Payloads this route stores beside its audit records.
+    pub payloads: crate::audit::PayloadPolicy,
 }
 
 /// Everything a request handler needs.
@@ -55,6 +57,8 @@ pub struct Gateway {
     pub store: Store,
     /// Key of the `hash` masking action (derived from the master key).
     pub mask_key: [u8; 32],
+    /// The audit writer.
+    pub audit: crate::audit::Auditor,
 }
 
 impl Gateway {
@@ -65,6 +69,7 @@ impl Gateway {
         keystore: Option<Keystore>,
         hasher: KeyHasher,
         mask_key: [u8; 32],
+        audit: crate::audit::Auditor,
     ) -> Result<Self, String> {
         let backends = crate::secrets::SecretBackends::from_config(&config.secrets, keystore)?;
         let mut providers = BTreeMap::new();
@@ -105,6 +110,10 @@ impl Gateway {
                     alias: alias.clone(),
                     targets,
                     guards,
+                    payloads: crate::config::PayloadConfig::resolve(
+                        &config.audit.payloads,
+                        rc.audit.as_ref(),
+                    ),
                 }),
             );
         }
@@ -117,6 +126,7 @@ impl Gateway {
             metrics: Metrics::new(),
             store,
             mask_key,
+            audit,
         })
     }
 

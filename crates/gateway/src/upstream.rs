@@ -14,6 +14,9 @@ use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use tollgate_store::audit::PayloadKind;
+use tollgate_store::audit::payload::MAX_PAYLOAD_BYTES;
+
 use crate::config::ProviderKind;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
@@ -112,14 +115,17 @@ async fn attempt(
     gw: &Gateway,
     target: &Target,
     endpoint: Endpoint,
-    body: &Value,
+    body: &Bytes,
     headers: &HeaderMap,
     stream: bool,
     ctx: &mut RequestContext,
 ) -> Attempt {
     let p = &target.provider;
     let r = p.resilience;
-    let rb = match p.request(endpoint, &target.model, body, headers).await {
+    let rb = match p
+        .request(endpoint, &target.model, body.clone(), headers)
+        .await
+    {
         Ok(rb) => rb,
         Err(e) => return Attempt::Next(e),
     };
@@ -268,9 +274,32 @@ pub async fn call(
                 continue;
             }
         };
+        // Encoded once: these exact bytes go upstream and their digest goes into the audit
+        // record, so the record proves what the provider was sent.
+        let bytes = match serde_json::to_vec(&body) {
+            Ok(b) => Bytes::from(b),
+            Err(e) => {
+                last = Some(GatewayError::internal(format!(
+                    "cannot encode request: {e}"
+                )));
+                continue;
+            }
+        };
+        ctx.request_digest = Some(tollgate_store::audit::payload::digest(&bytes));
+        let keep_sent = |ctx: &mut RequestContext| {
+            if route.payloads.prompts && bytes.len() <= MAX_PAYLOAD_BYTES {
+                let kind = if endpoint == Endpoint::Embeddings {
+                    PayloadKind::EmbeddingInput
+                } else {
+                    PayloadKind::Prompt
+                };
+                ctx.payloads.push((kind, bytes.to_vec()));
+            }
+        };
         if target.provider.kind == ProviderKind::Echo {
             ctx.attempts += 1;
             gw.metrics.attempt(&target.label, "ok");
+            keep_sent(ctx);
             return Ok((call.echo(&body, target), target.clone()));
         }
         let r = target.provider.resilience;
@@ -285,10 +314,11 @@ pub async fn call(
                 break;
             }
             ctx.attempts += 1;
-            match attempt(gw, target, endpoint, &body, headers, stream, ctx).await {
+            match attempt(gw, target, endpoint, &bytes, headers, stream, ctx).await {
                 Attempt::Done(reply) => {
                     target.breaker.success();
                     gw.metrics.attempt(&target.label, "ok");
+                    keep_sent(ctx);
                     return Ok((reply, target.clone()));
                 }
                 Attempt::Stop(e) => {

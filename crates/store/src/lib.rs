@@ -7,9 +7,12 @@
 //! - [`master::MasterKey`]: the root secret in a 0600 file, from which the key pepper and the
 //!   keystore cipher are derived;
 //! - [`keystore::Keystore`]: provider credentials sealed with XChaCha20-Poly1305;
-//! - [`Store`]: the traits [`KeyStore`], [`SecretStore`] and [`AdminStore`] in one handle;
-//!   [`sqlite::SqliteStore`] implements them.
+//! - [`audit`]: the hash-chained audit trail with signed checkpoints, sealed payloads and
+//!   retention ([`audit::AuditStore`]);
+//! - [`Store`]: the traits [`KeyStore`], [`SecretStore`], [`AdminStore`] and
+//!   [`audit::AuditStore`] in one handle; [`sqlite::SqliteStore`] implements them.
 
+pub mod audit;
 pub mod error;
 pub mod key;
 pub mod keystore;
@@ -83,6 +86,8 @@ pub trait AdminStore: Send + Sync {
     async fn insert_admin(&self, cred: &AdminCredential) -> Result<()>;
     /// Number of admin credentials that are not revoked.
     async fn active_admin_count(&self) -> Result<u64>;
+    /// The active (not revoked) credential with this HMAC.
+    async fn admin_by_hash(&self, hash: &KeyHash) -> Result<Option<AdminCredential>>;
 }
 
 /// Everything the gateway and CLI need from persistence, as one cloneable handle.
@@ -94,6 +99,8 @@ pub struct Store {
     pub secrets: Arc<dyn SecretStore>,
     /// Admin credentials.
     pub admins: Arc<dyn AdminStore>,
+    /// The audit trail, payloads and legal holds.
+    pub audit: Arc<dyn audit::AuditStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,12 +113,13 @@ impl Store {
     /// Build a handle from one backend that implements every trait.
     pub fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: KeyStore + SecretStore + AdminStore + 'static,
+        B: KeyStore + SecretStore + AdminStore + audit::AuditStore + 'static,
     {
         Self {
             keys: backend.clone(),
             secrets: backend.clone(),
-            admins: backend,
+            admins: backend.clone(),
+            audit: backend,
         }
     }
 }

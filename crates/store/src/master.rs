@@ -121,6 +121,16 @@ impl MasterKey {
         self.derive(b"tollgate/mask-hash/v1")
     }
 
+    /// Key of the per-record HMAC of the audit chain.
+    pub fn audit_mac_key(&self) -> [u8; 32] {
+        self.derive(b"tollgate/audit-mac/v1")
+    }
+
+    /// Key that wraps the audit payloads' per-day data keys.
+    pub fn audit_wrap_key(&self) -> [u8; 32] {
+        self.derive(b"tollgate/audit-payload-wrap/v1")
+    }
+
     /// Key of the keystore's AEAD.
     pub fn keystore_key(&self) -> [u8; 32] {
         self.derive(b"tollgate/keystore/v1")

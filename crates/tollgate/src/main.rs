@@ -4,11 +4,13 @@
 //! - `init`: write a commented config and a bootstrap admin credential ([`init`]);
 //! - `keys`: manage virtual keys ([`keys`]); `secrets`: manage the keystore ([`secrets`]);
 //! - `scan`: scan a repository (credentials, dependencies, model files, exposure);
-//! - `guard`: run the detectors on stdin, or measure them on a labelled set.
+//! - `guard`: run the detectors on stdin, or measure them on a labelled set;
+//! - `audit`, `retention`: verify, export and read the audit trail; apply retention.
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
 
+mod audit;
 mod guard;
 mod init;
 mod keys;
@@ -50,6 +52,12 @@ enum Command {
     /// Run the guards on text from stdin, or measure them on a labelled set.
     #[command(subcommand)]
     Guard(guard::GuardCommand),
+    /// Verify, export and read the tamper-evident audit trail (DP-2).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Apply the retention policy (DP-3).
+    #[command(subcommand)]
+    Retention(audit::RetentionCommand),
     /// Scan a repository: leaked keys, AI dependencies and advisories, model files, exposed
     /// model servers (AC-1, SC-1..SC-4).
     Scan(scan::ScanArgs),
@@ -81,6 +89,8 @@ fn main() -> ExitCode {
             Command::Init { dir } => init::run(&cli.global, dir).await,
             Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
             Command::Secrets(cmd) => secrets::run(&cli.global, cmd).await,
+            Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
+            Command::Retention(cmd) => audit::retention(&cli.global, cmd).await,
             Command::Scan(args) => scan::run(args),
             Command::Guard(cmd) => guard::run(cmd),
         }

@@ -80,12 +80,14 @@ pub async fn run(global: &setup::GlobalArgs, args: ServeArgs) -> Result<Outcome>
     } else {
         None
     };
+    let auditor = setup::start_auditor(&opened, &loaded.config, &loaded.data_dir).await?;
     let gw = Gateway::new(
         loaded.config,
         opened.store,
         Some(opened.keystore),
         opened.hasher,
         opened.mask_key,
+        auditor,
     )
     .map_err(|e| anyhow!(e))?;
     let problems = gw.check_credentials().await;

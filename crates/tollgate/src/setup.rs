@@ -98,6 +98,193 @@ pub struct Opened {
     pub hasher: KeyHasher,
     /// Key of the `hash` masking action.
     pub mask_key: [u8; 32],
+    /// Key of the audit records' HMAC.
+    pub audit_mac_key: [u8; 32],
+    /// Key wrapping the audit payloads' day keys.
+    pub audit_wrap_key: [u8; 32],
+}
+
+/// Chain id of CLI actions (admin records written by `tollgate` commands).
+pub const CLI_INSTANCE: &str = "cli";
+/// File in the data directory holding the gateway's chain id.
+pub const INSTANCE_FILE: &str = "instance.id";
+
+/// The roles that may read audit records and payloads.
+pub const AUDIT_READERS: &[&str] = &["owner", "admin", "auditor"];
+/// The roles that may manage retention and legal holds.
+pub const DATA_STEWARDS: &[&str] = &["owner", "admin", "data-steward"];
+
+impl Opened {
+    /// The audit signing key (created in the keystore on first use).
+    pub async fn signer(&self) -> Result<tollgate_store::audit::Signer> {
+        tollgate_store::audit::Signer::load_or_create(&self.keystore)
+            .await
+            .context("loading the audit signing key from the keystore")
+    }
+
+    /// The payload keyring.
+    pub fn keyring(&self) -> tollgate_store::audit::payload::Keyring {
+        tollgate_store::audit::payload::Keyring::new(self.store.audit.clone(), self.audit_wrap_key)
+    }
+
+    /// Append an admin record for a CLI action to the `cli` chain and sign its new head, so
+    /// every administrative change is in the tamper-evident trail (DP-2).
+    pub async fn audit_admin(
+        &self,
+        action: &str,
+        actor: &str,
+        target: Option<&str>,
+        outcome: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let id = format!("act_{}", uuid::Uuid::now_v7().simple());
+        let fields = serde_json::json!({
+            "action": action,
+            "actor": actor,
+            "target": target,
+            "outcome": outcome,
+            "details": details,
+            "request_id": id,
+            "key_id": null,
+            "team": null,
+            "instance": CLI_INSTANCE,
+            "via": "cli",
+        });
+        let rec = tollgate_store::audit::NewRecord::new(
+            chrono::Utc::now(),
+            tollgate_store::audit::RecordKind::Admin,
+            id,
+            None,
+            None,
+            &fields,
+        );
+        let head = self
+            .store
+            .audit
+            .append(CLI_INSTANCE, &[rec], &self.audit_mac_key)
+            .await
+            .context("writing the audit record of this action")?;
+        let cp = self
+            .signer()
+            .await?
+            .checkpoint(CLI_INSTANCE, head.seq, &head.hash);
+        self.store.audit.put_checkpoint(&cp).await?;
+        Ok(())
+    }
+
+    /// Check the admin credential from `TOLLGATE_ADMIN_TOKEN` (or `--admin-token-file`) and
+    /// that its role is one of `roles`; a refusal is itself audited.
+    pub async fn require_role(
+        &self,
+        admin: &AdminArgs,
+        roles: &[&str],
+        action: &str,
+    ) -> Result<tollgate_store::AdminCredential> {
+        let token = match (&admin.admin_token_file, &admin.admin_token) {
+            (Some(p), _) => fs::read_to_string(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .trim()
+                .to_owned(),
+            (None, Some(t)) => t.trim().to_owned(),
+            (None, None) => anyhow::bail!(
+                "{action} needs an admin credential with one of the roles {}: set TOLLGATE_ADMIN_TOKEN or pass --admin-token-file",
+                roles.join(", ")
+            ),
+        };
+        let cred = self
+            .store
+            .admins
+            .admin_by_hash(&self.hasher.hash_text(&token))
+            .await?;
+        match cred {
+            Some(c) if roles.contains(&c.role.as_str()) => Ok(c),
+            Some(c) => {
+                self.audit_admin(
+                    action,
+                    &c.id,
+                    None,
+                    "denied",
+                    serde_json::json!({"role": c.role}),
+                )
+                .await?;
+                anyhow::bail!(
+                    "admin credential {} has role {}, but {action} needs one of {}",
+                    c.id,
+                    c.role,
+                    roles.join(", ")
+                )
+            }
+            None => {
+                self.audit_admin(
+                    action,
+                    "unknown",
+                    None,
+                    "denied",
+                    serde_json::json!({"reason": "invalid credential"}),
+                )
+                .await?;
+                anyhow::bail!("the admin credential is not valid (unknown or revoked)")
+            }
+        }
+    }
+}
+
+/// Who runs an admin-plane command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminArgs {
+    /// Admin credential (prefer the environment variable or a file over the command line).
+    #[arg(long, env = "TOLLGATE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// File holding the admin credential.
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Who ran a CLI command, for admin records without a credential: the OS user.
+pub fn os_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("os:{user}")
+}
+
+/// This gateway's chain id: from config, else kept in the data directory (created once).
+pub fn instance_id(config: &Config, data_dir: &Path) -> Result<String> {
+    if let Some(id) = &config.audit.instance_id {
+        return Ok(id.clone());
+    }
+    let path = data_dir.join(INSTANCE_FILE);
+    if let Ok(text) = fs::read_to_string(&path) {
+        let id = text.trim().to_owned();
+        if tollgate_gateway::config::audit::valid_instance_id(&id) {
+            return Ok(id);
+        }
+        anyhow::bail!("{} holds an invalid instance id", path.display());
+    }
+    let id = format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    fs::write(&path, format!("{id}\n")).with_context(|| format!("writing {}", path.display()))?;
+    let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+    Ok(id)
+}
+
+/// Start the audit writer of a gateway process.
+pub async fn start_auditor(
+    opened: &Opened,
+    config: &Config,
+    data_dir: &Path,
+) -> Result<tollgate_gateway::audit::Auditor> {
+    let instance = instance_id(config, data_dir)?;
+    Ok(tollgate_gateway::audit::Auditor::start(
+        opened.store.audit.clone(),
+        opened.keyring(),
+        opened.signer().await?,
+        opened.audit_mac_key,
+        tollgate_gateway::audit::AuditSettings {
+            instance,
+            fail_closed: config.audit.fail_closed,
+            checkpoint_every: config.audit.checkpoint_every,
+        },
+    ))
 }
 
 /// Open the embedded store and the master key under `data_dir`.
@@ -137,6 +324,8 @@ pub async fn open(global: &GlobalArgs, data_dir: &Path) -> Result<Opened> {
         keystore,
         hasher,
         mask_key: master.mask_hash_key(),
+        audit_mac_key: master.audit_mac_key(),
+        audit_wrap_key: master.audit_wrap_key(),
     })
 }
 

@@ -5,14 +5,23 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tollgate_gateway::audit::{AuditSettings, Auditor};
 use tollgate_gateway::config::Config;
 use tollgate_gateway::state::Gateway;
 use tollgate_store::Store;
+use tollgate_store::audit::Signer;
+use tollgate_store::audit::payload::Keyring;
 use tollgate_store::key::{Environment, KeyHasher, KeyRecord, VirtualKey};
 use tollgate_store::sqlite::SqliteStore;
 use tollgate_testkit::{MOCK_KEY, MockUpstream};
 
+/// Keys of the audit trail in tests (a real deployment derives them from the master key).
+pub const AUDIT_MAC_KEY: [u8; 32] = [6; 32];
+pub const AUDIT_WRAP_KEY: [u8; 32] = [5; 32];
+
 pub struct Harness {
+    pub gw: Arc<Gateway>,
+    pub db_path: std::path::PathBuf,
     pub mock: MockUpstream,
     pub url: String,
     pub key: String,
@@ -20,6 +29,21 @@ pub struct Harness {
     pub hasher: KeyHasher,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
+}
+
+/// An audit writer on `store` with test keys, chain `gw-test`.
+pub fn test_auditor(store: &Store, fail_closed: bool) -> Auditor {
+    Auditor::start(
+        store.audit.clone(),
+        Keyring::new(store.audit.clone(), AUDIT_WRAP_KEY),
+        Signer::generate(),
+        AUDIT_MAC_KEY,
+        AuditSettings {
+            instance: "gw-test".into(),
+            fail_closed,
+            checkpoint_every: 100,
+        },
+    )
 }
 
 /// Providers and routes used across the tests; `{..}` placeholders are filled in.
@@ -118,6 +142,9 @@ targets = [{ provider = "oa_badcred", model = "gpt-mock" }, { provider = "an", m
 targets = [{ provider = "oa_badcred", model = "gpt-mock" }]
 [routes.embed]
 targets = [{ provider = "oa", model = "embed-mock" }]
+[routes.audited]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+audit = { prompts = true, completions = true, original_prompts = true }
 [routes.embed-echo]
 targets = [{ provider = "echo", model = "echo-embed" }]
 [routes.embed-claude]
@@ -183,6 +210,11 @@ guards = { pii = { enabled = false } }
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// A harness whose audit writer refuses (`fail_closed`) or serves when its store fails.
+    pub async fn start_with(fail_closed: bool) -> Self {
         let mock = MockUpstream::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let cred = dir.path().join("cred");
@@ -198,17 +230,29 @@ impl Harness {
         let db = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
         let store = Store::from_backend(Arc::new(db));
         let hasher = KeyHasher::new([42; 32]);
-        let gw =
-            Arc::new(Gateway::new(config, store.clone(), None, hasher.clone(), [7; 32]).unwrap());
+        let auditor = test_auditor(&store, fail_closed);
+        let gw = Arc::new(
+            Gateway::new(
+                config,
+                store.clone(),
+                None,
+                hasher.clone(),
+                [7; 32],
+                auditor,
+            )
+            .unwrap(),
+        );
         assert!(gw.check_credentials().await.is_empty());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(tollgate_gateway::serve(
             listener,
-            gw,
+            gw.clone(),
             std::future::pending(),
         ));
         let mut h = Self {
+            gw,
+            db_path: dir.path().join("t.db"),
             mock,
             url,
             key: String::new(),

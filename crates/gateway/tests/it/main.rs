@@ -8,6 +8,7 @@
     reason = "tests"
 )]
 
+mod audit;
 mod auth;
 mod bad_input;
 mod guards;

@@ -35,7 +35,16 @@ impl Running {
         let db = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
         let store = Store::from_backend(Arc::new(db));
         let hasher = KeyHasher::new([42; 32]);
-        let gw = Gateway::new(config, store.clone(), None, hasher.clone(), [7; 32]).unwrap();
+        let auditor = crate::harness::test_auditor(&store, true);
+        let gw = Gateway::new(
+            config,
+            store.clone(),
+            None,
+            hasher.clone(),
+            [7; 32],
+            auditor,
+        )
+        .unwrap();
         let problems = gw.check_credentials().await;
         assert!(problems.is_empty(), "{problems:?}");
         let key = VirtualKey::generate(Environment::Production);

@@ -3,6 +3,8 @@
 //! WAL lets the CLI (`tollgate keys revoke`) write while a running gateway reads, which is
 //! how revocation reaches a live server without an admin API round-trip.
 
+mod audit;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -260,4 +262,28 @@ impl AdminStore for SqliteStore {
         let n: i64 = row.try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    async fn admin_by_hash(&self, hash: &KeyHash) -> Result<Option<AdminCredential>> {
+        let row =
+            sqlx::query("SELECT * FROM admin_credentials WHERE hash = ? AND revoked_at IS NULL")
+                .bind(&hash.0[..])
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(AdminCredential {
+                id: r.try_get("id")?,
+                hash: KeyHash(hash32(r.try_get("hash")?)?),
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+                created_at: from_millis(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| StoreError::Corrupt {
+        what: "admin_credentials.hash",
+    })
 }

@@ -1,0 +1,650 @@
+//! The audit stage (checklist DP-2): every data-plane call, allowed or refused, becomes a
+//! chained record that is durable before the client sees the end of its response.
+//!
+//! - [`Auditor`] owns one writer task per process. Records queue on a channel and are written
+//!   in batches, one transaction each (group commit), so durability costs one commit per
+//!   batch rather than per request. It signs a checkpoint every `checkpoint_every` records,
+//!   every [`CHECKPOINT_INTERVAL`] and at shutdown.
+//! - [`audit_layer`] wraps the data-plane routes. It refuses new calls with 503 while the
+//!   audit store cannot be written and `audit.fail_closed` is on (nothing goes upstream), and
+//!   for a complete (non-streamed) response it adds the response digest, waits until the
+//!   record is committed, and only then returns the response. Streamed responses do the same
+//!   before their final event (see `pipeline::stream_response`).
+//! - A record that could not be written stays queued and is retried; under fail-closed the
+//!   client got a 503 instead, and the record says so.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tollgate_store::audit::payload::{Keyring, MAX_PAYLOAD_BYTES, digest};
+use tollgate_store::audit::{AuditStore, ChainPos, NewRecord, PayloadKind, RecordKind, Signer};
+
+use crate::error::GatewayError;
+use crate::state::Gateway;
+use crate::wire::WireFormat;
+
+/// Most records written in one transaction.
+pub const MAX_BATCH: usize = 1_024;
+/// Most records held in memory while the store cannot be written; beyond this the oldest
+/// are dropped (and counted, and alerted on).
+pub const MAX_PENDING: usize = 100_000;
+/// Queue depth between request handlers and the writer.
+pub const QUEUE_DEPTH: usize = 65_536;
+/// How often a failing store is retried.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// A checkpoint is signed at least this often while records arrive.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Audit settings of one process.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// This process's chain.
+    pub instance: String,
+    /// Refuse requests while the audit store cannot be written.
+    pub fail_closed: bool,
+    /// Sign a checkpoint every this many records.
+    pub checkpoint_every: u64,
+}
+
+/// What one route stores beside its records (payload policy, DP-2/DP-3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PayloadPolicy {
+    /// The request as sent upstream (after masking).
+    pub prompts: bool,
+    /// The response as returned.
+    pub completions: bool,
+    /// The prompt before masking: only when a route explicitly asks.
+    pub original_prompts: bool,
+    /// Embedding vectors as returned (inputs follow `prompts`).
+    pub embedding_vectors: bool,
+}
+
+/// A record being assembled for one request.
+#[derive(Debug)]
+pub struct Draft {
+    /// Request id.
+    pub request_id: String,
+    /// When the request arrived.
+    pub time: DateTime<Utc>,
+    /// Key id.
+    pub key_id: Option<String>,
+    /// Team.
+    pub team: Option<String>,
+    /// Record fields.
+    pub fields: Map<String, Value>,
+    /// Plaintext payloads to seal.
+    pub payloads: Vec<(PayloadKind, Vec<u8>)>,
+    /// Class under which the response body is stored, if the route stores it.
+    pub response_payload: Option<PayloadKind>,
+}
+
+impl Draft {
+    /// Record the digest of the response as returned (and keep it, if the route says so).
+    pub fn set_response(&mut self, bytes: &[u8]) {
+        let kept = (self.response_payload.is_some() && bytes.len() <= MAX_PAYLOAD_BYTES)
+            .then(|| bytes.to_vec());
+        self.set_response_digest(digest(bytes), kept);
+    }
+
+    /// Record a response digest computed elsewhere (streams hash as they send), with the
+    /// bytes to store if the route stores responses and they fitted.
+    pub fn set_response_digest(&mut self, digest: [u8; 32], kept: Option<Vec<u8>>) {
+        self.fields.insert(
+            "response_sha256".to_owned(),
+            Value::String(hex::encode(digest)),
+        );
+        if let Some(kind) = self.response_payload {
+            match kept {
+                Some(b) => self.payloads.push((kind, b)),
+                None => {
+                    self.fields
+                        .insert("response_payload_skipped".to_owned(), json!("too large"));
+                }
+            }
+        }
+    }
+}
+
+tokio::task_local! {
+    /// Where a handler's `RequestContext::finish` leaves its draft for [`audit_layer`].
+    static SLOT: RefCell<Option<Draft>>;
+}
+
+/// Leave `draft` for the enclosing [`audit_layer`]; if there is none (a stream finishing on
+/// its own), submit it without waiting.
+pub fn deposit(auditor: &Auditor, draft: Draft) {
+    let mut draft = Some(draft);
+    let _ = SLOT.try_with(|s| {
+        let mut slot = s.borrow_mut();
+        if slot.is_none() {
+            *slot = draft.take();
+        }
+    });
+    // Outside a layer, or a second record in one handler: write it straight away.
+    if let Some(d) = draft {
+        drop(auditor.submit(d));
+    }
+}
+
+/// Answers a request waiting for its record.
+type Waiter = oneshot::Sender<Result<(), String>>;
+/// A record and, if a request waits for it, how to answer.
+type Item = (Draft, Option<Waiter>);
+
+enum Job {
+    Append(Draft, Option<Waiter>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Waits for one record to be committed.
+#[derive(Debug)]
+pub struct Ticket(Option<oneshot::Receiver<Result<(), String>>>);
+
+impl Ticket {
+    /// Wait until the record is durable; the error says why it is not.
+    pub async fn durable(self) -> Result<(), String> {
+        match self.0 {
+            None => Err("the audit writer has stopped".to_owned()),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err("the audit writer has stopped".to_owned())),
+        }
+    }
+}
+
+/// Handle to the audit writer.
+#[derive(Debug)]
+pub struct Auditor {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    healthy: AtomicBool,
+    fail_closed: bool,
+    instance: String,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Auditor {
+    /// Start the writer for `settings.instance` on `store`.
+    pub fn start(
+        store: Arc<dyn AuditStore>,
+        keyring: Keyring,
+        signer: Signer,
+        mac_key: [u8; 32],
+        settings: AuditSettings,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let shared = Arc::new(Shared {
+            healthy: AtomicBool::new(true),
+            fail_closed: settings.fail_closed,
+            instance: settings.instance.clone(),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        });
+        let w = Writer {
+            store,
+            keyring,
+            signer,
+            mac_key,
+            settings,
+            shared: shared.clone(),
+            pending: VecDeque::new(),
+            head: None,
+            last_checkpoint: 0,
+        };
+        let handle = tokio::spawn(w.run(rx));
+        Self {
+            tx,
+            shared,
+            writer: parking_lot::Mutex::new(Some(handle)),
+        }
+    }
+
+    /// This process's chain.
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
+    /// Whether the last write succeeded.
+    pub fn healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Whether a failing audit store refuses requests (`audit.fail_closed`).
+    pub fn fail_closed(&self) -> bool {
+        self.shared.fail_closed
+    }
+
+    /// Whether requests are refused because the audit store is failing.
+    pub fn refusing(&self) -> bool {
+        self.shared.fail_closed && !self.healthy()
+    }
+
+    /// Records committed since start.
+    pub fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped because the store stayed unwritable too long.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Failed batch writes since start.
+    pub fn failures(&self) -> u64 {
+        self.shared.failures.load(Ordering::Relaxed)
+    }
+
+    /// Queue a record; the ticket resolves once it is committed.
+    pub fn submit(&self, draft: Draft) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        match self.tx.try_send(Job::Append(draft, Some(tx))) {
+            Ok(()) => Ticket(Some(rx)),
+            Err(mpsc::error::TrySendError::Full(Job::Append(d, w))) => {
+                // Back-pressure rather than loss: wait for room on a separate task.
+                let sender = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = sender.send(Job::Append(d, w)).await;
+                });
+                Ticket(Some(rx))
+            }
+            Err(_) => Ticket(None),
+        }
+    }
+
+    /// Wait until everything queued so far is written (or the writer gave up on it for now).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Write what is queued, sign a final checkpoint and stop the writer.
+    pub async fn shutdown(&self) {
+        self.flush().await;
+        let handle = self.writer.lock().take();
+        if let Some(h) = handle {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+}
+
+struct Writer {
+    store: Arc<dyn AuditStore>,
+    keyring: Keyring,
+    signer: Signer,
+    mac_key: [u8; 32],
+    settings: AuditSettings,
+    shared: Arc<Shared>,
+    /// Records that failed to write and wait for a retry, oldest first.
+    pending: VecDeque<Item>,
+    head: Option<ChainPos>,
+    last_checkpoint: u64,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        if let Ok(Some(h)) = self.store.head(&self.settings.instance).await {
+            self.head = Some(h);
+        }
+        if let Ok(cps) = self.store.checkpoints(&self.settings.instance).await {
+            self.last_checkpoint = cps.last().map_or(0, |c| c.seq);
+        }
+        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let retry = !self.pending.is_empty() || !self.shared.healthy.load(Ordering::Relaxed);
+            let job = tokio::select! {
+                j = rx.recv() => j,
+                () = tokio::time::sleep(RETRY_INTERVAL), if retry => {
+                    self.retry().await;
+                    continue;
+                }
+                _ = tick.tick() => {
+                    self.checkpoint(false).await;
+                    continue;
+                }
+            };
+            let Some(job) = job else { break };
+            let mut batch = Vec::new();
+            let mut flushes = Vec::new();
+            let mut push = |job: Job, batch: &mut Vec<_>| match job {
+                Job::Append(d, w) => batch.push((d, w)),
+                Job::Flush(f) => flushes.push(f),
+            };
+            push(job, &mut batch);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => push(j, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.write(batch).await;
+            }
+            if !flushes.is_empty() {
+                if !self.pending.is_empty() {
+                    self.retry().await;
+                }
+                self.checkpoint(true).await;
+                for f in flushes {
+                    let _ = f.send(());
+                }
+            }
+        }
+        self.checkpoint(true).await;
+    }
+
+    async fn seal(&self, d: &Draft) -> Result<NewRecord, String> {
+        let mut fields = d.fields.clone();
+        fields.insert("request_id".to_owned(), Value::String(d.request_id.clone()));
+        fields.insert(
+            "time".to_owned(),
+            Value::String(d.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        );
+        fields.insert("key_id".to_owned(), json!(d.key_id));
+        fields.insert("team".to_owned(), json!(d.team));
+        fields.insert("instance".to_owned(), json!(self.settings.instance));
+        let mut stored = Map::new();
+        let mut payloads = Vec::new();
+        for (kind, bytes) in &d.payloads {
+            let p = self
+                .keyring
+                .seal(&d.request_id, *kind, d.time, bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            stored.insert(
+                kind.as_str().to_owned(),
+                Value::String(hex::encode(p.digest)),
+            );
+            payloads.push(p);
+        }
+        if !stored.is_empty() {
+            fields.insert("payloads".to_owned(), Value::Object(stored));
+        }
+        let kind = if fields.get("action").is_some() {
+            RecordKind::Admin
+        } else {
+            RecordKind::Request
+        };
+        let mut r = NewRecord::new(
+            d.time,
+            kind,
+            d.request_id.clone(),
+            d.key_id.clone(),
+            d.team.clone(),
+            &Value::Object(fields),
+        );
+        r.payloads = payloads;
+        Ok(r)
+    }
+
+    async fn write(&mut self, batch: Vec<Item>) {
+        // Earlier failures go first so the chain keeps arrival order.
+        if !self.pending.is_empty() {
+            self.pending.extend(batch);
+            self.retry().await;
+            return;
+        }
+        match self.try_write(&batch).await {
+            Ok(()) => {
+                for (_, w) in batch {
+                    if let Some(w) = w {
+                        let _ = w.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => self.failed(batch, &e),
+        }
+    }
+
+    async fn try_write(&mut self, batch: &[Item]) -> Result<(), String> {
+        let mut records = Vec::with_capacity(batch.len());
+        for (d, _) in batch {
+            records.push(self.seal(d).await?);
+        }
+        let head = self
+            .store
+            .append(&self.settings.instance, &records, &self.mac_key)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.head = Some(head);
+        self.shared
+            .written
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        if !self.shared.healthy.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "tollgate::alert", instance = %self.settings.instance, "audit store writable again; requests are admitted");
+        }
+        let every = self.settings.checkpoint_every.max(1);
+        if head.seq / every > self.last_checkpoint / every {
+            self.checkpoint(true).await;
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, batch: Vec<Item>, error: &str) {
+        self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        if self.shared.healthy.swap(false, Ordering::Relaxed) {
+            tracing::error!(
+                target: "tollgate::alert",
+                instance = %self.settings.instance,
+                error = %error,
+                fail_closed = self.settings.fail_closed,
+                "audit store cannot be written; {}",
+                if self.settings.fail_closed { "refusing requests until it can (audit.fail_closed)" } else { "serving anyway (audit.fail_closed = false); records are queued" }
+            );
+        }
+        for item in batch {
+            let item = self.answer_failed(item, error);
+            self.pending.push_back(item);
+        }
+        while self.pending.len() > MAX_PENDING {
+            self.pending.pop_front();
+            let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n.is_power_of_two() {
+                tracing::error!(target: "tollgate::alert", dropped = n, "audit records dropped: the store has been unwritable too long");
+            }
+        }
+    }
+
+    /// Tell a waiting request that its record is not durable yet: under fail-closed its client
+    /// gets a 503 instead of the response (and the record is amended to say so); otherwise it
+    /// is served and the record stays queued.
+    fn answer_failed(
+        &self,
+        (mut d, w): (Draft, Option<Waiter>),
+        error: &str,
+    ) -> (Draft, Option<Waiter>) {
+        if let Some(w) = w {
+            if self.settings.fail_closed {
+                d.fields.insert("status".to_owned(), json!(503));
+                d.fields
+                    .insert("error_class".to_owned(), json!("audit_unavailable"));
+                d.fields.insert("response_withheld".to_owned(), json!(true));
+                let _ = w.send(Err(error.to_owned()));
+            } else {
+                let _ = w.send(Ok(()));
+            }
+        }
+        (d, None)
+    }
+
+    async fn retry(&mut self) {
+        if self.pending.is_empty() {
+            if self.store.writable().await.is_ok() {
+                self.shared.healthy.store(true, Ordering::Relaxed);
+            }
+            return;
+        }
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(MAX_BATCH);
+            let batch: Vec<_> = self.pending.drain(..n).collect();
+            match self.try_write(&batch).await {
+                Ok(()) => {
+                    for (_, w) in batch {
+                        if let Some(w) = w {
+                            let _ = w.send(Ok(()));
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Put them back in front, in order, and wait for the next retry; nobody
+                    // is kept waiting meanwhile.
+                    for item in batch.into_iter().rev() {
+                        let item = self.answer_failed(item, &e);
+                        self.pending.push_front(item);
+                    }
+                    self.shared.failures.fetch_add(1, Ordering::Relaxed);
+                    self.shared.healthy.store(false, Ordering::Relaxed);
+                    tracing::debug!(error = %e, pending = self.pending.len(), "audit retry failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn checkpoint(&mut self, force: bool) {
+        let Some(head) = self.head else { return };
+        if head.seq == 0 || head.seq <= self.last_checkpoint {
+            return;
+        }
+        let _ = force;
+        let cp = self
+            .signer
+            .checkpoint(&self.settings.instance, head.seq, &head.hash);
+        match self.store.put_checkpoint(&cp).await {
+            Ok(()) => self.last_checkpoint = head.seq,
+            Err(e) => tracing::warn!(error = %e, "cannot store an audit checkpoint"),
+        }
+    }
+}
+
+fn refusal_body(format: WireFormat, message: &str) -> Response {
+    GatewayError::unavailable(message.to_owned()).into_response_for(format)
+}
+
+/// Middleware for the data-plane routes: admission under fail-closed, and durability of the
+/// record before a complete response is returned.
+pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    let format = if req.uri().path().starts_with("/v1/messages") {
+        WireFormat::Anthropic
+    } else {
+        WireFormat::OpenAi
+    };
+    if gw.audit.refusing() {
+        let id = format!("req_{}", uuid::Uuid::now_v7().simple());
+        let mut fields = Map::new();
+        fields.insert("endpoint".to_owned(), json!(req.uri().path()));
+        fields.insert("status".to_owned(), json!(503));
+        fields.insert("error_class".to_owned(), json!("audit_unavailable"));
+        drop(gw.audit.submit(Draft {
+            request_id: id.clone(),
+            time: Utc::now(),
+            key_id: None,
+            team: None,
+            fields,
+            payloads: Vec::new(),
+            response_payload: None,
+        }));
+        let mut resp = refusal_body(
+            format,
+            &format!(
+                "the audit trail cannot be written, so tollgate refuses requests (audit.fail_closed) [request {id}]"
+            ),
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        return resp;
+    }
+    let (resp, draft) = SLOT
+        .scope(RefCell::new(None), async move {
+            let resp = next.run(req).await;
+            let draft = SLOT.with(|s| s.borrow_mut().take());
+            (resp, draft)
+        })
+        .await;
+    let Some(mut draft) = draft else {
+        return resp;
+    };
+    let (parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => {
+            drop(gw.audit.submit(draft));
+            return refusal_body(format, "response body could not be read");
+        }
+    };
+    draft.set_response(&bytes);
+    let id = draft.request_id.clone();
+    match gw.audit.submit(draft).durable().await {
+        Ok(()) => Response::from_parts(parts, Body::from(bytes)),
+        Err(e) if gw.audit.fail_closed() => {
+            tracing::error!(request_id = %id, error = %e, "response withheld: its audit record could not be written");
+            let mut resp = refusal_body(
+                format,
+                &format!(
+                    "the audit trail cannot be written, so tollgate withholds the response (audit.fail_closed) [request {id}]"
+                ),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            resp
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// One scheduled retention run (DP-3): delete expired payloads, crypto-shred emptied days,
+/// prune old records up to a signed checkpoint, and record what was done.
+pub async fn run_retention(gw: &Gateway) {
+    let now = Utc::now();
+    let plan = gw.config.retention.plan(now, false);
+    match gw.store.audit.purge(&plan, now).await {
+        Ok(report) => {
+            tracing::info!(
+                payloads = ?report.payloads_deleted,
+                held = report.payloads_held,
+                day_keys_destroyed = report.day_keys_destroyed.len(),
+                records_pruned = ?report.records_pruned,
+                "retention run"
+            );
+            let mut fields = Map::new();
+            fields.insert("action".to_owned(), json!("retention.run"));
+            fields.insert("actor".to_owned(), json!("scheduler"));
+            fields.insert("outcome".to_owned(), json!("ok"));
+            fields.insert("details".to_owned(), json!(report));
+            drop(gw.audit.submit(Draft {
+                request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
+                time: now,
+                key_id: None,
+                team: None,
+                fields,
+                payloads: Vec::new(),
+                response_payload: None,
+            }));
+        }
+        Err(e) => tracing::error!(target: "tollgate::alert", error = %e, "retention run failed"),
+    }
+}

@@ -1,0 +1,564 @@
+//! The audit trail on SQLite: one transaction per batch (group commit), which starts with a
+//! write so that concurrent writers (the gateway and the CLI) queue on the database lock
+//! instead of forking a chain.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::SqliteStore;
+use crate::audit::payload::day_of;
+use crate::audit::{
+    Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, GENESIS, HoldScope, LegalHold,
+    NewRecord, PayloadKind, PurgePlan, PurgeReport, SealedPayload, StoredPayload, chain_batch,
+};
+use crate::{Result, StoreError, from_millis, to_millis};
+
+/// Rows per multi-row INSERT (11 columns each, well under SQLite's parameter limit).
+const INSERT_CHUNK: usize = 64;
+
+fn hash32(v: Vec<u8>, what: &'static str) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| StoreError::Corrupt { what })
+}
+
+fn row_to_record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord> {
+    let seq: i64 = row.try_get("seq")?;
+    Ok(AuditRecord {
+        instance: row.try_get("instance")?,
+        seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt {
+            what: "audit_records.seq",
+        })?,
+        time: from_millis(row.try_get("ts")?),
+        kind: row.try_get("kind")?,
+        ref_id: row.try_get("ref_id")?,
+        key_id: row.try_get("key_id")?,
+        team: row.try_get("team")?,
+        body: row.try_get("body")?,
+        prev_hash: hash32(row.try_get("prev_hash")?, "audit_records.prev_hash")?,
+        hash: hash32(row.try_get("hash")?, "audit_records.hash")?,
+        mac: hash32(row.try_get("mac")?, "audit_records.mac")?,
+    })
+}
+
+fn row_to_checkpoint(row: &sqlx::sqlite::SqliteRow) -> Result<Checkpoint> {
+    let seq: i64 = row.try_get("seq")?;
+    Ok(Checkpoint {
+        instance: row.try_get("instance")?,
+        seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt {
+            what: "audit_checkpoints.seq",
+        })?,
+        hash: row.try_get("hash")?,
+        time: from_millis(row.try_get("ts")?),
+        public_key: row.try_get("public_key")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+fn seq_i64(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| StoreError::Corrupt { what: "audit seq" })
+}
+
+/// SQL condition true when a row's key or team is under a legal hold.
+const HELD: &str = "EXISTS (SELECT 1 FROM legal_holds h WHERE \
+     (h.scope = 'key' AND h.value = {t}.key_id) OR (h.scope = 'team' AND h.value = {t}.team))";
+
+fn held(table: &str) -> String {
+    HELD.replace("{t}", table)
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append(
+        &self,
+        instance: &str,
+        batch: &[NewRecord],
+        mac_key: &[u8; 32],
+    ) -> Result<ChainPos> {
+        let mut tx = self.pool.begin().await?;
+        // A write first: it takes the database's write lock, so the head read next cannot be
+        // stale when another process appends to the same chain.
+        sqlx::query(
+            "INSERT INTO audit_heads (instance, seq, hash) VALUES (?, 0, ?) ON CONFLICT(instance) DO NOTHING",
+        )
+        .bind(instance)
+        .bind(&GENESIS[..])
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE instance = ?")
+            .bind(instance)
+            .fetch_one(&mut *tx)
+            .await?;
+        let head = ChainPos {
+            seq: u64::try_from(row.try_get::<i64, _>("seq")?).map_err(|_| StoreError::Corrupt {
+                what: "audit_heads.seq",
+            })?,
+            hash: hash32(row.try_get("hash")?, "audit_heads.hash")?,
+        };
+        if batch.is_empty() {
+            tx.commit().await?;
+            return Ok(head);
+        }
+        let records = chain_batch(instance, head, batch, mac_key);
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO audit_records (instance, seq, ts, kind, ref_id, key_id, team, body, prev_hash, hash, mac) ",
+            );
+            let mut err = None;
+            qb.push_values(chunk, |mut b, r| {
+                let seq = match seq_i64(r.seq) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        err = Some(e);
+                        0
+                    }
+                };
+                b.push_bind(&r.instance)
+                    .push_bind(seq)
+                    .push_bind(to_millis(r.time))
+                    .push_bind(&r.kind)
+                    .push_bind(&r.ref_id)
+                    .push_bind(&r.key_id)
+                    .push_bind(&r.team)
+                    .push_bind(&r.body)
+                    .push_bind(&r.prev_hash[..])
+                    .push_bind(&r.hash[..])
+                    .push_bind(&r.mac[..]);
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            qb.build().execute(&mut *tx).await?;
+        }
+        for (rec, new) in records.iter().zip(batch) {
+            for p in &new.payloads {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO audit_payloads (request_id, kind, digest, day, ts, key_id, team, nonce, ciphertext)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&rec.ref_id)
+                .bind(p.kind.as_str())
+                .bind(&p.digest[..])
+                .bind(&p.day)
+                .bind(to_millis(p.time))
+                .bind(&rec.key_id)
+                .bind(&rec.team)
+                .bind(&p.nonce[..])
+                .bind(&p.ciphertext)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let last = records.last().map_or(head, |r| ChainPos {
+            seq: r.seq,
+            hash: r.hash,
+        });
+        sqlx::query("UPDATE audit_heads SET seq = ?, hash = ? WHERE instance = ?")
+            .bind(seq_i64(last.seq)?)
+            .bind(&last.hash[..])
+            .bind(instance)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(last)
+    }
+
+    async fn head(&self, instance: &str) -> Result<Option<ChainPos>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE instance = ?")
+            .bind(instance)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ChainPos {
+                seq: u64::try_from(r.try_get::<i64, _>("seq")?).map_err(|_| {
+                    StoreError::Corrupt {
+                        what: "audit_heads.seq",
+                    }
+                })?,
+                hash: hash32(r.try_get("hash")?, "audit_heads.hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn instances(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT instance FROM audit_heads UNION SELECT DISTINCT instance FROM audit_records ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("instance").map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn records(&self, instance: &str, from: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_records WHERE instance = ? AND seq >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(instance)
+        .bind(seq_i64(from)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_record).collect()
+    }
+
+    async fn record_at(&self, instance: &str, seq: u64) -> Result<Option<AuditRecord>> {
+        let row = sqlx::query("SELECT * FROM audit_records WHERE instance = ? AND seq = ?")
+            .bind(instance)
+            .bind(seq_i64(seq)?)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_record).transpose()
+    }
+
+    async fn records_by_ref(&self, ref_id: &str) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit_records WHERE ref_id = ? ORDER BY ts, seq")
+            .bind(ref_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_record).collect()
+    }
+
+    async fn records_between(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        after: Option<(i64, String, u64)>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>> {
+        let (ats, ainst, aseq) = after.unwrap_or((i64::MIN, String::new(), 0));
+        let rows = sqlx::query(
+            "SELECT * FROM audit_records WHERE ts >= ? AND ts < ? AND (ts, instance, seq) > (?, ?, ?)
+             ORDER BY ts, instance, seq LIMIT ?",
+        )
+        .bind(to_millis(since))
+        .bind(to_millis(until))
+        .bind(ats)
+        .bind(ainst)
+        .bind(seq_i64(aseq)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_record).collect()
+    }
+
+    async fn put_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO audit_checkpoints (instance, seq, hash, ts, public_key, signature)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&cp.instance)
+        .bind(seq_i64(cp.seq)?)
+        .bind(&cp.hash)
+        .bind(to_millis(cp.time))
+        .bind(&cp.public_key)
+        .bind(&cp.signature)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self, instance: &str) -> Result<Vec<Checkpoint>> {
+        let rows = sqlx::query("SELECT * FROM audit_checkpoints WHERE instance = ? ORDER BY seq")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_checkpoint).collect()
+    }
+
+    async fn anchor(&self, instance: &str) -> Result<Option<Anchor>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_anchors WHERE instance = ?")
+            .bind(instance)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Anchor {
+                seq: u64::try_from(r.try_get::<i64, _>("seq")?).map_err(|_| {
+                    StoreError::Corrupt {
+                        what: "audit_anchors.seq",
+                    }
+                })?,
+                hash: hash32(r.try_get("hash")?, "audit_anchors.hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn day_key(&self, day: &str) -> Result<Option<Option<(Vec<u8>, Vec<u8>)>>> {
+        let row = sqlx::query("SELECT nonce, wrapped FROM audit_day_keys WHERE day = ?")
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let nonce: Option<Vec<u8>> = row.try_get("nonce")?;
+        let wrapped: Option<Vec<u8>> = row.try_get("wrapped")?;
+        Ok(Some(nonce.zip(wrapped)))
+    }
+
+    async fn put_day_key(&self, day: &str, nonce: &[u8], wrapped: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_day_keys (day, nonce, wrapped, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(day) DO NOTHING",
+        )
+        .bind(day)
+        .bind(nonce)
+        .bind(wrapped)
+        .bind(to_millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn payloads(&self, request_id: &str) -> Result<Vec<StoredPayload>> {
+        let rows = sqlx::query(
+            "SELECT p.*, k.wrapped IS NULL AS destroyed FROM audit_payloads p
+             LEFT JOIN audit_day_keys k ON k.day = p.day WHERE p.request_id = ? ORDER BY p.kind",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                let nonce: Vec<u8> = r.try_get("nonce")?;
+                Ok(StoredPayload {
+                    request_id: r.try_get("request_id")?,
+                    sealed: SealedPayload {
+                        kind: PayloadKind::parse(&kind).ok_or(StoreError::Corrupt {
+                            what: "audit_payloads.kind",
+                        })?,
+                        digest: hash32(r.try_get("digest")?, "audit_payloads.digest")?,
+                        day: r.try_get("day")?,
+                        time: from_millis(r.try_get("ts")?),
+                        nonce: nonce.try_into().map_err(|_| StoreError::Corrupt {
+                            what: "audit_payloads.nonce",
+                        })?,
+                        ciphertext: r.try_get("ciphertext")?,
+                    },
+                    key_destroyed: r.try_get::<Option<bool>, _>("destroyed")?.unwrap_or(true),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_hold(&self, hold: &LegalHold) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO legal_holds (scope, value, reason, placed_by, placed_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(hold.scope.as_str())
+        .bind(&hold.value)
+        .bind(&hold.reason)
+        .bind(&hold.placed_by)
+        .bind(to_millis(hold.placed_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_hold(&self, scope: HoldScope, value: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM legal_holds WHERE scope = ? AND value = ?")
+            .bind(scope.as_str())
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn holds(&self) -> Result<Vec<LegalHold>> {
+        let rows = sqlx::query("SELECT * FROM legal_holds ORDER BY placed_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let scope: String = r.try_get("scope")?;
+                Ok(LegalHold {
+                    scope: HoldScope::parse(&scope).ok_or(StoreError::Corrupt {
+                        what: "legal_holds.scope",
+                    })?,
+                    value: r.try_get("value")?,
+                    reason: r.try_get("reason")?,
+                    placed_by: r.try_get("placed_by")?,
+                    placed_at: from_millis(r.try_get("placed_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge(&self, plan: &PurgePlan, now: DateTime<Utc>) -> Result<PurgeReport> {
+        let mut report = PurgeReport::default();
+        let mut tx = self.pool.begin().await?;
+        let held_p = held("audit_payloads");
+        for (kind, before) in &plan.payloads {
+            let cond = format!("kind = ? AND ts < ? AND NOT {held_p}");
+            let n: i64 =
+                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_payloads WHERE {cond}"))
+                    .bind(kind.as_str())
+                    .bind(to_millis(*before))
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let kept: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM audit_payloads WHERE kind = ? AND ts < ? AND {held_p}"
+            ))
+            .bind(kind.as_str())
+            .bind(to_millis(*before))
+            .fetch_one(&mut *tx)
+            .await?;
+            report.payloads_held += u64::try_from(kept).unwrap_or(0);
+            report
+                .payloads_deleted
+                .insert(kind.as_str().to_owned(), u64::try_from(n).unwrap_or(0));
+            if !plan.dry_run && n > 0 {
+                sqlx::query(&format!("DELETE FROM audit_payloads WHERE {cond}"))
+                    .bind(kind.as_str())
+                    .bind(to_millis(*before))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        // Crypto-shred every past day whose payloads are all gone: its key can open nothing
+        // that retention still wants, and destroying it makes old backups unreadable too.
+        // In a dry run, a day counts if only to-be-deleted payloads remain in it.
+        let yesterday = day_of(now - chrono::Duration::days(1));
+        let mut remaining = String::from("SELECT 1 FROM audit_payloads p WHERE p.day = k.day");
+        if plan.dry_run {
+            remaining.push_str(" AND NOT (");
+            if plan.payloads.is_empty() {
+                remaining.push('0');
+            }
+            for (i, (kind, before)) in plan.payloads.iter().enumerate() {
+                if i > 0 {
+                    remaining.push_str(" OR ");
+                }
+                remaining.push_str(&format!(
+                    "(p.kind = '{}' AND p.ts < {} AND NOT {})",
+                    kind.as_str(),
+                    to_millis(*before),
+                    held("p")
+                ));
+            }
+            remaining.push(')');
+        }
+        let days: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT k.day FROM audit_day_keys k WHERE k.wrapped IS NOT NULL AND k.day <= ?
+             AND NOT EXISTS ({remaining}) ORDER BY k.day"
+        ))
+        .bind(&yesterday)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !plan.dry_run {
+            for d in &days {
+                sqlx::query(
+                    "UPDATE audit_day_keys SET nonce = NULL, wrapped = NULL, destroyed_at = ? WHERE day = ?",
+                )
+                .bind(to_millis(now))
+                .bind(d)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        report.day_keys_destroyed = days;
+        if let Some(before) = plan.metadata_before {
+            let instances: Vec<String> =
+                sqlx::query_scalar("SELECT instance FROM audit_heads ORDER BY instance")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for instance in instances {
+                let head: i64 =
+                    sqlx::query_scalar("SELECT seq FROM audit_heads WHERE instance = ?")
+                        .bind(&instance)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let first_young: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(seq) FROM audit_records WHERE instance = ? AND ts >= ?",
+                )
+                .bind(&instance)
+                .bind(to_millis(before))
+                .fetch_one(&mut *tx)
+                .await?;
+                let first_held: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT MIN(seq) FROM audit_records WHERE instance = ? AND {}",
+                    held("audit_records")
+                ))
+                .bind(&instance)
+                .fetch_one(&mut *tx)
+                .await?;
+                let limit = [first_young, first_held, Some(head + 1)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(0)
+                    - 1;
+                // Cut only at a signed checkpoint, which then anchors the chain.
+                let cut = sqlx::query(
+                    "SELECT seq, hash FROM audit_checkpoints WHERE instance = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(&instance)
+                .bind(limit)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(cut) = cut else { continue };
+                let cut_seq: i64 = cut.try_get("seq")?;
+                let cut_hash: String = cut.try_get("hash")?;
+                let anchored: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(seq), 0) FROM audit_anchors WHERE instance = ?",
+                )
+                .bind(&instance)
+                .fetch_one(&mut *tx)
+                .await?;
+                if cut_seq <= anchored {
+                    continue;
+                }
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM audit_records WHERE instance = ? AND seq <= ?",
+                )
+                .bind(&instance)
+                .bind(cut_seq)
+                .fetch_one(&mut *tx)
+                .await?;
+                report
+                    .records_pruned
+                    .insert(instance.clone(), u64::try_from(n).unwrap_or(0));
+                if plan.dry_run {
+                    continue;
+                }
+                let hash = hex::decode(&cut_hash).map_err(|_| StoreError::Corrupt {
+                    what: "audit_checkpoints.hash",
+                })?;
+                sqlx::query("DELETE FROM audit_records WHERE instance = ? AND seq <= ?")
+                    .bind(&instance)
+                    .bind(cut_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT OR REPLACE INTO audit_anchors (instance, seq, hash) VALUES (?, ?, ?)",
+                )
+                .bind(&instance)
+                .bind(cut_seq)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if plan.dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    async fn writable(&self) -> Result<()> {
+        // A real write inside a transaction that is rolled back: it fails exactly when an
+        // append would (read-only file, full disk at the lock, a blocking trigger).
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO audit_records (instance, seq, ts, kind, ref_id, body, prev_hash, hash, mac)
+             VALUES ('~probe', 0, 0, 'probe', '', '{}', x'', x'', x'')",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+}
