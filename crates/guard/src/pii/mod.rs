@@ -7,11 +7,14 @@
 //! Masking them is [`crate::mask`]'s job.
 //!
 //! Limits: person names and places are found from context cues and lexicons (US Census
-//! names, GeoNames places ≥ 15,000 people), so rare names without a cue ("Szöllösy
-//! listed…") are missed, and a capitalised common word after a cue ("Dear Customer") is
-//! filtered by a small stop list rather than understood. Street addresses need a house number
-//! and a street type.
+//! names and international first names and surnames from about thirty locales, GeoNames
+//! places ≥ 1,000 people; see `data/lexicon/generate.py`), so a rare surname alone without a
+//! cue ("Unlike the Szöllösy novel") is missed, names written all in lower case are missed,
+//! and a capitalised common word after a cue ("Dear Customer") is filtered by a small stop
+//! list rather than understood. Street addresses need a house number, or a post box (see
+//! `address.rs` for the formats); a street named without a number is missed.
 
+mod address;
 mod checksum;
 mod context;
 mod names;
@@ -348,7 +351,7 @@ impl PiiDetector {
                 });
             }
         }
-        resolve(found, self.threshold)
+        resolve(text, found, self.threshold)
     }
 }
 
@@ -365,8 +368,9 @@ pub fn profile_families() -> Vec<(&'static str, Recognizer)> {
 }
 
 /// Drop detections under `threshold` and resolve overlaps.
-fn resolve(mut found: Vec<Detection>, threshold: f32) -> Vec<Detection> {
+fn resolve(text: &str, mut found: Vec<Detection>, threshold: f32) -> Vec<Detection> {
     found.retain(|d| d.score >= threshold && d.end > d.start);
+    address_wins_over_its_parts(&mut found);
     // Strongest first, then longest; keep a detection only if it overlaps nothing kept.
     found.sort_by(|a, b| {
         b.score
@@ -381,7 +385,31 @@ fn resolve(mut found: Vec<Detection>, threshold: f32) -> Vec<Detection> {
         }
     }
     kept.sort_by_key(|d| d.start);
-    merge_address_parts(kept)
+    address::extend_tails(text, merge_address_parts(kept))
+}
+
+/// A street address that contains a name or a place ("Rua João Pessoa 1636", "Victor Hugo
+/// u. 49.") is an address: it takes the score of the strongest such part, so that the
+/// longer address wins the overlap instead of losing its street name to a person.
+fn address_wins_over_its_parts(found: &mut [Detection]) {
+    if !found.iter().any(|d| d.kind == PiiType::StreetAddress) {
+        return;
+    }
+    let parts: Vec<(usize, usize, f32)> = found
+        .iter()
+        .filter(|d| matches!(d.kind, PiiType::Person | PiiType::Location))
+        .map(|d| (d.start, d.end, d.score))
+        .collect();
+    for d in found
+        .iter_mut()
+        .filter(|d| d.kind == PiiType::StreetAddress)
+    {
+        for &(s, e, score) in &parts {
+            if d.start <= s && e <= d.end && (d.start, d.end) != (s, e) {
+                d.score = d.score.max(score);
+            }
+        }
+    }
 }
 
 /// Longest gap bridged between two parts of one street address.

@@ -9,7 +9,7 @@ use super::checksum;
 use super::context::{BOOST, near};
 use super::{Detection, PiiType};
 
-fn re(pattern: &str) -> Regex {
+pub(super) fn re(pattern: &str) -> Regex {
     // Every pattern here is a constant exercised by the tests; an impossible failure yields
     // a regex that matches nothing rather than a panic in the request path.
     Regex::new(pattern).unwrap_or_else(|_| unreachable_regex())
@@ -23,7 +23,7 @@ fn unreachable_regex() -> Regex {
     Regex::new("[^\\s\\S]").expect("empty class")
 }
 
-fn push(out: &mut Vec<Detection>, start: usize, end: usize, kind: PiiType, score: f32) {
+pub(super) fn push(out: &mut Vec<Detection>, start: usize, end: usize, kind: PiiType, score: f32) {
     out.push(Detection {
         start,
         end,
@@ -32,7 +32,7 @@ fn push(out: &mut Vec<Detection>, start: usize, end: usize, kind: PiiType, score
     });
 }
 
-fn boosted(text: &str, start: usize, end: usize, base: f32, words: &[&str]) -> f32 {
+pub(super) fn boosted(text: &str, start: usize, end: usize, base: f32, words: &[&str]) -> f32 {
     if near(text, start, end, words) {
         base + BOOST
     } else {
@@ -41,7 +41,7 @@ fn boosted(text: &str, start: usize, end: usize, base: f32, words: &[&str]) -> f
 }
 
 /// Push match `m` as `kind` with score `base`, raised when a word of `context` is near.
-fn push_near(
+pub(super) fn push_near(
     text: &str,
     out: &mut Vec<Detection>,
     m: &regex::Match<'_>,
@@ -138,7 +138,7 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
         in_aadhaar(window, &mut local);
         es_ids(window, &mut local);
         dates(window, &mut local);
-        addresses(window, &mut local);
+        super::address::scan(window, &mut local);
         out.extend(local.into_iter().map(|d| Detection {
             start: d.start + from,
             end: d.end + from,
@@ -163,7 +163,7 @@ pub fn families() -> Vec<(&'static str, super::Recognizer)> {
         ("in_aadhaar", in_aadhaar),
         ("es_ids", es_ids),
         ("dates", dates),
-        ("addresses", addresses),
+        ("addresses", super::address::scan),
     ]
 }
 
@@ -765,64 +765,5 @@ fn date_detection(text: &str, start: usize, end: usize, out: &mut Vec<Detection>
         push(out, start, end, PiiType::DateOfBirth, 0.85);
     } else {
         push(out, start, end, PiiType::Date, 0.6);
-    }
-}
-
-const STREET_TYPES: &str = "street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|crescent|cres|close|row|loop|alley|pike|route|rte|path|walk|gardens|heights|hill|park|point|ridge|view|mill|mills|springs|summit|valley|village|vista|plaza|expressway|freeway|grove|harbor|junction|manor|meadows|orchard|pass|port|shores|station|turnpike|gate|green|mews|parade|esplanade|quay|strasse|straße|rue|calle|via|katu|gatan|vej|weg|laan|plein|utca";
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    re(&format!(
-        r"\b\d{{1,6}}[A-Za-z]?,? (?:[A-Z][\w'\-]*\.? ){{0,4}}(?i:{STREET_TYPES})\b\.?(?:,? (?i:apt|apartment|suite|ste|unit|floor|fl|#)\.? ?#?\d+[A-Za-z]?)?(?:,? [A-Z][a-z]+(?: [A-Z][a-z]+){{0,2}},? (?:[A-Z]{{2}}|[A-Z][a-z]+) \d{{5}}(?:-\d{{4}})?)?"
-    ))
-});
-const ADDRESS_CONTEXT: &[&str] = &[
-    "address",
-    "live",
-    "lives",
-    "living",
-    "located",
-    "ship",
-    "deliver",
-    "home",
-    "residence",
-    "mail",
-    "send",
-];
-
-static ADDRESS_INTL: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"\b(?:(?:Via|Viale|Rue|Calle|Avenida|Rua|Piazza|Plaza|Carrer|Strada|Avenue|Boulevard|Ulica|ul\.)\s+(?:[A-Z][\w'\-]*\s+){1,3}\d{1,5}[a-z]?|[A-Z][\w\-]*(?i:strasse|straße|str\.|katu|gatan|vägen|vej|weg|laan|gade|utca|ulica|tie|veien|gasse|platz|allee|damm|straat|steeg)\s+\d{1,5}[a-z]?)\b(?:,?\s+(?i:apt|apartment|suite|ste|unit)\.?\s?\d+)?",
-    )
-});
-
-static ADDRESS_UNIT: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"\b(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s?#?\d{1,5}[A-Za-z]?\b|,\s(?:[A-Z]{2}|[A-Z][a-z]+)\s\d{5}(?:-\d{4})?\b",
-    )
-});
-
-fn addresses(text: &str, out: &mut Vec<Detection>) {
-    // Units and "State ZIP" tails are parts of an address even when the rest is not found.
-    for m in ADDRESS_UNIT.find_iter(text) {
-        let s = m.as_str();
-        let skip = if s.starts_with(',') { 2 } else { 0 };
-        push(
-            out,
-            m.start() + skip,
-            m.end(),
-            PiiType::StreetAddress,
-            boosted(text, m.start(), m.end(), 0.55, ADDRESS_CONTEXT),
-        );
-    }
-    for m in ADDRESS_INTL.find_iter(text) {
-        push_near(text, out, &m, PiiType::StreetAddress, 0.6, ADDRESS_CONTEXT);
-    }
-    for m in ADDRESS.find_iter(text) {
-        let s = m.as_str();
-        // "3 way handshake", "2 st" are not addresses: need a capitalised street name.
-        let words: Vec<&str> = s.split_whitespace().collect();
-        if words.len() < 3 || !words[1].starts_with(|c: char| c.is_uppercase()) {
-            continue;
-        }
-        push_near(text, out, &m, PiiType::StreetAddress, 0.6, ADDRESS_CONTEXT);
     }
 }

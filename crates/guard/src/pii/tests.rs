@@ -245,6 +245,60 @@ fn street_addresses() {
 }
 
 #[test]
+fn international_addresses_are_one_span() {
+    assert!(has(
+        "Send it to Hauptstraße 5\n10115 Berlin\nGermany please",
+        "Hauptstraße 5\n10115 Berlin\nGermany",
+        PiiType::StreetAddress
+    ));
+    assert!(has(
+        "ship to 12 Baker Street, London NW1 6XE today",
+        "12 Baker Street, London NW1 6XE",
+        PiiType::StreetAddress
+    ));
+    assert!(has(
+        "she lives at Rua João Pessoa 1636, Recife",
+        "Rua João Pessoa 1636, Recife",
+        PiiType::StreetAddress
+    ));
+    assert!(none_of(
+        "she lives at Rua João Pessoa 1636, Recife",
+        PiiType::Person
+    ));
+    assert!(has(
+        "Adres: Keizersgracht 123, 1015 CJ Amsterdam",
+        "Keizersgracht 123, 1015 CJ Amsterdam",
+        PiiType::StreetAddress
+    ));
+}
+
+#[test]
+fn address_tails_stop_at_other_values() {
+    let t = "PSC 1234, Box 5678\nAPO AE 09012\n+1 415-555-2671 office";
+    assert!(has(
+        t,
+        "PSC 1234, Box 5678\nAPO AE 09012",
+        PiiType::StreetAddress
+    ));
+    assert!(has(t, "+1 415-555-2671", PiiType::Phone));
+    // A tail never crosses a run of blank lines.
+    let t = "Supported OS: Windows 8, 7 Acme Vista\n\n\n\nDOWNLOAD FILE";
+    assert!(kinds(t).iter().all(|(v, _)| !v.contains("DOWNLOAD")));
+}
+
+#[test]
+fn years_and_tables_are_not_addresses() {
+    for t in [
+        "the winner of the 2012 National Book Critics Circle Award.",
+        "Join Date May 2003 Location Milwaukee Posts 348 Is there a way",
+        "Total 441 Male 98,149 Female 88,877",
+        "we bought 3 Windows 10 machines",
+    ] {
+        assert!(none_of(t, PiiType::StreetAddress), "{t}: {:?}", kinds(t));
+    }
+}
+
+#[test]
 fn overlaps_resolve_to_the_strongest() {
     let d = PiiDetector::default().detect("email me: jane@corp.com");
     assert_eq!(d.len(), 1);
