@@ -100,25 +100,20 @@ pub async fn verify(
     }
     for instance in instances {
         let mut chain = verify_chain(store, &instance, mac_key).await?;
-        let mut cps = store.checkpoints(&instance).await?;
-        cps.extend(
-            external
-                .iter()
-                .filter(|c| c.instance == instance)
-                .cloned()
-                .map(|mut c| {
-                    // Tag external ones so a problem says where the checkpoint came from.
-                    c.instance = format!("{} (external)", c.instance);
-                    c
-                }),
-        );
+        let cps: Vec<(&str, Checkpoint)> = store
+            .checkpoints(&instance)
+            .await?
+            .into_iter()
+            .map(|c| ("stored checkpoint", c))
+            .chain(
+                external
+                    .iter()
+                    .filter(|c| c.instance == instance)
+                    .map(|c| ("external checkpoint", c.clone())),
+            )
+            .collect();
         let mut last_signed = 0;
-        for cp in &cps {
-            let origin = if cp.instance.ends_with("(external)") {
-                "external checkpoint"
-            } else {
-                "stored checkpoint"
-            };
+        for (origin, cp) in &cps {
             if let Err(why) = cp.check(trusted) {
                 chain.checkpoint_problems.push(Problem {
                     seq: cp.seq,
@@ -158,7 +153,7 @@ pub async fn verify(
             }
         }
         if let Some(anchor) = store.anchor(&instance).await? {
-            let vouched = cps.iter().any(|c| {
+            let vouched = cps.iter().any(|(_, c)| {
                 c.seq == anchor.seq
                     && c.hash_bytes() == Some(anchor.hash)
                     && c.check(trusted).is_ok()

@@ -7,6 +7,8 @@
     reason = "tests"
 )]
 
+mod audit;
+
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
