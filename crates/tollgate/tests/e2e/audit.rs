@@ -776,3 +776,56 @@ async fn retention_deletes_expired_payloads_except_under_legal_hold() {
         "dry runs change nothing and are not recorded as runs: {actions:?}"
     );
 }
+
+/// Verifying a running gateway must not report an alteration: `audit verify` read the chain
+/// page by page and then the head, so records appended in between read as a truncation.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_while_the_gateway_writes_is_not_a_false_alarm() {
+    let mock = MockUpstream::start().await.unwrap();
+    let p = project(&mock, "");
+    let (key, _) = create_key(&p.dir, &[]);
+    let mut server = Server::start(&p.dir, &[]);
+    let client = reqwest::Client::new();
+    let stop_load = Instant::now() + Duration::from_secs(8);
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let (client, url, key) = (client.clone(), server.url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < stop_load {
+                let r = client
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(&key)
+                    .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": format!("v{t}")}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.bytes().await.unwrap();
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = p.dir.clone();
+    let runs = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        for _ in 0..12 {
+            let (code, out, err) = cli(&dir, &["audit", "verify"], None);
+            if code != 0 {
+                failures.push(format!("exit {code}: {out}{err}"));
+            }
+        }
+        failures
+    })
+    .await
+    .unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(stop(&mut server).success());
+    assert!(
+        runs.is_empty(),
+        "{} of 12 verifications of an untouched, live trail failed: {}",
+        runs.len(),
+        runs[0]
+    );
+}
