@@ -15,6 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::class::DataClass;
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Number of random base62 characters in a key.
 pub const RANDOM_LEN: usize = 30;
@@ -252,6 +254,9 @@ pub struct KeyRecord {
     pub rotated_from: Option<String>,
     /// The key that succeeded this one.
     pub rotated_to: Option<String>,
+    /// Class of the data this key's requests carry (DP-4); a request's class is the more
+    /// sensitive of its key's and its route's. None: the route's class alone.
+    pub data_class: Option<DataClass>,
 }
 
 /// Why a stored key may not be used right now.
@@ -283,6 +288,7 @@ impl KeyRecord {
             last_used_at: None,
             rotated_from: None,
             rotated_to: None,
+            data_class: None,
         }
     }
 

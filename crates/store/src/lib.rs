@@ -3,7 +3,8 @@
 //!
 //! Main types:
 //! - [`key::VirtualKey`]: a parsed, checksum-verified data-plane key; [`key::KeyRecord`] its
-//!   stored metadata (only an HMAC of the key is ever persisted);
+//!   stored metadata (only an HMAC of the key is ever persisted), including the
+//!   [`class::DataClass`] of the data it carries (DP-4);
 //! - [`master::MasterKey`]: the root secret in a 0600 file, from which the key pepper and the
 //!   keystore cipher are derived;
 //! - [`keystore::Keystore`]: provider credentials sealed with XChaCha20-Poly1305;
@@ -13,6 +14,7 @@
 //!   [`audit::AuditStore`] in one handle; [`sqlite::SqliteStore`] implements them.
 
 pub mod audit;
+pub mod class;
 pub mod error;
 pub mod key;
 pub mod keystore;

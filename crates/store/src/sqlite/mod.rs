@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::class::DataClass;
 use crate::key::{Environment, KeyHash, KeyRecord};
 use crate::{
     AdminCredential, AdminStore, KeyStore, Result, SecretStore, StoreError, from_millis, to_millis,
@@ -80,6 +81,14 @@ fn row_to_key(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord> {
             .map(from_millis),
         rotated_from: row.try_get("rotated_from")?,
         rotated_to: row.try_get("rotated_to")?,
+        data_class: row
+            .try_get::<Option<String>, _>("data_class")?
+            .map(|c| {
+                DataClass::parse(&c).ok_or(StoreError::Corrupt {
+                    what: "virtual_keys.data_class",
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -91,8 +100,9 @@ impl KeyStore for SqliteStore {
         })?;
         sqlx::query(
             "INSERT INTO virtual_keys (id, hash, display_prefix, name, owner, team, environment,
-                allowed_models, created_at, expires_at, revoked_at, last_used_at, rotated_from, rotated_to)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                allowed_models, created_at, expires_at, revoked_at, last_used_at, rotated_from, rotated_to,
+                data_class)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(&r.hash.0[..])
@@ -108,6 +118,7 @@ impl KeyStore for SqliteStore {
         .bind(opt_millis(r.last_used_at))
         .bind(&r.rotated_from)
         .bind(&r.rotated_to)
+        .bind(r.data_class.map(DataClass::as_str))
         .execute(&self.pool)
         .await?;
         Ok(())

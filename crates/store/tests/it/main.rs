@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use tollgate_store::class::DataClass;
 use tollgate_store::key::{Environment, KeyHasher, KeyRecord, KeyState, VirtualKey};
 use tollgate_store::keystore::Keystore;
 use tollgate_store::master::MasterKey;
@@ -33,6 +34,7 @@ async fn key_lifecycle_create_lookup_revoke_rotate() {
     let mut rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
     rec.team = Some("search".into());
     rec.allowed_models = vec!["gpt-4o".into()];
+    rec.data_class = Some(DataClass::Pii);
     db.insert_key(&rec).await.unwrap();
 
     let found = db.key_by_hash(&hasher.hash(&key)).await.unwrap().unwrap();
@@ -57,6 +59,7 @@ async fn key_lifecycle_create_lookup_revoke_rotate() {
     );
     let new = db.key_by_id(&succ_rec.id).await.unwrap().unwrap();
     assert_eq!(new.rotated_from.as_deref(), Some(rec.id.as_str()));
+    assert_eq!(new.data_class, None);
 
     assert!(db.revoke_key(&rec.id, Utc::now()).await.unwrap());
     assert!(!db.revoke_key("key_nope", Utc::now()).await.unwrap());
@@ -74,6 +77,26 @@ async fn key_lifecycle_create_lookup_revoke_rotate() {
         new.last_used_at.unwrap().timestamp_millis(),
         t.timestamp_millis()
     );
+}
+
+#[tokio::test]
+async fn an_unknown_stored_data_class_is_corrupt_not_a_default() {
+    // A class this version does not know must not silently become "no class" (DP-4).
+    use sqlx::Connection;
+    let (dir, db) = open().await;
+    let hasher = KeyHasher::new([3; 32]);
+    let key = VirtualKey::generate(Environment::Production);
+    let rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
+    db.insert_key(&rec).await.unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE virtual_keys SET data_class = 'secret' WHERE id = ?")
+        .bind(&rec.id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let err = db.key_by_id(&rec.id).await.unwrap_err().to_string();
+    assert!(err.contains("virtual_keys.data_class"), "{err}");
 }
 
 #[tokio::test]
