@@ -39,6 +39,9 @@ pub enum StoreError {
         /// Which value.
         what: &'static str,
     },
+    /// Appending to the audit trail failed (the database refused the write).
+    #[error("audit append failed: {0}")]
+    Append(String),
     /// A secret name is not acceptable.
     #[error("invalid secret name {0:?}: use 1-128 characters of A-Z a-z 0-9 . _ - /")]
     BadSecretName(String),

@@ -24,6 +24,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The audit appender: a dedicated connection on its own thread (see `audit.rs`).
+    appender: std::sync::Arc<audit::Appender>,
 }
 
 impl SqliteStore {
@@ -41,7 +43,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            appender: std::sync::Arc::new(audit::Appender::new(path.to_owned())),
+        })
     }
 }
 
