@@ -7,6 +7,7 @@
 //! - [`secret`]: the one credential rule set, shared by the scanner, the config loader (a
 //!   literal key in `tollgate.toml` is an error) and, later, prompt masking;
 //! - [`tokens`]: cheap token estimates for providers that report no usage;
+//! - [`cost`]: model prices (defaults for well-known models) and the cost of a call;
 //! - [`pii`]: PII recognizers with validation and context scoring (DP-1);
 //! - [`mask`]: what to do with a detection — redact, partially mask, hash, replace with a
 //!   reversible token restored in the response (streams included), or block;
@@ -17,6 +18,7 @@
 //! PII, injection, content and output validation detectors join this crate as they land.
 
 pub mod content;
+pub mod cost;
 pub mod egress;
 pub mod injection;
 pub mod mask;
