@@ -62,6 +62,16 @@ data_dir = "data"
 kind = "openai"
 base_url = "http://127.0.0.1:$NGINX_PORT/v1"
 api_key = "file://$PWD/$OUT/upstream.key"
+[providers.upstream.review]
+reviewed_by = "bench"
+reviewed_on = $(date -u +%F)
+expires = $(date -u -d '+1 year' +%F)
+retention_days = 0
+zero_data_retention = true
+trains_on_customer_data = false
+regions = ["local"]
+dpa_signed = false
+data_classes = ["public", "internal"]
 [routes.bench]
 targets = [{ provider = "upstream", model = "bench-upstream" }]
 CONF

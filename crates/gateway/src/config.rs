@@ -5,7 +5,8 @@
 //! then reports *every* problem with its location, not just the first. Credentials must be
 //! references (`keystore://`, `vault://`, `aws-sm://`, `file://`, `env:`): a literal key
 //! anywhere in the file is an error that names its line (checklist AC-1). Where the secrets
-//! managers are is the `[secrets]` section ([`crate::secrets::SecretsConfig`]).
+//! managers are is the `[secrets]` section ([`crate::secrets::SecretsConfig`]); provider
+//! reviews, data classes and `[policy]` are in [`review`] (DP-4).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,8 +19,10 @@ use toml::Spanned;
 use crate::credential::CredentialRef;
 
 pub mod audit;
+pub mod review;
 
 pub use audit::{AuditConfig, PayloadConfig, RetentionConfig};
+pub use review::{DataClass, ExpiredReview, PolicyConfig, Review, ReviewConfig, ReviewStatus};
 
 /// Default listen address of `tollgate serve`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -76,6 +79,9 @@ pub struct Config {
     /// Retention of payloads and records (DP-3).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Data-class defaults and enforcement of provider reviews (DP-4).
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
 /// Guard settings, globally under `[guards]` or per route under `[routes.NAME.guards]`
@@ -309,6 +315,9 @@ pub struct ProviderConfig {
     pub breaker_failures: Option<u32>,
     /// How long an open breaker rejects calls before a trial request.
     pub breaker_cooldown: Option<ConfigDuration>,
+    /// The provider's data-handling review (DP-4). Without a current one the provider
+    /// receives nothing; the built-in `echo` provider needs none.
+    pub review: Option<ReviewConfig>,
 }
 
 /// One route: a model alias and its ordered fallback targets.
@@ -321,6 +330,9 @@ pub struct RouteConfig {
     pub guards: Option<GuardsConfig>,
     /// Which payloads this route stores beside its audit records.
     pub audit: Option<PayloadConfig>,
+    /// Class of the data this route carries (`public`, `internal`, `confidential`, `pii`,
+    /// `phi`); default `[policy] default_data_class`. A key may raise it, never lower it.
+    pub data_class: Option<Spanned<String>>,
 }
 
 /// One target of a route.
@@ -681,6 +693,7 @@ impl Config {
         }
         self.audit.validate(problems);
         self.retention.validate(problems);
+        review::validate(self, text, review::today(), problems, &mut warnings);
         if let Err(e) = crate::guards::GuardSet::build(&self.guards, None) {
             problems.push(Problem {
                 path: "guards".into(),
@@ -871,6 +884,7 @@ targets = []
     fn env_reference_is_accepted_with_a_warning() {
         let text = "[providers.openai]\nkind = \"openai\"\napi_key = \"env:OPENAI_API_KEY\"\n";
         let (_, w) = parse(text).unwrap();
+        let w: Vec<_> = w.iter().filter(|w| !w.path.ends_with(".review")).collect();
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].path, "providers.openai.api_key");
     }

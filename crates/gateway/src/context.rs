@@ -67,6 +67,10 @@ pub struct RequestContext {
     pub response_payload: Option<PayloadKind>,
     /// Wall-clock arrival time, for the audit record.
     pub arrived: DateTime<Utc>,
+    /// Effective data class: the more sensitive of the key's and the route's (DP-4).
+    pub data_class: Option<crate::config::DataClass>,
+    /// Why targets were skipped by provider policy (DP-4), in target order.
+    pub policy_skips: Vec<String>,
 }
 
 impl RequestContext {
@@ -98,6 +102,8 @@ impl RequestContext {
             payloads: Vec::new(),
             response_payload: None,
             arrived: Utc::now(),
+            data_class: None,
+            policy_skips: Vec::new(),
         }
     }
 
@@ -135,6 +141,7 @@ impl RequestContext {
         f.insert("format".into(), json!(self.format.as_str()));
         f.insert("environment".into(), json!(self.environment));
         f.insert("route".into(), json!(self.route));
+        f.insert("data_class".into(), json!(self.data_class));
         f.insert("provider".into(), json!(provider));
         f.insert("model".into(), json!(model));
         f.insert("status".into(), json!(self.status));
@@ -292,6 +299,7 @@ impl RequestContext {
         let content_flags =
             (!self.checks.content.is_empty()).then(|| self.checks.content.join(","));
         let output_flags = (!self.checks.output.is_empty()).then(|| self.checks.output.join(","));
+        let policy_skips = (!self.policy_skips.is_empty()).then(|| self.policy_skips.join("; "));
         tracing::info!(
             target: "tollgate::request",
             request_id = %self.id,
@@ -300,6 +308,7 @@ impl RequestContext {
             endpoint = self.endpoint,
             format = self.format.as_str(),
             route = %route,
+            data_class = self.data_class.map(|c| c.as_str()),
             upstream = %target,
             status = self.status,
             stream = self.stream,
@@ -316,6 +325,7 @@ impl RequestContext {
             injection_rules = injection_rules.as_deref(),
             content_flags = content_flags.as_deref(),
             output_flags = output_flags.as_deref(),
+            policy_skips = policy_skips.as_deref(),
             prompt = self.prompt.as_deref(),
             completion = self.completion.as_deref(),
             "request"

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     InvalidKey,
     /// The key may not use this model or endpoint (403).
     Forbidden,
+    /// No provider of the route may receive the request's data class (403, DP-4).
+    Policy,
     /// Malformed JSON or missing fields (400).
     BadRequest,
     /// Body larger than the configured cap (413).
@@ -95,6 +97,11 @@ impl GatewayError {
     /// 403.
     pub fn forbidden(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::Forbidden, Fault::Client, false, msg)
+    }
+    /// 403: no target's provider is approved for the request's data (DP-4); the message
+    /// names each provider and why.
+    pub fn policy(msg: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Policy, Fault::Client, false, msg)
     }
     /// 400.
     pub fn bad_request(msg: impl Into<String>) -> Self {
@@ -170,7 +177,7 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self.kind {
             ErrorKind::MissingKey | ErrorKind::InvalidKey => StatusCode::UNAUTHORIZED,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden | ErrorKind::Policy => StatusCode::FORBIDDEN,
             ErrorKind::BadRequest | ErrorKind::Blocked(_) => StatusCode::BAD_REQUEST,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -189,6 +196,7 @@ impl GatewayError {
         match self.kind {
             ErrorKind::MissingKey | ErrorKind::InvalidKey => "auth",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Policy => "policy",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::PayloadTooLarge => "too_large",
             ErrorKind::ModelNotFound | ErrorKind::NotFound => "not_found",
@@ -211,6 +219,7 @@ impl GatewayError {
                         ("authentication_error", "invalid_api_key")
                     }
                     ErrorKind::Forbidden => ("permission_error", "model_not_allowed"),
+                    ErrorKind::Policy => ("permission_error", "provider_not_approved"),
                     ErrorKind::ModelNotFound => ("invalid_request_error", "model_not_found"),
                     ErrorKind::NotFound => ("invalid_request_error", "unknown_url"),
                     ErrorKind::PayloadTooLarge => ("invalid_request_error", "request_too_large"),
@@ -304,6 +313,17 @@ mod tests {
         assert_eq!(
             GatewayError::model_not_found("x").body(WireFormat::Anthropic)["error"]["type"],
             "not_found_error"
+        );
+        let p = GatewayError::policy("provider \"x\" is not approved");
+        assert_eq!(p.status(), StatusCode::FORBIDDEN);
+        assert_eq!(p.class(), "policy");
+        assert_eq!(
+            p.body(WireFormat::OpenAi)["error"]["code"],
+            "provider_not_approved"
+        );
+        assert_eq!(
+            p.body(WireFormat::Anthropic)["error"]["type"],
+            "permission_error"
         );
         assert_eq!(
             GatewayError::upstream_timeout("t").status(),

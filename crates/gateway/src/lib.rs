@@ -7,7 +7,8 @@
 //!   holds the [`auth::Authenticator`] and [`metrics::Metrics`];
 //! - [`pipeline`] holds the handlers, whose stages run in the order written at its top;
 //! - [`upstream`] calls targets with retries, fallback and circuit breakers
-//!   ([`resilience`]);
+//!   ([`resilience`]), skipping providers not approved for the request's data class
+//!   ([`policy`], DP-4);
 //! - [`wire`] translates requests, responses and streams between the OpenAI and Anthropic
 //!   formats, reading upstream streams with the bounded [`sse`] parser;
 //! - [`credential`] resolves providers' `api_key` references, with the clients of the
@@ -24,6 +25,7 @@ pub mod error;
 pub mod guards;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
 pub mod provider;
 pub mod resilience;
 pub mod secrets;

@@ -3,8 +3,9 @@
 //! 1. **authn**: a valid virtual key ([`crate::auth`]), before the body is even read;
 //! 2. **read**: the body, capped at `server.max_body_bytes` (413 beyond);
 //! 3. **parse**: JSON and the fields we rely on (400 with what is wrong);
-//! 4. **route**: model alias → targets (404), key scope (403);
-//! 5. **upstream**: retries, fallback, breakers ([`crate::upstream`]);
+//! 4. **route**: model alias → targets (404), key scope (403), the request's data class;
+//! 5. **upstream**: provider approval for the data class (403 when no target may receive
+//!    it, [`crate::policy`]), retries, fallback, breakers ([`crate::upstream`]);
 //! 6. **respond**: translate to the client's format, whole or streamed;
 //! 7. **record**: one log line and metrics ([`RequestContext::finish`]).
 //!
@@ -132,10 +133,17 @@ fn resolve(
             key.id, key.allowed_models
         )));
     }
-    gw.routes
+    let route = gw
+        .routes
         .get(model)
         .cloned()
-        .ok_or_else(|| GatewayError::model_not_found(model))
+        .ok_or_else(|| GatewayError::model_not_found(model))?;
+    // The request's data class (DP-4): a key may raise its route's class, never lower it.
+    ctx.data_class = Some(
+        key.data_class
+            .map_or(route.data_class, |k| k.max(route.data_class)),
+    );
+    Ok(route)
 }
 
 /// A chat request as an upstream call (also used by the guard-model check).
@@ -230,7 +238,9 @@ async fn chat(
         .filter(|c| c.inputs)
         .and_then(|c| c.guard_model.as_ref())
     {
-        if let Err(e) = crate::guards::remote::check(&gw, gm, None, &request.prompt_text()).await {
+        if let Err(e) =
+            crate::guards::remote::check(&gw, gm, &ctx, None, &request.prompt_text()).await
+        {
             return reject(&gw, ctx, e);
         }
     }
@@ -358,9 +368,14 @@ async fn chat(
                 .as_ref()
                 .and_then(|c| c.guard_model.as_ref())
             {
-                if let Err(e) =
-                    crate::guards::remote::check(&gw, gm, Some(&request.prompt_text()), &answer)
-                        .await
+                if let Err(e) = crate::guards::remote::check(
+                    &gw,
+                    gm,
+                    &ctx,
+                    Some(&request.prompt_text()),
+                    &answer,
+                )
+                .await
                 {
                     return reject(&gw, ctx, e);
                 }

@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::{ProviderConfig, ProviderKind, Resilience};
+use crate::config::{ProviderConfig, ProviderKind, Resilience, Review};
 use crate::credential::{CredentialRef, CredentialSource};
 use crate::error::GatewayError;
 use crate::secrets::SecretBackends;
@@ -40,6 +40,8 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Timeouts, retries, breaker settings.
     pub resilience: Resilience,
+    /// Its data-handling review, if it has a valid one (DP-4).
+    pub review: Option<Review>,
     base_url: String,
     api_version: Option<String>,
     credential: Option<CredentialSource>,
@@ -67,6 +69,16 @@ impl Provider {
         backends: &SecretBackends,
     ) -> Result<Self, String> {
         let resilience = cfg.resilience();
+        let review = match &cfg.review {
+            Some(r) => Some(r.resolve().map_err(|errors| {
+                let msgs: Vec<String> = errors
+                    .into_iter()
+                    .map(|e| format!("review.{}: {}", e.field, e.message))
+                    .collect();
+                msgs.join("; ")
+            })?),
+            None => None,
+        };
         let credential = match &cfg.api_key {
             Some(r) => Some(CredentialSource::with_backends(
                 CredentialRef::parse(r.get_ref()).map_err(|e| e.to_string())?,
@@ -95,6 +107,7 @@ impl Provider {
             name: name.to_owned(),
             kind: cfg.kind,
             resilience,
+            review,
             base_url: cfg.effective_base_url(),
             api_version: cfg.api_version.clone(),
             credential,

@@ -38,6 +38,8 @@ pub struct Route {
     pub guards: crate::guards::GuardSet,
     /// Payloads this route stores beside its audit records.
     pub payloads: crate::audit::PayloadPolicy,
+    /// Class of the data this route carries (DP-4).
+    pub data_class: crate::config::DataClass,
 }
 
 /// Everything a request handler needs.
@@ -114,6 +116,7 @@ impl Gateway {
                         &config.audit.payloads,
                         rc.audit.as_ref(),
                     ),
+                    data_class: rc.data_class(&config.policy),
                 }),
             );
         }

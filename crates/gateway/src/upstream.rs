@@ -1,5 +1,6 @@
-//! Calling a route's targets: retries with jittered backoff (honouring `Retry-After`),
-//! fallback to the next target, per-target circuit breakers, and the first-byte timeout.
+//! Calling a route's targets: provider approval for the request's data class (DP-4,
+//! [`crate::policy`]), retries with jittered backoff (honouring `Retry-After`), fallback to
+//! the next target, per-target circuit breakers, and the first-byte timeout.
 //!
 //! Once a stream's headers are accepted the call is committed: nothing is retried after the
 //! first byte could have reached the client. Dropping the returned future or stream (the
@@ -21,6 +22,7 @@ use crate::config::ProviderKind;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::metrics::TargetLabels;
+use crate::policy::Admission;
 use crate::provider::Endpoint;
 use crate::resilience::{backoff, parse_retry_after};
 use crate::state::{Gateway, Route, Target};
@@ -258,7 +260,30 @@ pub async fn call(
     call: &impl Call,
 ) -> Result<(Reply, Target), GatewayError> {
     let mut last: Option<GatewayError> = None;
+    // The request's class, raised to the route's (a guard-model route may carry more).
+    let class = ctx
+        .data_class
+        .map_or(route.data_class, |c| c.max(route.data_class));
+    ctx.data_class = Some(class);
+    let today = crate::config::review::today();
+    let on_expired = gw.config.policy.expired_review;
+    let mut refused = Vec::new();
     for target in &route.targets {
+        // Provider approval (DP-4) comes first: nothing is built for, let alone sent to, a
+        // provider that may not receive this request's data.
+        match crate::policy::admit(&target.provider, class, today, on_expired) {
+            Admission::Allowed => {}
+            Admission::AllowedExpired(warning) => {
+                tracing::warn!(request_id = %ctx.id, provider = %target.provider.name, "{warning}");
+            }
+            Admission::Refused(reason) => {
+                tracing::debug!(request_id = %ctx.id, target = %target.label, reason = %reason, "target skipped by provider policy");
+                gw.metrics.attempt(&target.label, "policy");
+                ctx.policy_skips.push(reason.clone());
+                refused.push(reason);
+                continue;
+            }
+        }
         ctx.target = Some(target.label.clone());
         if !target.provider.supports(endpoint) {
             last = Some(GatewayError::bad_request(format!(
@@ -350,6 +375,9 @@ pub async fn call(
                 }
             }
         }
+    }
+    if refused.len() == route.targets.len() && !refused.is_empty() {
+        return Err(crate::policy::refusal(&refused));
     }
     Err(last.unwrap_or_else(|| GatewayError::unavailable("route has no usable target")))
 }

@@ -10,7 +10,8 @@ use tollgate_store::key::{new_admin_credential, random_base62};
 use crate::{Outcome, setup};
 
 /// The config written by `init`: safe to run as is (echo provider), with the real providers
-/// commented so that no credential is ever needed to get started.
+/// commented so that no credential is ever needed to get started. `{TODAY}` and
+/// `{NEXT_YEAR}` are filled in by [`template`].
 pub const TEMPLATE: &str = r#"# tollgate.toml — written by `tollgate init`. Every setting is documented in the README.
 # Credentials are references, never literal keys (checklist AC-1): store a key with
 #   tollgate secrets set openai < openai-key.txt
@@ -31,6 +32,17 @@ data_dir = "tollgate-data"
 # Include prompt and completion text in request logs. Off: prompts are user data.
 log_payloads = false
 
+# ---- Provider policy (DP-4) ------------------------------------------------------------
+# Every provider except the built-in echo needs a [providers.NAME.review]: without a current
+# one it receives nothing. Data classes, least sensitive first: public, internal,
+# confidential, pii, phi. A request's class is the more sensitive of its route's
+# (data_class = "...", default below) and its key's (`tollgate keys create --data-class`).
+# `tollgate providers` lists every review and exits 1 if one is missing or expired.
+
+[policy]
+default_data_class = "internal"
+expired_review = "refuse"      # or "warn": send anyway, logging a warning per request
+
 # ---- Providers -------------------------------------------------------------------------
 # kind: "openai" (OpenAI and OpenAI-compatible servers: vLLM, Ollama, llama.cpp),
 #       "azure" (Azure OpenAI), "anthropic", or "echo" (built in; replies with its input).
@@ -47,20 +59,63 @@ kind = "echo"
 # max_retries = 2              # on 429, 5xx and connection errors, with jittered backoff
 # breaker_failures = 5         # consecutive failures that open the circuit breaker
 # breaker_cooldown = "30s"
+# [providers.openai.review]    # fill in from your own review of the provider's terms
+# reviewed_by = "security@example.com"
+# reviewed_on = {TODAY}
+# expires = {NEXT_YEAR}         # from this day on the provider receives nothing
+# retention_days = 30
+# zero_data_retention = false
+# trains_on_customer_data = false
+# regions = ["us"]
+# dpa_signed = true
+# certifications = ["SOC 2 Type II"]
+# data_classes = ["public", "internal"]
 
 # [providers.anthropic]
 # kind = "anthropic"
 # api_key = "keystore://anthropic"
+# [providers.anthropic.review]
+# reviewed_by = "security@example.com"
+# reviewed_on = {TODAY}
+# expires = {NEXT_YEAR}
+# retention_days = 30
+# zero_data_retention = false
+# trains_on_customer_data = false
+# regions = ["us"]
+# dpa_signed = true
+# certifications = ["SOC 2 Type II"]
+# data_classes = ["public", "internal"]
 
 # [providers.local]
 # kind = "openai"
 # base_url = "http://127.0.0.1:11434/v1"   # Ollama; no credential needed locally
+# [providers.local.review]                 # data stays on this machine
+# reviewed_by = "platform-team"
+# reviewed_on = {TODAY}
+# expires = {NEXT_YEAR}
+# retention_days = 0
+# zero_data_retention = true
+# trains_on_customer_data = false
+# regions = ["on-premises"]
+# dpa_signed = false
+# data_classes = ["public", "internal", "confidential", "pii"]
 
 # [providers.azure]
 # kind = "azure"
 # base_url = "https://YOUR-RESOURCE.openai.azure.com"
 # api_version = "2024-10-21"
 # api_key = "keystore://azure-openai"
+# [providers.azure.review]
+# reviewed_by = "security@example.com"
+# reviewed_on = {TODAY}
+# expires = {NEXT_YEAR}
+# retention_days = 30
+# zero_data_retention = false
+# trains_on_customer_data = false
+# regions = ["westeurope"]
+# dpa_signed = true
+# certifications = ["SOC 2 Type II", "ISO 27001"]
+# data_classes = ["public", "internal", "confidential"]
 
 # ---- Routes ----------------------------------------------------------------------------
 # A route maps the model name your apps send to targets tried in order (fallback).
@@ -70,11 +125,22 @@ kind = "echo"
 targets = [{ provider = "echo", model = "echo" }]
 
 # [routes."gpt-4o"]
+# data_class = "internal"      # the class of data this route carries (default: policy's)
 # targets = [
 #   { provider = "openai", model = "gpt-4o" },
 #   { provider = "anthropic", model = "claude-sonnet-4-5" },
 # ]
 "#;
+
+/// [`TEMPLATE`] with its review dates: today, and a year from today.
+pub fn template(today: chrono::NaiveDate) -> String {
+    let next_year = today
+        .checked_add_months(chrono::Months::new(12))
+        .unwrap_or(today);
+    TEMPLATE
+        .replace("{TODAY}", &today.to_string())
+        .replace("{NEXT_YEAR}", &next_year.to_string())
+}
 
 /// Run `init`.
 pub async fn run(global: &setup::GlobalArgs, dir: Option<PathBuf>) -> Result<Outcome> {
@@ -88,7 +154,7 @@ pub async fn run(global: &setup::GlobalArgs, dir: Option<PathBuf>) -> Result<Out
             config_path.display()
         );
     }
-    std::fs::write(&config_path, TEMPLATE)
+    std::fs::write(&config_path, template(chrono::Utc::now().date_naive()))
         .with_context(|| format!("writing {}", config_path.display()))?;
     let data_dir = match &global.data_dir {
         Some(d) => d.clone(),
@@ -122,4 +188,45 @@ pub async fn run(global: &setup::GlobalArgs, dir: Option<PathBuf>) -> Result<Out
     println!("  tollgate keys create --name my-app              # a virtual key for your app");
     println!("  tollgate serve");
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_loads_as_is_and_with_every_example_enabled() {
+        let today = chrono::Utc::now().date_naive();
+        let text = template(today);
+        let path = std::path::Path::new("tollgate.toml");
+        let (config, warnings) = tollgate_gateway::config::Config::parse(&text, path).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.providers.len(), 1);
+        let day = chrono::NaiveDate::from_ymd_opt(2030, 2, 1).unwrap_or_default();
+        assert!(template(day).contains("reviewed_on = 2030-02-01\n# expires = 2031-02-01"));
+        // Uncomment every setting: each commented provider carries a valid review.
+        let enabled: String = text
+            .lines()
+            .map(|l| {
+                let body = l.strip_prefix("# ").unwrap_or(l);
+                let setting = body.starts_with('[')
+                    || body.starts_with(']')
+                    || body.starts_with("  {")
+                    || body.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    });
+                format!("{}\n", if setting { body } else { l })
+            })
+            .collect();
+        let (config, warnings) = tollgate_gateway::config::Config::parse(&enabled, path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.providers.len(), 5);
+        assert!(
+            config
+                .providers
+                .values()
+                .all(|p| p.review_status(today).is_current())
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! `tollgate keys`: create, list, show, revoke and rotate virtual keys (AC-2, AC-4).
+//! `tollgate keys`: create, list, show, revoke and rotate virtual keys (AC-2, AC-4), with
+//! the data class their requests carry (DP-4).
 //!
 //! Keys are written straight to the store; a running gateway sees changes within a second.
 
@@ -6,6 +7,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
+use tollgate_store::class::DataClass;
 use tollgate_store::key::{Environment, KeyRecord, KeyState, VirtualKey};
 
 use crate::{Outcome, setup};
@@ -33,6 +35,11 @@ pub enum KeysCommand {
         /// Lifetime, e.g. 90d or 12h (default: no expiry).
         #[arg(long, value_parser = humantime::parse_duration)]
         expires_in: Option<std::time::Duration>,
+        /// Class of the data this key's requests carry: public, internal, confidential, pii
+        /// or phi (DP-4). Requests go only to providers approved for the more sensitive of
+        /// this and the route's class. Default: the route's class alone.
+        #[arg(long, value_parser = parse_class)]
+        data_class: Option<DataClass>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -72,6 +79,11 @@ pub enum KeysCommand {
 fn parse_env(s: &str) -> Result<Environment, String> {
     Environment::parse(s)
         .ok_or_else(|| format!("unknown environment {s:?}: use production or staging"))
+}
+
+fn parse_class(s: &str) -> Result<DataClass, String> {
+    s.parse()
+        .map_err(|e: tollgate_store::class::UnknownDataClass| e.to_string())
 }
 
 fn state_name(r: &KeyRecord) -> &'static str {
@@ -127,6 +139,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
             env,
             models,
             expires_in,
+            data_class,
             json,
         } => {
             if name.trim().is_empty() {
@@ -145,6 +158,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
             rec.owner = owner;
             rec.team = team;
             rec.allowed_models = models;
+            rec.data_class = data_class;
             if let Some(d) = expires_in {
                 rec.expires_at = Some(
                     rec.created_at
@@ -204,6 +218,11 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
                     ("owner", r.owner.clone().unwrap_or_else(|| "-".into())),
                     ("team", r.team.clone().unwrap_or_else(|| "-".into())),
                     ("models", r.allowed_models.join(", ")),
+                    (
+                        "data class",
+                        r.data_class
+                            .map_or_else(|| "(the route's)".into(), |c| c.to_string()),
+                    ),
                     ("created", time(Some(r.created_at))),
                     ("expires", time(r.expires_at)),
                     ("revoked", time(r.revoked_at)),
@@ -243,6 +262,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
             rec.owner = old.owner.clone();
             rec.team = old.team.clone();
             rec.allowed_models = old.allowed_models.clone();
+            rec.data_class = old.data_class;
             rec.rotated_from = Some(old.id.clone());
             if let (Some(exp), created) = (old.expires_at, old.created_at) {
                 // Keep the same lifetime for the successor.

@@ -62,10 +62,12 @@ fn truncated(text: &str) -> &str {
 }
 
 /// Ask the guard model about `text` (as the user turn, or as the assistant's answer to
-/// `prompt`). `Err` is the block to send.
+/// `prompt`) for the request of `ctx`, whose data class the guard model's providers must be
+/// approved for (DP-4). `Err` is the block to send.
 pub async fn check(
     gw: &Gateway,
     guard: &GuardModel,
+    ctx: &RequestContext,
     prompt: Option<&str>,
     text: &str,
 ) -> Result<(), GatewayError> {
@@ -95,6 +97,7 @@ pub async fn check(
         Err(_) => return failed("could not build the request"),
     };
     let mut scratch = RequestContext::new("guard", WireFormat::OpenAi);
+    scratch.data_class = ctx.data_class;
     let headers = axum::http::HeaderMap::new();
     let chat = crate::pipeline::ChatCall { request: &request };
     let call = upstream::call(

@@ -11,6 +11,7 @@ use tollgate_gateway::state::Gateway;
 use tollgate_store::Store;
 use tollgate_store::audit::Signer;
 use tollgate_store::audit::payload::Keyring;
+use tollgate_store::class::DataClass;
 use tollgate_store::key::{Environment, KeyHasher, KeyRecord, VirtualKey};
 use tollgate_store::sqlite::SqliteStore;
 use tollgate_testkit::{MOCK_KEY, MockUpstream};
@@ -46,6 +47,33 @@ pub fn test_auditor(store: &Store, fail_closed: bool) -> Auditor {
     )
 }
 
+/// A provider review (DP-4) as a security team would write it; `{REVIEWED_ON}` and
+/// `{EXPIRES}` are filled in relative to today so the fixture never lapses.
+pub const REVIEW: &str = r#"reviewed_by = "security-team@example.com"
+reviewed_on = {REVIEWED_ON}
+expires = {EXPIRES}
+retention_days = 30
+zero_data_retention = false
+trains_on_customer_data = false
+regions = ["us", "eu"]
+dpa_signed = true
+certifications = ["SOC 2 Type II", "ISO 27001"]
+data_classes = ["public", "internal", "confidential"]"#;
+
+/// `REVIEW` with its dates: reviewed 60 days ago, expiring in 305 days.
+pub fn review_block() -> String {
+    let today = chrono::Utc::now().date_naive();
+    REVIEW
+        .replace(
+            "{REVIEWED_ON}",
+            &(today - chrono::Duration::days(60)).to_string(),
+        )
+        .replace(
+            "{EXPIRES}",
+            &(today + chrono::Duration::days(305)).to_string(),
+        )
+}
+
 /// Providers and routes used across the tests; `{..}` placeholders are filled in.
 const CONFIG: &str = r#"
 [server]
@@ -58,12 +86,16 @@ base_url = "{OPENAI}"
 api_key = "file://{CRED}"
 retry_backoff = "5ms"
 first_byte_timeout = "5s"
+[providers.oa.review]
+{REVIEW}
 
 [providers.an]
 kind = "anthropic"
 base_url = "{BASE}"
 api_key = "file://{CRED}"
 retry_backoff = "5ms"
+[providers.an.review]
+{REVIEW}
 
 [providers.oa_fast]
 kind = "openai"
@@ -71,6 +103,8 @@ base_url = "{OPENAI}"
 api_key = "file://{CRED}"
 first_byte_timeout = "200ms"
 max_retries = 0
+[providers.oa_fast.review]
+{REVIEW}
 
 [providers.oa_patient]
 kind = "openai"
@@ -78,6 +112,8 @@ base_url = "{OPENAI}"
 api_key = "file://{CRED}"
 first_byte_timeout = "60s"
 max_retries = 0
+[providers.oa_patient.review]
+{REVIEW}
 
 [providers.oa_brk]
 kind = "openai"
@@ -86,18 +122,24 @@ api_key = "file://{CRED}"
 max_retries = 0
 breaker_failures = 3
 breaker_cooldown = "60s"
+[providers.oa_brk.review]
+{REVIEW}
 
 [providers.oa_badcred]
 kind = "openai"
 base_url = "{OPENAI}"
 api_key = "file://{BADCRED}"
 max_retries = 0
+[providers.oa_badcred.review]
+{REVIEW}
 
 [providers.az]
 kind = "azure"
 base_url = "{BASE}"
 api_key = "file://{CRED}"
 api_version = "2024-10-21"
+[providers.az.review]
+{REVIEW}
 
 [providers.echo]
 kind = "echo"
@@ -215,18 +257,30 @@ impl Harness {
 
     /// A harness whose audit writer refuses (`fail_closed`) or serves when its store fails.
     pub async fn start_with(fail_closed: bool) -> Self {
+        Self::start_full(fail_closed, "").await
+    }
+
+    /// A harness whose config is the shared one plus `extra` TOML (more providers, routes,
+    /// a `[policy]` section); `{BASE}`, `{OPENAI}`, `{CRED}` and `{REVIEW}` are filled in.
+    pub async fn start_extra(extra: &str) -> Self {
+        Self::start_full(true, extra).await
+    }
+
+    async fn start_full(fail_closed: bool, extra: &str) -> Self {
         let mock = MockUpstream::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let cred = dir.path().join("cred");
         std::fs::write(&cred, format!("{MOCK_KEY}\n")).unwrap();
         let badcred = dir.path().join("badcred");
         std::fs::write(&badcred, "wrong-credential").unwrap();
-        let text = CONFIG
+        let text = format!("{CONFIG}\n{extra}")
+            .replace("{REVIEW}", &review_block())
             .replace("{OPENAI}", &mock.openai_base())
             .replace("{BASE}", &mock.base())
             .replace("{CRED}", cred.to_str().unwrap())
             .replace("{BADCRED}", badcred.to_str().unwrap());
-        let (config, _) = Config::parse(&text, Path::new("test.toml")).unwrap();
+        let (config, _) =
+            Config::parse(&text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"));
         let db = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
         let store = Store::from_backend(Arc::new(db));
         let hasher = KeyHasher::new([42; 32]);
@@ -271,6 +325,7 @@ impl Harness {
         rec.allowed_models = opts.models.iter().map(|s| s.to_string()).collect();
         rec.expires_at = opts.expires_at;
         rec.team = Some("qa".into());
+        rec.data_class = opts.data_class;
         self.store.keys.insert_key(&rec).await.unwrap();
         (key.expose().to_owned(), rec.id)
     }
@@ -337,6 +392,7 @@ pub struct KeyOpts {
     pub env: Environment,
     pub models: Vec<&'static str>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub data_class: Option<DataClass>,
 }
 
 impl Default for KeyOpts {
@@ -345,6 +401,7 @@ impl Default for KeyOpts {
             env: Environment::Production,
             models: vec!["*"],
             expires_at: None,
+            data_class: None,
         }
     }
 }

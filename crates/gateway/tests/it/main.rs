@@ -13,6 +13,7 @@ mod auth;
 mod bad_input;
 mod guards;
 mod harness;
+mod policy;
 mod resilience;
 mod routing;
 mod secret_servers;

@@ -28,8 +28,9 @@ impl Running {
     async fn start(mock: &MockUpstream, secrets: &str, api_key: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{secrets}\n[providers.oa]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"{api_key}\"\nmax_retries = 0\n[routes.gpt]\ntargets = [{{ provider = \"oa\", model = \"gpt-mock\" }}]\n",
-            mock.openai_base()
+            "[server]\nlisten = \"127.0.0.1:0\"\n{secrets}\n[providers.oa]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"{api_key}\"\nmax_retries = 0\n[providers.oa.review]\n{}\n[routes.gpt]\ntargets = [{{ provider = \"oa\", model = \"gpt-mock\" }}]\n",
+            mock.openai_base(),
+            crate::harness::review_block()
         );
         let (config, _) = Config::parse(&text, Path::new("test.toml")).unwrap();
         let db = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();

@@ -74,6 +74,8 @@ kind = "openai"
 base_url = "{openai}"
 api_key = "keystore://mock"
 retry_backoff = "5ms"
+[providers.oa.review]
+{review}
 
 [routes.gpt]
 targets = [{{ provider = "oa", model = "gpt-mock" }}]
@@ -86,6 +88,7 @@ completions = true
 {extra}
 "#,
         openai = mock.openai_base(),
+        review = crate::server::review_toml(),
     );
     std::fs::write(dir.join("tollgate.toml"), config).unwrap();
     let (code, _, err) = cli(

@@ -133,6 +133,26 @@ pub fn create_key(cwd: &Path, extra: &[&str]) -> (String, String) {
     )
 }
 
+/// The body of a `[providers.NAME.review]` (DP-4) as a security team would write it:
+/// reviewed 60 days ago, expiring in 305, approved up to confidential data.
+pub fn review_toml() -> String {
+    let today = chrono::Utc::now().date_naive();
+    format!(
+        r#"reviewed_by = "security-team@example.com"
+reviewed_on = {}
+expires = {}
+retention_days = 30
+zero_data_retention = false
+trains_on_customer_data = false
+regions = ["us", "eu"]
+dpa_signed = true
+certifications = ["SOC 2 Type II", "ISO 27001"]
+data_classes = ["public", "internal", "confidential"]"#,
+        today - chrono::Duration::days(60),
+        today + chrono::Duration::days(305)
+    )
+}
+
 /// A project directory whose tollgate.toml routes to `mock`, with the mock's credential in
 /// the keystore. Returns the directory.
 pub fn project(mock: &MockUpstream) -> (tempfile::TempDir, PathBuf) {
@@ -144,6 +164,8 @@ kind = "openai"
 base_url = "{openai}"
 api_key = "keystore://mock"
 retry_backoff = "5ms"
+[providers.oa.review]
+{review}
 
 [providers.oa_fast]
 kind = "openai"
@@ -151,12 +173,16 @@ base_url = "{openai}"
 api_key = "keystore://mock"
 first_byte_timeout = "200ms"
 max_retries = 0
+[providers.oa_fast.review]
+{review}
 
 [providers.an]
 kind = "anthropic"
 base_url = "{base}"
 api_key = "keystore://mock"
 retry_backoff = "5ms"
+[providers.an.review]
+{review}
 
 [providers.echo]
 kind = "echo"
@@ -187,7 +213,8 @@ targets = [{{ provider = "oa", model = "json-valid" }}]
 targets = [{{ provider = "oa", model = "json-repair" }}]
 "#,
         openai = mock.openai_base(),
-        base = mock.base()
+        base = mock.base(),
+        review = review_toml(),
     );
     let path = dir.path().join("tollgate.toml");
     std::fs::write(&path, config).unwrap();
