@@ -3,6 +3,7 @@
 //! - `serve`: run the gateway ([`serve`]);
 //! - `init`: write a commented config and a bootstrap admin credential ([`init`]);
 //! - `keys`: manage virtual keys ([`keys`]); `secrets`: manage the keystore ([`secrets`]);
+//! - `providers`: the provider registry and each provider's review (DP-4, [`providers`]);
 //! - `scan`: scan a repository (credentials, dependencies, model files, exposure);
 //! - `guard`: run the detectors on stdin, or measure them on a labelled set;
 //! - `audit`, `retention`: verify, export and read the audit trail; apply retention.
@@ -14,6 +15,7 @@ mod audit;
 mod guard;
 mod init;
 mod keys;
+mod providers;
 mod scan;
 mod secrets;
 mod serve;
@@ -49,6 +51,9 @@ enum Command {
     /// Manage provider credentials in the embedded keystore (AC-1).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// List providers with their reviews and approved data classes; exit 1 if one is
+    /// unreviewed or its review has expired (DP-4).
+    Providers(providers::ProvidersArgs),
     /// Run the guards on text from stdin, or measure them on a labelled set.
     #[command(subcommand)]
     Guard(guard::GuardCommand),
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
             Command::Init { dir } => init::run(&cli.global, dir).await,
             Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
             Command::Secrets(cmd) => secrets::run(&cli.global, cmd).await,
+            Command::Providers(args) => providers::run(&cli.global, &args),
             Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
             Command::Retention(cmd) => audit::retention(&cli.global, cmd).await,
             Command::Scan(args) => scan::run(args),

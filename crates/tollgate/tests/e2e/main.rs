@@ -11,6 +11,7 @@
 
 mod audit;
 mod cli;
+mod providers;
 mod scan;
 mod sdk;
 mod serve;
