@@ -118,6 +118,59 @@ impl Draft {
 tokio::task_local! {
     /// Where a handler's `RequestContext::finish` leaves its draft for [`audit_layer`].
     static SLOT: RefCell<Option<Draft>>;
+    /// The client address and rate-limit headroom of the request being handled.
+    static SCOPE: RefCell<RequestScope>;
+}
+
+/// Facts the layer learns about a request before its handler runs, or that the handler
+/// reports back for the response headers.
+#[derive(Debug, Clone, Default)]
+pub struct RequestScope {
+    /// The client's address (trusted-proxy aware).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Rate-limit headroom to report in `x-ratelimit-*` headers.
+    pub headroom: Option<crate::limits::Headroom>,
+}
+
+/// The client address of the request being handled (None outside the layer).
+pub fn client_ip() -> Option<std::net::IpAddr> {
+    SCOPE.try_with(|s| s.borrow().client_ip).ok().flatten()
+}
+
+/// Report rate-limit headroom for the response headers.
+pub fn set_headroom(h: crate::limits::Headroom) {
+    let _ = SCOPE.try_with(|s| s.borrow_mut().headroom = Some(h));
+}
+
+fn rate_headers(resp: &mut Response, h: &crate::limits::Headroom) {
+    let hs = resp.headers_mut();
+    let mut put = |name: &'static str, v: String| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            hs.insert(name, v);
+        }
+    };
+    if let Some(l) = h.requests_limit {
+        put("x-ratelimit-limit-requests", l.to_string());
+        put(
+            "x-ratelimit-remaining-requests",
+            h.requests_remaining.to_string(),
+        );
+        put(
+            "x-ratelimit-reset-requests",
+            crate::limits::reset_text(h.requests_reset),
+        );
+    }
+    if let Some(l) = h.tokens_limit {
+        put("x-ratelimit-limit-tokens", l.to_string());
+        put(
+            "x-ratelimit-remaining-tokens",
+            h.tokens_remaining.to_string(),
+        );
+        put(
+            "x-ratelimit-reset-tokens",
+            crate::limits::reset_text(h.tokens_reset),
+        );
+    }
 }
 
 /// Leave `draft` for the enclosing [`audit_layer`]; if there is none (a stream finishing on
@@ -166,6 +219,8 @@ impl Ticket {
 #[derive(Debug)]
 pub struct Auditor {
     tx: mpsc::Sender<Job>,
+    mac_key: [u8; 32],
+    verifying_key: ed25519_dalek::VerifyingKey,
     shared: Arc<Shared>,
     writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -198,6 +253,7 @@ impl Auditor {
             dropped: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         });
+        let verifying_key = signer.verifying_key();
         let w = Writer {
             store,
             keyring,
@@ -212,9 +268,21 @@ impl Auditor {
         let handle = tokio::spawn(w.run(rx));
         Self {
             tx,
+            mac_key,
+            verifying_key,
             shared,
             writer: parking_lot::Mutex::new(Some(handle)),
         }
+    }
+
+    /// Key of the records' MAC (for verification through the admin API).
+    pub fn mac_key(&self) -> &[u8; 32] {
+        &self.mac_key
+    }
+
+    /// Public key of the checkpoint signatures.
+    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.verifying_key
     }
 
     /// This process's chain.
@@ -577,13 +645,37 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
         }
         return resp;
     }
-    let (resp, draft) = SLOT
-        .scope(RefCell::new(None), async move {
-            let resp = next.run(req).await;
-            let draft = SLOT.with(|s| s.borrow_mut().take());
-            (resp, draft)
-        })
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client_ip = peer.map(|p| {
+        crate::limits::client_ip(
+            p,
+            req.headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+            &gw.proxies,
+        )
+    });
+    let scope = RequestScope {
+        client_ip,
+        headroom: None,
+    };
+    let (mut resp, draft, headroom) = SCOPE
+        .scope(
+            RefCell::new(scope),
+            SLOT.scope(RefCell::new(None), async move {
+                let resp = next.run(req).await;
+                let draft = SLOT.with(|s| s.borrow_mut().take());
+                let headroom = SCOPE.with(|s| s.borrow().headroom);
+                (resp, draft, headroom)
+            }),
+        )
         .await;
+    if let Some(h) = &headroom {
+        rate_headers(&mut resp, h);
+    }
     let Some(mut draft) = draft else {
         return resp;
     };

@@ -88,6 +88,11 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Authenticator {
+    /// The key hasher (also used for admin credentials).
+    pub fn hasher(&self) -> &KeyHasher {
+        &self.hasher
+    }
+
     /// Authenticator over `store`, hashing with `hasher`.
     pub fn new(store: Arc<dyn KeyStore>, hasher: KeyHasher) -> Self {
         Self {

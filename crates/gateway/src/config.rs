@@ -19,7 +19,10 @@ use toml::Spanned;
 use crate::credential::CredentialRef;
 
 pub mod audit;
+pub mod limits;
 pub mod review;
+
+pub use limits::{LimitsConfig, RouteLimitsConfig};
 
 pub use audit::{AuditConfig, PayloadConfig, RetentionConfig};
 pub use review::{DataClass, ExpiredReview, PolicyConfig, Review, ReviewConfig, ReviewStatus};
@@ -82,6 +85,42 @@ pub struct Config {
     /// Data-class defaults and enforcement of provider reviews (DP-4).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Rate, token and concurrency limits and request caps (DO-1).
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Prices per model, USD per million tokens, over the built-in list prices (DO-2).
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceConfig>,
+}
+
+/// One model's price, USD per million tokens.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Input tokens.
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+    /// Cached input tokens (default: the input price).
+    pub cached_input: Option<f64>,
+}
+
+impl Config {
+    /// The price table: built-in list prices overridden by `[prices]`.
+    pub fn price_table(&self) -> tollgate_guard::cost::PriceTable {
+        let mut t = tollgate_guard::cost::PriceTable::with_defaults();
+        for (model, p) in &self.prices {
+            t.set(
+                model,
+                tollgate_guard::cost::Price {
+                    input: p.input,
+                    cached_input: p.cached_input.unwrap_or(p.input),
+                    output: p.output,
+                },
+            );
+        }
+        t
+    }
 }
 
 /// Guard settings, globally under `[guards]` or per route under `[routes.NAME.guards]`
@@ -333,6 +372,8 @@ pub struct RouteConfig {
     /// Class of the data this route carries (`public`, `internal`, `confidential`, `pii`,
     /// `phi`); default `[policy] default_data_class`. A key may raise it, never lower it.
     pub data_class: Option<Spanned<String>>,
+    /// This route's limits and caps over `[limits]`.
+    pub limits: Option<RouteLimitsConfig>,
 }
 
 /// One target of a route.
@@ -693,6 +734,30 @@ impl Config {
         }
         self.audit.validate(problems);
         self.retention.validate(problems);
+        self.limits.validate(problems);
+        for (model, p) in &self.prices {
+            let bad = |v: f64| !v.is_finite() || v < 0.0;
+            if bad(p.input) || bad(p.output) || p.cached_input.is_some_and(bad) {
+                problems.push(Problem {
+                    path: format!("prices.{model}"),
+                    line: None,
+                    message: "prices are non-negative USD per million tokens".into(),
+                });
+            }
+        }
+        for (alias, r) in &self.routes {
+            if let Some(l) = &r.limits {
+                for (name, rule) in [("route", &l.route), ("key", &l.key)] {
+                    if let Some(rule) = rule {
+                        limits::validate_rule(
+                            &format!("routes.{alias}.limits.{name}"),
+                            rule,
+                            problems,
+                        );
+                    }
+                }
+            }
+        }
         review::validate(self, text, review::today(), problems, &mut warnings);
         if let Err(e) = crate::guards::GuardSet::build(&self.guards, None) {
             problems.push(Problem {

@@ -67,6 +67,11 @@ pub struct RequestContext {
     pub response_payload: Option<PayloadKind>,
     /// Wall-clock arrival time, for the audit record.
     pub arrived: DateTime<Utc>,
+    /// The request's hold on the limiter (token reservation, concurrency slots), settled on
+    /// finish and released when the context is dropped.
+    pub admission: Option<crate::limits::Admission>,
+    /// Cost in USD from the price table, once usage is known.
+    pub cost_usd: Option<f64>,
     /// Effective data class: the more sensitive of the key's and the route's (DP-4).
     pub data_class: Option<crate::config::DataClass>,
     /// Why targets were skipped by provider policy (DP-4), in target order.
@@ -102,6 +107,8 @@ impl RequestContext {
             payloads: Vec::new(),
             response_payload: None,
             arrived: Utc::now(),
+            admission: None,
+            cost_usd: None,
             data_class: None,
             policy_skips: Vec::new(),
         }
@@ -157,6 +164,10 @@ impl RequestContext {
         f.insert("attempts".into(), json!(self.attempts));
         f.insert("tokens_in".into(), json!(self.usage.map(|u| u.input)));
         f.insert("tokens_out".into(), json!(self.usage.map(|u| u.output)));
+        f.insert(
+            "cost_usd".into(),
+            json!(self.cost_usd.map(|c| (c * 1e8).round() / 1e8)),
+        );
         f.insert("error_class".into(), json!(self.error_class));
         f.insert("guards".into(), Value::Object(guards));
         f.insert(
@@ -185,6 +196,7 @@ impl RequestContext {
     /// adds the response digest and returns the response once the record is durable.
     /// Called exactly once per request.
     pub fn finish(mut self, gw: &Arc<Gateway>) {
+        self.settle(gw);
         let draft = self.take_draft();
         self.log(gw);
         crate::audit::deposit(&gw.audit, draft);
@@ -198,10 +210,28 @@ impl RequestContext {
         digest: [u8; 32],
         kept: Option<Vec<u8>>,
     ) -> crate::audit::Ticket {
+        self.settle(gw);
         let mut draft = self.take_draft();
         draft.set_response_digest(digest, kept);
         self.log(gw);
         gw.audit.submit(draft)
+    }
+
+    /// Settle the token reservation and price the call from its usage.
+    fn settle(&mut self, gw: &Gateway) {
+        let used = self.usage.map(|u| u.input + u.output);
+        if let Some(a) = self.admission.as_mut() {
+            a.settle(used.unwrap_or(0));
+        }
+        if let (Some(u), Some(model)) = (
+            self.usage,
+            self.target
+                .as_deref()
+                .and_then(|t| t.split_once('/'))
+                .map(|(_, m)| m),
+        ) {
+            self.cost_usd = gw.prices.cost(model, u.input, 0, u.output);
+        }
     }
 
     fn take_draft(&mut self) -> Draft {
@@ -238,6 +268,13 @@ impl RequestContext {
                     })
                     .inc_by(n);
             }
+        }
+        if let Some(c) = self.cost_usd.filter(|c| *c > 0.0) {
+            m.cost_micro_usd
+                .get_or_create(&RouteLabels {
+                    route: route.clone(),
+                })
+                .inc_by((c * 1e6).round() as u64);
         }
         if let Some(class) = self.error_class {
             m.errors

@@ -35,6 +35,12 @@ pub enum ErrorKind {
     Policy,
     /// Malformed JSON or missing fields (400).
     BadRequest,
+    /// A rate, token or concurrency limit of the key, team, IP or route (429, DO-1).
+    RateLimited,
+    /// A budget's hard limit is reached (429 `budget_exceeded`, DO-2).
+    BudgetExceeded,
+    /// The key is suspended (abuse) or switched off (kill switch) (403).
+    Suspended,
     /// Body larger than the configured cap (413).
     PayloadTooLarge,
     /// No route for the requested model (404).
@@ -168,6 +174,23 @@ impl GatewayError {
             ),
         )
     }
+    /// 429 from a local limit, with when to retry.
+    pub fn rate_limited(msg: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut e = Self::new(ErrorKind::RateLimited, Fault::Client, true, msg);
+        e.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        e
+    }
+
+    /// 429 `budget_exceeded`.
+    pub fn budget_exceeded(msg: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BudgetExceeded, Fault::Client, false, msg)
+    }
+
+    /// 403: the key is suspended or switched off.
+    pub fn suspended(msg: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Suspended, Fault::Client, false, msg)
+    }
+
     /// 500.
     pub fn internal(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, Fault::Internal, true, msg)
@@ -177,7 +200,10 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self.kind {
             ErrorKind::MissingKey | ErrorKind::InvalidKey => StatusCode::UNAUTHORIZED,
-            ErrorKind::Forbidden | ErrorKind::Policy => StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden | ErrorKind::Policy | ErrorKind::Suspended => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::BadRequest | ErrorKind::Blocked(_) => StatusCode::BAD_REQUEST,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -198,6 +224,9 @@ impl GatewayError {
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Policy => "policy",
             ErrorKind::BadRequest => "bad_request",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
+            ErrorKind::Suspended => "suspended",
             ErrorKind::PayloadTooLarge => "too_large",
             ErrorKind::ModelNotFound | ErrorKind::NotFound => "not_found",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
@@ -220,6 +249,9 @@ impl GatewayError {
                     }
                     ErrorKind::Forbidden => ("permission_error", "model_not_allowed"),
                     ErrorKind::Policy => ("permission_error", "provider_not_approved"),
+                    ErrorKind::RateLimited => ("rate_limit_error", "rate_limit_exceeded"),
+                    ErrorKind::BudgetExceeded => ("insufficient_quota", "budget_exceeded"),
+                    ErrorKind::Suspended => ("permission_error", "key_suspended"),
                     ErrorKind::ModelNotFound => ("invalid_request_error", "model_not_found"),
                     ErrorKind::NotFound => ("invalid_request_error", "unknown_url"),
                     ErrorKind::PayloadTooLarge => ("invalid_request_error", "request_too_large"),
@@ -233,7 +265,7 @@ impl GatewayError {
                     // OpenAI/Azure's convention, recognised by SDKs and red-team tools.
                     ErrorKind::Blocked(_) => ("invalid_request_error", "content_filter"),
                 };
-                let ty = if status == 429 {
+                let ty = if status == 429 && self.kind != ErrorKind::BudgetExceeded {
                     "rate_limit_error"
                 } else {
                     ty

@@ -16,6 +16,7 @@
 //! - [`audit`] writes every call to the hash-chained audit trail before its response ends;
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod context;
 pub mod credential;
 pub mod error;
 pub mod guards;
+pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
@@ -67,6 +69,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(pipeline::healthz))
         .route("/readyz", get(pipeline::readyz))
         .route("/metrics", get(pipeline::metrics))
+        .merge(admin::router())
         .merge(data)
         .with_state(gw)
 }
@@ -97,7 +100,8 @@ pub async fn serve(
             }
         })
     });
-    let result = axum::serve(listener, router(gw.clone()))
+    let app = router(gw.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     flusher.abort();

@@ -63,6 +63,15 @@ pub struct GuardLabels {
     pub kind: String,
 }
 
+/// Labels of limit refusals.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `key`, `team`, `ip` or `route`.
+    pub scope: String,
+    /// `requests`, `tokens` or `concurrency`.
+    pub limit: String,
+}
+
 /// Labels of upstream attempts.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabels {
@@ -98,6 +107,10 @@ pub struct Metrics {
     pub tokens: Family<TokenLabels, Counter>,
     /// Errors by route and class.
     pub errors: Family<ErrorLabels, Counter>,
+    /// Requests refused by a limit (429).
+    pub rate_limited: Family<LimitLabels, Counter>,
+    /// Cost in micro-USD by route (integer counter; divide by 1e6).
+    pub cost_micro_usd: Family<RouteLabels, Counter>,
     /// Upstream attempts by outcome.
     pub attempts: Family<AttemptLabels, Counter>,
     /// Guard detections by type.
@@ -138,6 +151,18 @@ impl Metrics {
         let attempts = Family::<AttemptLabels, Counter>::default();
         let guard_detections = Family::<GuardLabels, Counter>::default();
         let guard_blocks = Family::<GuardLabels, Counter>::default();
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        let cost_micro_usd = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate, token or concurrency limit",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "cost_micro_usd",
+            "Cost of upstream calls from the price table, in millionths of a US dollar",
+            cost_micro_usd.clone(),
+        );
         let injection_score =
             Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 score_histogram,
@@ -186,7 +211,19 @@ impl Metrics {
             guard_detections,
             guard_blocks,
             injection_score,
+            rate_limited,
+            cost_micro_usd,
         }
+    }
+
+    /// Count a limit refusal.
+    pub fn rate_limited(&self, scope: &str, limit: &str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels {
+                scope: scope.to_owned(),
+                limit: limit.to_owned(),
+            })
+            .inc();
     }
 
     /// Count an upstream attempt outcome.

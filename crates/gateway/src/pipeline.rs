@@ -69,11 +69,176 @@ fn reject(gw: &AppState, mut ctx: RequestContext, mut err: GatewayError) -> Resp
         err.message = format!("{} [request {}]", err.message, ctx.id);
         ctx.blocked_by = Some(guard);
     }
+    count_abuse(gw, &ctx, &err);
     ctx.fail(&err);
     let id = ctx.id.clone();
     let format = ctx.format;
     ctx.finish(gw);
     with_request_id(err.into_response_for(format), &id)
+}
+
+/// A key that keeps tripping guards or asking for what it may not have is suspended (DO-1);
+/// the suspension raises an alert and is audited.
+fn count_abuse(gw: &AppState, ctx: &RequestContext, err: &GatewayError) {
+    let Some(key_id) = ctx.key_id.as_deref() else {
+        return;
+    };
+    let a = gw.config.limits.abuse;
+    let (kind, threshold) = match err.kind {
+        crate::error::ErrorKind::Blocked(_) => ("guard_block", a.guard_blocks),
+        crate::error::ErrorKind::Forbidden => ("denial", a.denials),
+        _ => return,
+    };
+    if gw.limiter.abuse(
+        key_id,
+        kind,
+        threshold,
+        a.window.0,
+        a.suspend_for.0,
+        tokio::time::Instant::now(),
+    ) {
+        tracing::warn!(
+            target: "tollgate::alert",
+            key_id,
+            kind,
+            threshold,
+            suspend_for = ?a.suspend_for.0,
+            "key suspended automatically after repeated {kind}s"
+        );
+        let mut fields = serde_json::Map::new();
+        fields.insert("action".into(), json!("keys.suspend"));
+        fields.insert("actor".into(), json!("abuse-detector"));
+        fields.insert("target".into(), json!(key_id));
+        fields.insert("outcome".into(), json!("ok"));
+        fields.insert(
+            "details".into(),
+            json!({"reason": kind, "threshold": threshold, "seconds": a.suspend_for.0.as_secs()}),
+        );
+        drop(gw.audit.submit(crate::audit::Draft {
+            request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
+            time: chrono::Utc::now(),
+            key_id: Some(key_id.to_owned()),
+            team: ctx.team.clone(),
+            fields,
+            payloads: Vec::new(),
+            response_payload: None,
+        }));
+    }
+}
+
+/// Tokens reserved for the answer when a request names no `max_tokens`.
+pub const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 1_024;
+
+/// Stage: request-shape caps of the route (DO-1).
+fn check_caps(
+    caps: &crate::config::limits::Caps,
+    body: &serde_json::Map<String, Value>,
+    body_len: usize,
+) -> Result<(), GatewayError> {
+    if let Some(max) = caps.max_body_bytes {
+        if body_len > max {
+            return Err(GatewayError::too_large(max));
+        }
+    }
+    if let Some(max) = caps.max_messages {
+        let n = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if n > max {
+            return Err(GatewayError::bad_request(format!(
+                "{n} messages is more than this route allows ({max}); shorten the conversation"
+            )));
+        }
+    }
+    if let Some(max) = caps.max_n {
+        if let Some(n) = body.get("n").and_then(Value::as_u64).filter(|n| *n > max) {
+            return Err(GatewayError::bad_request(format!(
+                "`n` = {n} is more than this route allows ({max})"
+            )));
+        }
+    }
+    if let Some(max) = caps.max_tokens {
+        for field in ["max_tokens", "max_completion_tokens"] {
+            if let Some(n) = body.get(field).and_then(Value::as_u64).filter(|n| *n > max) {
+                return Err(GatewayError::bad_request(format!(
+                    "`{field}` = {n} is more than this route allows ({max})"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stage: limits (DO-1). A suspended key is refused; then requests, tokens (prompt estimate
+/// plus the answer's `max_tokens`, reserved now and settled at the end) and concurrency per
+/// key, team, client IP and route.
+fn limit(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    key: &KeyRecord,
+    route: &Route,
+    tokens: impl FnOnce() -> u64,
+) -> Result<(), GatewayError> {
+    use crate::limits::{Scope, Subject};
+    let now = tokio::time::Instant::now();
+    if let Some(until) = gw.limiter.suspended(&key.id, now) {
+        return Err(GatewayError::suspended(format!(
+            "key {} is suspended for {}s after repeated guard blocks or denials; an admin can review its audit records",
+            key.id,
+            until.saturating_duration_since(now).as_secs()
+        )));
+    }
+    let l = &gw.config.limits;
+    let mut subjects = vec![Subject {
+        scope: Scope::Key,
+        id: key.id.clone(),
+        rule: route.limits.key,
+    }];
+    if let Some(team) = &key.team {
+        subjects.push(Subject {
+            scope: Scope::Team,
+            id: team.clone(),
+            rule: l.team,
+        });
+    }
+    if let Some(ip) = crate::audit::client_ip() {
+        subjects.push(Subject {
+            scope: Scope::Ip,
+            id: ip.to_string(),
+            rule: l.ip,
+        });
+    }
+    subjects.push(Subject {
+        scope: Scope::Route,
+        id: route.alias.clone(),
+        rule: route.limits.route,
+    });
+    if subjects.iter().all(|s| s.rule.is_empty()) {
+        return Ok(());
+    }
+    let reserve = if subjects.iter().any(|s| s.rule.tpm.is_some()) {
+        tokens()
+    } else {
+        0
+    };
+    match gw.limiter.admit(&subjects, reserve, now) {
+        Ok(a) => {
+            crate::audit::set_headroom(a.headroom);
+            ctx.admission = Some(a);
+            Ok(())
+        }
+        Err(r) => {
+            gw.metrics.rate_limited(r.scope.as_str(), r.limit);
+            Err(GatewayError::rate_limited(
+                format!(
+                    "{r}; retry in {}s",
+                    r.retry_after.as_secs_f64().ceil().max(1.0)
+                ),
+                r.retry_after,
+            ))
+        }
+    }
 }
 
 /// Stage 1: authentication. Also records the key on the context.
@@ -197,9 +362,13 @@ async fn chat(
         Ok(k) => k,
         Err(e) => return reject(&gw, ctx, e),
     };
+    let mut body_len = 0;
     let mut request = match read_body(&gw, &headers, body)
         .await
-        .and_then(|b| parse_json(&b))
+        .and_then(|b| {
+            body_len = b.len();
+            parse_json(&b)
+        })
         .and_then(|v| ChatRequest::parse(format, v))
     {
         Ok(r) => r,
@@ -210,6 +379,17 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
+    if let Err(e) = check_caps(&route.limits.caps, &request.body, body_len).and_then(|()| {
+        limit(&gw, &mut ctx, &key, &route, || {
+            let out = ["max_tokens", "max_completion_tokens"]
+                .iter()
+                .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
+                .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
+            tollgate_guard::tokens::estimate(&request.prompt_text()) + out
+        })
+    }) {
+        return reject(&gw, ctx, e);
+    }
     ctx.response_payload = route
         .payloads
         .completions
@@ -701,9 +881,13 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(k) => k,
         Err(e) => return reject(&gw, ctx, e),
     };
+    let mut body_len = 0;
     let mut request = match read_body(&gw, &headers, body)
         .await
-        .and_then(|b| parse_json(&b))
+        .and_then(|b| {
+            body_len = b.len();
+            parse_json(&b)
+        })
         .and_then(EmbeddingsRequest::parse)
     {
         Ok(r) => r,
@@ -713,6 +897,16 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
+    if let Err(e) = check_caps(&route.limits.caps, &request.body, body_len).and_then(|()| {
+        limit(&gw, &mut ctx, &key, &route, || {
+            tollgate_guard::tokens::estimate(
+                &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
+                    .unwrap_or_default(),
+            )
+        })
+    }) {
+        return reject(&gw, ctx, e);
+    }
     ctx.response_payload = route
         .payloads
         .embedding_vectors

@@ -40,6 +40,19 @@ pub struct Route {
     pub payloads: crate::audit::PayloadPolicy,
     /// Class of the data this route carries (DP-4).
     pub data_class: crate::config::DataClass,
+    /// Limits of all callers together on this route, per key on it, and request caps.
+    pub limits: RouteLimits,
+}
+
+/// A route's resolved limits (DO-1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RouteLimits {
+    /// All callers of the route together.
+    pub route: crate::config::limits::Rule,
+    /// Each key (the route's own rule, else `[limits] key`).
+    pub key: crate::config::limits::Rule,
+    /// Request-shape caps.
+    pub caps: crate::config::limits::Caps,
 }
 
 /// Everything a request handler needs.
@@ -61,6 +74,12 @@ pub struct Gateway {
     pub mask_key: [u8; 32],
     /// The audit writer.
     pub audit: crate::audit::Auditor,
+    /// Local rate, token and concurrency limits.
+    pub limiter: Arc<crate::limits::Limiter>,
+    /// Prices per model.
+    pub prices: tollgate_guard::cost::PriceTable,
+    /// Proxies trusted to set `X-Forwarded-For`.
+    pub proxies: Vec<ipnet::IpNet>,
 }
 
 impl Gateway {
@@ -117,11 +136,22 @@ impl Gateway {
                         rc.audit.as_ref(),
                     ),
                     data_class: rc.data_class(&config.policy),
+                    limits: {
+                        let l = rc.limits.as_ref();
+                        RouteLimits {
+                            route: l.and_then(|l| l.route).unwrap_or(config.limits.route),
+                            key: l.and_then(|l| l.key).unwrap_or(config.limits.key),
+                            caps: l.and_then(|l| l.caps).unwrap_or(config.limits.caps),
+                        }
+                    },
                 }),
             );
         }
         let auth = Authenticator::new(store.keys.clone(), hasher);
         Ok(Self {
+            limiter: crate::limits::Limiter::new(),
+            prices: config.price_table(),
+            proxies: config.limits.proxies(),
             config,
             routes,
             providers,

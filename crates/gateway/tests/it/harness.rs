@@ -80,6 +80,9 @@ const CONFIG: &str = r#"
 listen = "127.0.0.1:0"
 max_body_bytes = 4096
 
+[limits.abuse]
+denials = 5
+
 [providers.oa]
 kind = "openai"
 base_url = "{OPENAI}"
@@ -187,6 +190,20 @@ targets = [{ provider = "oa", model = "embed-mock" }]
 [routes.audited]
 targets = [{ provider = "oa", model = "gpt-mock" }]
 audit = { prompts = true, completions = true, original_prompts = true }
+[routes.limited]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+limits = { route = { rpm = 3 } }
+[routes.tpm]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+limits = { key = { tpm = 300 } }
+[routes.single]
+targets = [{ provider = "oa_patient", model = "slow-400" }]
+limits = { route = { concurrency = 1 } }
+[routes.capped]
+targets = [{ provider = "oa", model = "gpt-mock" }]
+limits = { caps = { max_messages = 2, max_n = 1, max_tokens = 100 } }
+[routes.priced]
+targets = [{ provider = "oa", model = "gpt-4o-2024-08-06" }]
 [routes.embed-echo]
 targets = [{ provider = "echo", model = "echo-embed" }]
 [routes.embed-claude]

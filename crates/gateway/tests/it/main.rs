@@ -8,11 +8,13 @@
     reason = "tests"
 )]
 
+mod admin;
 mod audit;
 mod auth;
 mod bad_input;
 mod guards;
 mod harness;
+mod limits;
 mod policy;
 mod resilience;
 mod routing;
