@@ -42,6 +42,22 @@ pub enum StoreError {
     /// Appending to the audit trail failed (the database refused the write).
     #[error("audit append failed: {0}")]
     Append(String),
+    /// A `--store` value names no store this version can open.
+    #[error("invalid store location {url}: {reason}")]
+    BadStoreUrl {
+        /// The value, with any password removed.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The database server did not accept a connection in time.
+    #[error("the database did not accept a connection within {0:?}")]
+    ConnectTimeout(std::time::Duration),
+    /// A Postgres schema name is not a plain identifier.
+    #[error(
+        "invalid Postgres schema name {0:?}: use 1-63 characters of a-z 0-9 _, not starting with a digit"
+    )]
+    BadSchemaName(String),
     /// A secret name is not acceptable.
     #[error("invalid secret name {0:?}: use 1-128 characters of A-Z a-z 0-9 . _ - /")]
     BadSecretName(String),

@@ -1,6 +1,16 @@
 //! Persistence for tollgate, behind traits so that one gateway code path runs on the embedded
 //! SQLite store (the default) and, for several instances, on Postgres.
 //!
+//! Two backends implement every trait, and the integration tests run each test on both:
+//! - [`sqlite::SqliteStore`]: one file in WAL mode under the data directory;
+//! - [`postgres::PgStore`]: a bounded connection pool to a shared database, for several
+//!   gateway instances (DESIGN.md, "Storage").
+//!
+//! [`Store::connect`] picks one from a location ([`StoreUrl`]): a path or `sqlite://` for
+//! SQLite, `postgres://` for Postgres. Both keep the same tables (`migrations/sqlite` and
+//! `migrations/postgres` mirror each other) and share every decision that is not SQL: the
+//! audit chain ([`audit::chain_batch`]) and retention (`audit::retention`).
+//!
 //! Main types:
 //! - [`key::VirtualKey`]: a parsed, checksum-verified data-plane key; [`key::KeyRecord`] its
 //!   stored metadata (only an HMAC of the key is ever persisted), including the
@@ -11,7 +21,7 @@
 //! - [`audit`]: the hash-chained audit trail with signed checkpoints, sealed payloads and
 //!   retention ([`audit::AuditStore`]);
 //! - [`Store`]: the traits [`KeyStore`], [`SecretStore`], [`AdminStore`] and
-//!   [`audit::AuditStore`] in one handle; [`sqlite::SqliteStore`] implements them.
+//!   [`audit::AuditStore`] in one handle, over either backend.
 
 pub mod audit;
 pub mod class;
@@ -19,8 +29,10 @@ pub mod error;
 pub mod key;
 pub mod keystore;
 pub mod master;
+pub mod postgres;
 pub mod sqlite;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -126,7 +138,108 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch, the portable time representation in every backend.
+/// Where a store lives: the value of `tollgate serve --store`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A SQLite file (`/path/to/tollgate.db`, `sqlite:///abs/path.db`, `sqlite://rel.db`).
+    Sqlite(PathBuf),
+    /// A Postgres database (`postgres://…` or `postgresql://…`), passed to the driver as is.
+    Postgres(String),
+}
+
+impl StoreUrl {
+    /// Parse a store location: `postgres://` and `postgresql://` URLs name Postgres,
+    /// `sqlite://` (or `sqlite:`) URLs and anything without a scheme name a SQLite file.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = |reason| StoreError::BadStoreUrl {
+            url: redact_url(s),
+            reason,
+        };
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Self::Postgres(s.to_owned()));
+        }
+        let path = match s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
+            Some(p) => p,
+            None if s.contains("://") => {
+                return Err(bad("use a file path, sqlite://PATH or postgres://…"));
+            }
+            None => s,
+        };
+        if path.is_empty() || path.contains('?') {
+            return Err(bad("a SQLite location is a file path, without options"));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// Shows the location without a password (`postgres://user:***@host/db`).
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Self::Postgres(u) => f.write_str(&redact_url(u)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({self})")
+    }
+}
+
+/// `url` with the password of its user info replaced by `***` and its query (which may
+/// hold `password=`) cut off, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, _)) => (r, "?…"),
+        None => (rest, ""),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}{query}")
+}
+
+impl Store {
+    /// Open the store at `location` ([`StoreUrl::parse`]); see [`Store::open`].
+    pub async fn connect(location: &str) -> Result<Self> {
+        Self::open(&StoreUrl::parse(location)?).await
+    }
+
+    /// Open the store at `location`: a SQLite file is created if missing; a Postgres
+    /// database is connected to with [`postgres::PgOptions::default`]. Either way the schema
+    /// is migrated to this version.
+    pub async fn open(location: &StoreUrl) -> Result<Self> {
+        match location {
+            StoreUrl::Sqlite(path) => Ok(Self::from_backend(Arc::new(
+                sqlite::SqliteStore::open(path).await?,
+            ))),
+            StoreUrl::Postgres(url) => Ok(Self::from_backend(Arc::new(
+                postgres::PgStore::connect(url, &postgres::PgOptions::default()).await?,
+            ))),
+        }
+    }
+}
+
 /// The current time at the millisecond precision every backend stores, so that a record
 /// read back compares equal to the one written.
 pub fn now() -> DateTime<Utc> {
@@ -139,4 +252,65 @@ pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
 
 pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_locations_pick_the_backend() {
+        let pg = StoreUrl::parse("postgres://u:pw@db:5432/tollgate").unwrap_or_else(|e| {
+            unreachable!("{e}");
+        });
+        assert_eq!(
+            pg,
+            StoreUrl::Postgres("postgres://u:pw@db:5432/tollgate".into())
+        );
+        assert!(matches!(
+            StoreUrl::parse("postgresql://db/x"),
+            Ok(StoreUrl::Postgres(_))
+        ));
+        for (text, path) in [
+            ("sqlite:///var/lib/tollgate.db", "/var/lib/tollgate.db"),
+            ("sqlite://data/t.db", "data/t.db"),
+            ("sqlite:t.db", "t.db"),
+            ("./tollgate-data/tollgate.db", "./tollgate-data/tollgate.db"),
+        ] {
+            assert!(
+                matches!(StoreUrl::parse(text), Ok(StoreUrl::Sqlite(p)) if p == std::path::Path::new(path)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "  ",
+            "mysql://db/x",
+            "sqlite://",
+            "sqlite://t.db?mode=ro",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn store_locations_never_show_a_password() {
+        let url =
+            "postgres://svc:hunter2@db.internal:5432/tollgate?password=hunter2&sslmode=require";
+        let shown = StoreUrl::parse(url)
+            .map(|u| format!("{u} {u:?}"))
+            .unwrap_or_default();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://svc:***@db.internal:5432/tollgate?…"),
+            "{shown}"
+        );
+        let err = StoreUrl::parse("mysql://root:hunter2@db/x")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("mysql://root:***@db/x"), "{err}");
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact_url("postgres://me@db/x"), "postgres://me@db/x");
+    }
 }

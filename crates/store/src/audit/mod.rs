@@ -13,6 +13,7 @@
 //! day's key (crypto-shredding) while [`verify::verify`] still proves nothing else changed.
 
 pub mod payload;
+pub(crate) mod retention;
 pub mod sign;
 pub mod verify;
 

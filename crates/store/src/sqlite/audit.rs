@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::SqliteStore;
-use crate::audit::payload::day_of;
+use crate::audit::retention::{self, RetentionTx, held};
 use crate::audit::{
     Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, GENESIS, HoldScope, LegalHold,
     NewRecord, PayloadKind, PurgePlan, PurgeReport, SealedPayload, StoredPayload, chain_batch,
@@ -58,14 +58,6 @@ fn row_to_checkpoint(row: &sqlx::sqlite::SqliteRow) -> Result<Checkpoint> {
 
 fn seq_i64(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| StoreError::Corrupt { what: "audit seq" })
-}
-
-/// SQL condition true when a row's key or team is under a legal hold.
-const HELD: &str = "EXISTS (SELECT 1 FROM legal_holds h WHERE \
-     (h.scope = 'key' AND h.value = {t}.key_id) OR (h.scope = 'team' AND h.value = {t}.team))";
-
-fn held(table: &str) -> String {
-    HELD.replace("{t}", table)
 }
 
 /// Most appends queued for the appender thread.
@@ -498,164 +490,12 @@ impl AuditStore for SqliteStore {
     }
 
     async fn purge(&self, plan: &PurgePlan, now: DateTime<Utc>) -> Result<PurgeReport> {
-        let mut report = PurgeReport::default();
-        let mut tx = self.pool.begin().await?;
-        let held_p = held("audit_payloads");
-        for (kind, before) in &plan.payloads {
-            let cond = format!("kind = ? AND ts < ? AND NOT {held_p}");
-            let n: i64 =
-                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM audit_payloads WHERE {cond}"))
-                    .bind(kind.as_str())
-                    .bind(to_millis(*before))
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let kept: i64 = sqlx::query_scalar(&format!(
-                "SELECT COUNT(*) FROM audit_payloads WHERE kind = ? AND ts < ? AND {held_p}"
-            ))
-            .bind(kind.as_str())
-            .bind(to_millis(*before))
-            .fetch_one(&mut *tx)
-            .await?;
-            report.payloads_held += u64::try_from(kept).unwrap_or(0);
-            report
-                .payloads_deleted
-                .insert(kind.as_str().to_owned(), u64::try_from(n).unwrap_or(0));
-            if !plan.dry_run && n > 0 {
-                sqlx::query(&format!("DELETE FROM audit_payloads WHERE {cond}"))
-                    .bind(kind.as_str())
-                    .bind(to_millis(*before))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        // Crypto-shred every past day whose payloads are all gone: its key can open nothing
-        // that retention still wants, and destroying it makes old backups unreadable too.
-        // In a dry run, a day counts if only to-be-deleted payloads remain in it.
-        let yesterday = day_of(now - chrono::Duration::days(1));
-        let mut remaining = String::from("SELECT 1 FROM audit_payloads p WHERE p.day = k.day");
+        let mut tx = SqliteRetention(self.pool.begin().await?);
+        let report = retention::purge(&mut tx, plan, now).await?;
         if plan.dry_run {
-            remaining.push_str(" AND NOT (");
-            if plan.payloads.is_empty() {
-                remaining.push('0');
-            }
-            for (i, (kind, before)) in plan.payloads.iter().enumerate() {
-                if i > 0 {
-                    remaining.push_str(" OR ");
-                }
-                remaining.push_str(&format!(
-                    "(p.kind = '{}' AND p.ts < {} AND NOT {})",
-                    kind.as_str(),
-                    to_millis(*before),
-                    held("p")
-                ));
-            }
-            remaining.push(')');
-        }
-        let days: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT k.day FROM audit_day_keys k WHERE k.wrapped IS NOT NULL AND k.day <= ?
-             AND NOT EXISTS ({remaining}) ORDER BY k.day"
-        ))
-        .bind(&yesterday)
-        .fetch_all(&mut *tx)
-        .await?;
-        if !plan.dry_run {
-            for d in &days {
-                sqlx::query(
-                    "UPDATE audit_day_keys SET nonce = NULL, wrapped = NULL, destroyed_at = ? WHERE day = ?",
-                )
-                .bind(to_millis(now))
-                .bind(d)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        report.day_keys_destroyed = days;
-        if let Some(before) = plan.metadata_before {
-            let instances: Vec<String> =
-                sqlx::query_scalar("SELECT instance FROM audit_heads ORDER BY instance")
-                    .fetch_all(&mut *tx)
-                    .await?;
-            for instance in instances {
-                let head: i64 =
-                    sqlx::query_scalar("SELECT seq FROM audit_heads WHERE instance = ?")
-                        .bind(&instance)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let first_young: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(seq) FROM audit_records WHERE instance = ? AND ts >= ?",
-                )
-                .bind(&instance)
-                .bind(to_millis(before))
-                .fetch_one(&mut *tx)
-                .await?;
-                let first_held: Option<i64> = sqlx::query_scalar(&format!(
-                    "SELECT MIN(seq) FROM audit_records WHERE instance = ? AND {}",
-                    held("audit_records")
-                ))
-                .bind(&instance)
-                .fetch_one(&mut *tx)
-                .await?;
-                let limit = [first_young, first_held, Some(head + 1)]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .unwrap_or(0)
-                    - 1;
-                // Cut only at a signed checkpoint, which then anchors the chain.
-                let cut = sqlx::query(
-                    "SELECT seq, hash FROM audit_checkpoints WHERE instance = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(&instance)
-                .bind(limit)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(cut) = cut else { continue };
-                let cut_seq: i64 = cut.try_get("seq")?;
-                let cut_hash: String = cut.try_get("hash")?;
-                let anchored: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(seq), 0) FROM audit_anchors WHERE instance = ?",
-                )
-                .bind(&instance)
-                .fetch_one(&mut *tx)
-                .await?;
-                if cut_seq <= anchored {
-                    continue;
-                }
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM audit_records WHERE instance = ? AND seq <= ?",
-                )
-                .bind(&instance)
-                .bind(cut_seq)
-                .fetch_one(&mut *tx)
-                .await?;
-                report
-                    .records_pruned
-                    .insert(instance.clone(), u64::try_from(n).unwrap_or(0));
-                if plan.dry_run {
-                    continue;
-                }
-                let hash = hex::decode(&cut_hash).map_err(|_| StoreError::Corrupt {
-                    what: "audit_checkpoints.hash",
-                })?;
-                sqlx::query("DELETE FROM audit_records WHERE instance = ? AND seq <= ?")
-                    .bind(&instance)
-                    .bind(cut_seq)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT OR REPLACE INTO audit_anchors (instance, seq, hash) VALUES (?, ?, ?)",
-                )
-                .bind(&instance)
-                .bind(cut_seq)
-                .bind(hash)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        if plan.dry_run {
-            tx.rollback().await?;
+            tx.0.rollback().await?;
         } else {
-            tx.commit().await?;
+            tx.0.commit().await?;
         }
         Ok(report)
     }
@@ -671,6 +511,140 @@ impl AuditStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.rollback().await?;
+        Ok(())
+    }
+}
+
+/// A retention pass's transaction.
+struct SqliteRetention(sqlx::Transaction<'static, sqlx::Sqlite>);
+
+impl RetentionTx for SqliteRetention {
+    async fn count_payloads(&mut self, kind: PayloadKind, before_ms: i64) -> Result<(i64, i64)> {
+        let row = sqlx::query(&format!(
+            "SELECT COALESCE(SUM(NOT {h}), 0) AS doomed, COALESCE(SUM({h}), 0) AS held
+             FROM audit_payloads WHERE kind = ? AND ts < ?",
+            h = held("audit_payloads")
+        ))
+        .bind(kind.as_str())
+        .bind(before_ms)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok((row.try_get("doomed")?, row.try_get("held")?))
+    }
+
+    async fn delete_payloads(&mut self, kind: PayloadKind, before_ms: i64) -> Result<()> {
+        sqlx::query(&format!(
+            "DELETE FROM audit_payloads WHERE kind = ? AND ts < ? AND NOT {}",
+            held("audit_payloads")
+        ))
+        .bind(kind.as_str())
+        .bind(before_ms)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn days_without(&mut self, last_day: &str, kept: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT k.day FROM audit_day_keys k WHERE k.wrapped IS NOT NULL AND k.day <= ?
+             AND NOT EXISTS (SELECT 1 FROM audit_payloads p WHERE p.day = k.day AND {kept})
+             ORDER BY k.day"
+        ))
+        .bind(last_day)
+        .fetch_all(&mut *self.0)
+        .await?)
+    }
+
+    async fn destroy_day_key(&mut self, day: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE audit_day_keys SET nonce = NULL, wrapped = NULL, destroyed_at = ? WHERE day = ?",
+        )
+        .bind(now_ms)
+        .bind(day)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn heads(&mut self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT instance, seq FROM audit_heads ORDER BY instance")
+            .fetch_all(&mut *self.0)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("instance")?, r.try_get("seq")?)))
+            .collect()
+    }
+
+    async fn first_kept(
+        &mut self,
+        instance: &str,
+        before_ms: i64,
+    ) -> Result<(Option<i64>, Option<i64>)> {
+        let row = sqlx::query(&format!(
+            "SELECT MIN(CASE WHEN ts >= ? THEN seq END) AS young,
+                    MIN(CASE WHEN {} THEN seq END) AS held
+             FROM audit_records WHERE instance = ?",
+            held("audit_records")
+        ))
+        .bind(before_ms)
+        .bind(instance)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok((row.try_get("young")?, row.try_get("held")?))
+    }
+
+    async fn checkpoint_at_or_below(
+        &mut self,
+        instance: &str,
+        seq: i64,
+    ) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_checkpoints WHERE instance = ? AND seq <= ?
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(instance)
+        .bind(seq)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+            .transpose()
+    }
+
+    async fn anchored(&mut self, instance: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(seq), 0) FROM audit_anchors WHERE instance = ?",
+            )
+            .bind(instance)
+            .fetch_one(&mut *self.0)
+            .await?,
+        )
+    }
+
+    async fn count_records_to(&mut self, instance: &str, seq: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_records WHERE instance = ? AND seq <= ?",
+            )
+            .bind(instance)
+            .bind(seq)
+            .fetch_one(&mut *self.0)
+            .await?,
+        )
+    }
+
+    async fn prune_to(&mut self, instance: &str, seq: i64, hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM audit_records WHERE instance = ? AND seq <= ?")
+            .bind(instance)
+            .bind(seq)
+            .execute(&mut *self.0)
+            .await?;
+        sqlx::query("INSERT OR REPLACE INTO audit_anchors (instance, seq, hash) VALUES (?, ?, ?)")
+            .bind(instance)
+            .bind(seq)
+            .bind(hash)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 }

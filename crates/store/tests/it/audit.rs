@@ -1,50 +1,56 @@
-//! The audit chain against a real SQLite file: each kind of tampering is named at the right
-//! sequence number, truncation is caught by a checkpoint, and retention (with time moved
-//! forward) deletes and crypto-shreds payloads, honours legal holds and prunes records only
-//! up to a signed checkpoint, after which the chain still verifies.
+//! The audit chain on each backend: each kind of tampering is named at the right sequence
+//! number, truncation is caught by a checkpoint, concurrent writers to one chain queue
+//! instead of forking it, and retention (with time moved forward) deletes and crypto-shreds
+//! payloads, honours legal holds and prunes records only up to a signed checkpoint, after
+//! which the chain still verifies.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use tollgate_store::audit::payload::Keyring;
 use tollgate_store::audit::verify::verify;
 use tollgate_store::audit::{
     AuditStore, HoldScope, LegalHold, NewRecord, PayloadKind, PurgePlan, RecordKind, Signer,
     record_hash,
 };
-use tollgate_store::sqlite::SqliteStore;
+
+use crate::backend::{Arg, TestDb, on_each_backend};
 
 const MAC: [u8; 32] = [1; 32];
 const WRAP: [u8; 32] = [2; 32];
 
+on_each_backend!(
+    an_untouched_chain_verifies_across_batches_and_writers,
+    a_modified_record_is_named,
+    a_modified_time_or_key_column_is_named,
+    a_deleted_record_is_named,
+    reordered_records_are_named,
+    an_inserted_record_is_named_even_with_a_recomputed_hash,
+    truncation_is_caught_by_a_checkpoint_kept_elsewhere,
+    a_lazy_truncation_is_caught_by_the_head_or_stored_checkpoint,
+    a_checkpoint_signed_by_another_key_or_altered_fails,
+    concurrent_writers_to_one_chain_queue_instead_of_forking_it,
+    a_large_batch_with_payloads_is_one_append,
+    retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive,
+    a_dry_run_with_nothing_to_delete_shreds_a_past_day_without_payloads,
+    a_payload_moved_to_another_request_does_not_open,
+);
+
 struct Fixture {
-    dir: tempfile::TempDir,
-    db: Arc<SqliteStore>,
+    /// The database, for raw SQL.
+    raw: TestDb,
+    db: Arc<dyn AuditStore>,
     signer: Signer,
 }
 
 impl Fixture {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+    fn new(raw: TestDb) -> Self {
         Self {
-            dir,
-            db,
+            db: raw.store.audit.clone(),
+            raw,
             signer: Signer::generate(),
         }
-    }
-
-    async fn raw(&self) -> SqliteConnection {
-        SqliteConnectOptions::from_str("sqlite://")
-            .unwrap()
-            .filename(self.dir.path().join("t.db"))
-            .connect()
-            .await
-            .unwrap()
     }
 
     fn record(&self, i: u64, time: DateTime<Utc>, key: &str) -> NewRecord {
@@ -93,9 +99,8 @@ impl Fixture {
     }
 }
 
-#[tokio::test]
-async fn an_untouched_chain_verifies_across_batches_and_writers() {
-    let f = Fixture::new().await;
+async fn an_untouched_chain_verifies_across_batches_and_writers(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(10).await;
     // A second batch continues the same chain; another instance has its own.
     let more: Vec<NewRecord> = (11..=15).map(|i| f.record(i, Utc::now(), "k1")).collect();
@@ -119,103 +124,91 @@ async fn an_untouched_chain_verifies_across_batches_and_writers() {
     assert_eq!(gw.unsigned_tail, 5);
 }
 
-#[tokio::test]
-async fn a_modified_record_is_named() {
-    let f = Fixture::new().await;
+async fn a_modified_record_is_named(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(10).await;
-    let mut raw = f.raw().await;
-    sqlx::query("UPDATE audit_records SET body = replace(body, '\"status\":200', '\"status\":201') WHERE seq = 5")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw.exec("UPDATE audit_records SET body = replace(body, '\"status\":200', '\"status\":201') WHERE seq = 5", &[]).await;
     let (seq, what) = f.first_bad().await.unwrap();
     assert_eq!(seq, 5);
     assert!(what.contains("modified"), "{what}");
 }
 
-#[tokio::test]
-async fn a_modified_time_or_key_column_is_named() {
-    let f = Fixture::new().await;
+async fn a_modified_time_or_key_column_is_named(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(6).await;
-    let mut raw = f.raw().await;
-    sqlx::query("UPDATE audit_records SET ts = ts + 1 WHERE seq = 3")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec("UPDATE audit_records SET ts = ts + 1 WHERE seq = 3", &[])
+        .await;
     assert_eq!(f.first_bad().await.unwrap().0, 3);
-    sqlx::query("UPDATE audit_records SET ts = ts - 1 WHERE seq = 3")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec("UPDATE audit_records SET ts = ts - 1 WHERE seq = 3", &[])
+        .await;
     assert_eq!(f.first_bad().await, None);
-    sqlx::query("UPDATE audit_records SET key_id = 'someone-else' WHERE seq = 4")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec(
+            "UPDATE audit_records SET key_id = 'someone-else' WHERE seq = 4",
+            &[],
+        )
+        .await;
     let (seq, what) = f.first_bad().await.unwrap();
     assert_eq!(seq, 4);
     assert!(what.contains("column"), "{what}");
 }
 
-#[tokio::test]
-async fn a_deleted_record_is_named() {
-    let f = Fixture::new().await;
+async fn a_deleted_record_is_named(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(10).await;
-    let mut raw = f.raw().await;
-    sqlx::query("DELETE FROM audit_records WHERE seq = 4")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec("DELETE FROM audit_records WHERE seq = 4", &[])
+        .await;
     let (seq, what) = f.first_bad().await.unwrap();
     assert_eq!(seq, 4);
     assert!(what.contains("missing"), "{what}");
 }
 
-#[tokio::test]
-async fn reordered_records_are_named() {
-    let f = Fixture::new().await;
+async fn reordered_records_are_named(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(10).await;
-    let mut raw = f.raw().await;
     for q in [
         "UPDATE audit_records SET seq = -1 WHERE seq = 6",
         "UPDATE audit_records SET seq = 6 WHERE seq = 7",
         "UPDATE audit_records SET seq = 7 WHERE seq = -1",
     ] {
-        sqlx::query(q).execute(&mut raw).await.unwrap();
+        f.raw.exec(q, &[]).await;
     }
     assert_eq!(f.first_bad().await.unwrap().0, 6);
 }
 
-#[tokio::test]
-async fn an_inserted_record_is_named_even_with_a_recomputed_hash() {
-    let f = Fixture::new().await;
+async fn an_inserted_record_is_named_even_with_a_recomputed_hash(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(8).await;
-    let mut raw = f.raw().await;
     // Make room at 5 and insert a record whose prev_hash and hash are correct: only the MAC,
     // which needs the master key, gives it away.
     for s in (5..=8).rev() {
-        sqlx::query("UPDATE audit_records SET seq = seq + 1 WHERE seq = ?")
-            .bind(s)
-            .execute(&mut raw)
-            .await
-            .unwrap();
+        f.raw
+            .exec(
+                "UPDATE audit_records SET seq = seq + 1 WHERE seq = ?",
+                &[Arg::Int(s)],
+            )
+            .await;
     }
     let prev = f.db.record_at("gw", 4).await.unwrap().unwrap();
     let body = r#"{"i":0,"key_id":"k1","status":200,"team":"team-a"}"#;
     let ts = Utc::now().timestamp_millis();
     let hash = record_hash("gw", 5, ts, "request", "req_forged", &prev.hash, body);
-    sqlx::query(
-        "INSERT INTO audit_records (instance, seq, ts, kind, ref_id, key_id, team, body, prev_hash, hash, mac)
-         VALUES ('gw', 5, ?, 'request', 'req_forged', 'k1', 'team-a', ?, ?, ?, ?)",
-    )
-    .bind(ts)
-    .bind(body)
-    .bind(&prev.hash[..])
-    .bind(&hash[..])
-    .bind(&[0u8; 32][..])
-    .execute(&mut raw)
-    .await
-    .unwrap();
+    f.raw
+        .exec(
+            "INSERT INTO audit_records (instance, seq, ts, kind, ref_id, key_id, team, body, prev_hash, hash, mac)
+             VALUES ('gw', 5, ?, 'request', 'req_forged', 'k1', 'team-a', ?, ?, ?, ?)",
+            &[
+                Arg::Int(ts),
+                Arg::Text(body),
+                Arg::Bytes(&prev.hash),
+                Arg::Bytes(&hash),
+                Arg::Bytes(&[0; 32]),
+            ],
+        )
+        .await;
     let (seq, what) = f.first_bad().await.unwrap();
     assert_eq!(seq, 5);
     assert!(what.contains("MAC"), "{what}");
@@ -224,25 +217,24 @@ async fn an_inserted_record_is_named_even_with_a_recomputed_hash() {
     assert_eq!(r.chains[0].problem.as_ref().unwrap().seq, 6);
 }
 
-#[tokio::test]
-async fn truncation_is_caught_by_a_checkpoint_kept_elsewhere() {
-    let f = Fixture::new().await;
+async fn truncation_is_caught_by_a_checkpoint_kept_elsewhere(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(10).await;
     let saved = f.db.checkpoints("gw").await.unwrap();
-    let mut raw = f.raw().await;
     // A thorough attacker removes the tail, rewinds the head and drops the stored checkpoint.
     let h8 = f.db.record_at("gw", 8).await.unwrap().unwrap().hash;
     for q in [
         "DELETE FROM audit_records WHERE seq > 8",
         "DELETE FROM audit_checkpoints",
     ] {
-        sqlx::query(q).execute(&mut raw).await.unwrap();
+        f.raw.exec(q, &[]).await;
     }
-    sqlx::query("UPDATE audit_heads SET seq = 8, hash = ? WHERE instance = 'gw'")
-        .bind(&h8[..])
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec(
+            "UPDATE audit_heads SET seq = 8, hash = ? WHERE instance = 'gw'",
+            &[Arg::Bytes(&h8)],
+        )
+        .await;
     assert_eq!(
         f.first_bad().await,
         None,
@@ -253,23 +245,19 @@ async fn truncation_is_caught_by_a_checkpoint_kept_elsewhere() {
     assert!(what.contains("truncated"), "{what}");
 }
 
-#[tokio::test]
-async fn a_lazy_truncation_is_caught_by_the_head_or_stored_checkpoint() {
-    let f = Fixture::new().await;
+async fn a_lazy_truncation_is_caught_by_the_head_or_stored_checkpoint(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(10).await;
-    let mut raw = f.raw().await;
-    sqlx::query("DELETE FROM audit_records WHERE seq > 7")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec("DELETE FROM audit_records WHERE seq > 7", &[])
+        .await;
     let (seq, what) = f.first_bad().await.unwrap();
     assert_eq!(seq, 8);
     assert!(what.contains("truncated"), "{what}");
 }
 
-#[tokio::test]
-async fn a_checkpoint_signed_by_another_key_or_altered_fails() {
-    let f = Fixture::new().await;
+async fn a_checkpoint_signed_by_another_key_or_altered_fails(db: TestDb) {
+    let f = Fixture::new(db);
     f.chain(5).await;
     let other = Signer::generate();
     let head = f.db.head("gw").await.unwrap().unwrap();
@@ -283,6 +271,89 @@ async fn a_checkpoint_signed_by_another_key_or_altered_fails() {
     cp.seq = 4;
     let (_, what) = f.first_bad_with(&[cp]).await.unwrap();
     assert!(what.contains("signature"), "{what}");
+}
+
+/// Two handles on one database (as two processes configured with the same instance id, or
+/// a gateway and the CLI would have) append to one chain at once: the appends queue on the
+/// chain's head, so the chain has every record exactly once and verifies.
+async fn concurrent_writers_to_one_chain_queue_instead_of_forking_it(db: TestDb) {
+    const WRITERS: u64 = 4;
+    const BATCHES: u64 = 15;
+    const PER_BATCH: u64 = 3;
+    let f = Fixture::new(db);
+    let second = f.raw.reopen().await.audit;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = if w % 2 == 0 {
+            f.db.clone()
+        } else {
+            second.clone()
+        };
+        let records: Vec<Vec<NewRecord>> = (0..BATCHES)
+            .map(|b| {
+                (0..PER_BATCH)
+                    .map(|i| f.record((w * 1000) + b * PER_BATCH + i, Utc::now(), "k1"))
+                    .collect()
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for batch in records {
+                store.append("gw", &batch, &MAC).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total = WRITERS * BATCHES * PER_BATCH;
+    assert_eq!(f.db.head("gw").await.unwrap().unwrap().seq, total);
+    f.checkpoint().await;
+    let r = verify(
+        f.db.as_ref(),
+        Some(&MAC),
+        Some(&f.signer.verifying_key()),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(r.ok(), "{r:?}");
+    let gw = &r.chains[0];
+    assert_eq!((gw.first_seq, gw.last_seq, gw.records), (1, total, total));
+    let mut refs: Vec<String> =
+        f.db.records("gw", 1, u32::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.ref_id)
+            .collect();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len() as u64, total, "every record exactly once");
+}
+
+/// A batch larger than one multi-row INSERT, with two payloads a record, lands whole.
+async fn a_large_batch_with_payloads_is_one_append(db: TestDb) {
+    let f = Fixture::new(db);
+    let keyring = Keyring::new(f.db.clone(), WRAP);
+    let now = Utc::now();
+    let mut batch = Vec::new();
+    for i in 1..=600 {
+        batch.push(sealed(&keyring, &f, i, now, "k1").await);
+    }
+    assert_eq!(f.db.append("gw", &batch, &MAC).await.unwrap().seq, 600);
+    assert_eq!(f.db.records("gw", 1, 1000).await.unwrap().len(), 600);
+    let p = f.db.payloads("req_599").await.unwrap();
+    assert_eq!(p.len(), 2);
+    assert_eq!(
+        keyring
+            .open("req_599", &p[0].sealed)
+            .await
+            .unwrap()
+            .unwrap(),
+        b"answer 599"
+    );
+    f.checkpoint().await;
+    assert_eq!(f.first_bad().await, None);
 }
 
 async fn sealed(
@@ -318,9 +389,8 @@ async fn sealed(
     r
 }
 
-#[tokio::test]
-async fn retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive() {
-    let f = Fixture::new().await;
+async fn retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive(db: TestDb) {
+    let f = Fixture::new(db);
     let keyring = Keyring::new(f.db.clone(), WRAP);
     let now = Utc::now();
     let old = now - Duration::days(40);
@@ -422,20 +492,17 @@ async fn retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive() {
             .is_none()
     );
     // Deleting the anchor's checkpoint is noticed.
-    let mut raw = f.raw().await;
-    sqlx::query("DELETE FROM audit_checkpoints WHERE seq = 6")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    f.raw
+        .exec("DELETE FROM audit_checkpoints WHERE seq = 6", &[])
+        .await;
     let r = verify(f.db.as_ref(), Some(&MAC), Some(&vk), &[])
         .await
         .unwrap();
     assert!(!r.ok());
 }
 
-#[tokio::test]
-async fn a_payload_moved_to_another_request_does_not_open() {
-    let f = Fixture::new().await;
+async fn a_payload_moved_to_another_request_does_not_open(db: TestDb) {
+    let f = Fixture::new(db);
     let keyring = Keyring::new(f.db.clone(), WRAP);
     let p = keyring
         .seal("req_a", PayloadKind::Prompt, Utc::now(), b"secret prompt")
@@ -452,4 +519,42 @@ async fn a_payload_moved_to_another_request_does_not_open() {
     // A keyring with another wrap key (another master key) cannot open the day key.
     let wrong = Keyring::new(f.db.clone(), [9; 32]);
     assert!(wrong.open("req_a", &p).await.is_err());
+}
+
+/// Crypto-shredding needs no payload deletion: a past day whose payloads are all gone loses
+/// its key, in a dry run only on paper; today's key is never destroyed.
+async fn a_dry_run_with_nothing_to_delete_shreds_a_past_day_without_payloads(db: TestDb) {
+    let f = Fixture::new(db);
+    let keyring = Keyring::new(f.db.clone(), WRAP);
+    let now = Utc::now();
+    let old = now - Duration::days(3);
+    let p = keyring
+        .seal("req_old", PayloadKind::Prompt, old, b"old")
+        .await
+        .unwrap();
+    keyring
+        .seal("req_new", PayloadKind::Prompt, now, b"new")
+        .await
+        .unwrap();
+    let old_day = tollgate_store::audit::payload::day_of(old);
+    let plan = |dry_run| PurgePlan {
+        dry_run,
+        ..PurgePlan::default()
+    };
+    let dry = f.db.purge(&plan(true), now).await.unwrap();
+    assert_eq!(dry.day_keys_destroyed, vec![old_day.clone()]);
+    assert!(dry.records_pruned.is_empty());
+    assert_eq!(
+        keyring.open("req_old", &p).await.unwrap().unwrap(),
+        b"old",
+        "a dry run destroys nothing"
+    );
+    let done = f.db.purge(&plan(false), now).await.unwrap();
+    assert_eq!(done.day_keys_destroyed, vec![old_day.clone()]);
+    assert_eq!(f.db.day_key(&old_day).await.unwrap(), Some(None));
+    let fresh = Keyring::new(f.db.clone(), WRAP);
+    assert!(fresh.open("req_old", &p).await.unwrap().is_none());
+    // Nothing left to do the second time.
+    let again = f.db.purge(&plan(false), now).await.unwrap();
+    assert!(again.day_keys_destroyed.is_empty());
 }

@@ -1,4 +1,5 @@
-//! Integration tests of the store against a real SQLite file.
+//! Integration tests of the store. Every test runs on SQLite and on Postgres
+//! ([`backend::on_each_backend!`]): `sqlite::…` and `postgres::…` in the test names.
 
 #![allow(
     clippy::unwrap_used,
@@ -7,9 +8,9 @@
     reason = "tests"
 )]
 
-mod audit;
+mod backend;
 
-use std::sync::Arc;
+mod audit;
 
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,18 +18,23 @@ use tollgate_store::class::DataClass;
 use tollgate_store::key::{Environment, KeyHasher, KeyRecord, KeyState, VirtualKey};
 use tollgate_store::keystore::Keystore;
 use tollgate_store::master::MasterKey;
-use tollgate_store::sqlite::SqliteStore;
-use tollgate_store::{KeyStore, SecretStore, Store};
+use tollgate_store::{AdminCredential, Store, StoreError};
 
-async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, Arc::new(store))
-}
+use backend::{Arg, TestDb, on_each_backend};
 
-#[tokio::test]
-async fn key_lifecycle_create_lookup_revoke_rotate() {
-    let (_dir, db) = open().await;
+on_each_backend!(
+    key_lifecycle_create_lookup_revoke_rotate,
+    an_unknown_stored_data_class_is_corrupt_not_a_default,
+    rotation_never_extends_an_earlier_expiry,
+    touching_keys_keeps_the_latest_use,
+    keystore_round_trip_and_tamper_detection,
+    admin_credentials_are_found_by_hash_until_revoked,
+    corrupt_rows_are_errors_not_panics,
+    a_store_location_opens_the_same_database,
+);
+
+async fn key_lifecycle_create_lookup_revoke_rotate(db: TestDb) {
+    let db = &db.store.keys;
     let hasher = KeyHasher::new([3; 32]);
     let key = VirtualKey::generate(Environment::Production);
     let mut rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
@@ -79,29 +85,29 @@ async fn key_lifecycle_create_lookup_revoke_rotate() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_stored_data_class_is_corrupt_not_a_default() {
+async fn an_unknown_stored_data_class_is_corrupt_not_a_default(db: TestDb) {
     // A class this version does not know must not silently become "no class" (DP-4).
-    use sqlx::Connection;
-    let (dir, db) = open().await;
     let hasher = KeyHasher::new([3; 32]);
     let key = VirtualKey::generate(Environment::Production);
     let rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
-    db.insert_key(&rec).await.unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("UPDATE virtual_keys SET data_class = 'secret' WHERE id = ?")
-        .bind(&rec.id)
-        .execute(&mut raw)
+    db.store.keys.insert_key(&rec).await.unwrap();
+    db.exec(
+        "UPDATE virtual_keys SET data_class = 'secret' WHERE id = ?",
+        &[Arg::Text(&rec.id)],
+    )
+    .await;
+    let err = db
+        .store
+        .keys
+        .key_by_id(&rec.id)
         .await
-        .unwrap();
-    let err = db.key_by_id(&rec.id).await.unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("virtual_keys.data_class"), "{err}");
 }
 
-#[tokio::test]
-async fn rotation_never_extends_an_earlier_expiry() {
-    let (_dir, db) = open().await;
+async fn rotation_never_extends_an_earlier_expiry(db: TestDb) {
+    let db = &db.store.keys;
     let hasher = KeyHasher::new([3; 32]);
     let key = VirtualKey::generate(Environment::Staging);
     let mut rec = KeyRecord::new(&key, hasher.hash(&key), "a");
@@ -118,10 +124,9 @@ async fn rotation_never_extends_an_earlier_expiry() {
     );
 }
 
-#[tokio::test]
-async fn keystore_round_trip_and_tamper_detection() {
-    let (_dir, db) = open().await;
-    let store = Store::from_backend(db.clone());
+async fn keystore_round_trip_and_tamper_detection(db: TestDb) {
+    let store = &db.store;
+    let db = &db.store.secrets;
     let ks = Keystore::new(store.secrets.clone(), &MasterKey::from_bytes([5; 32]));
     ks.set("openai", &SecretString::from("sk-test-value".to_owned()))
         .await
@@ -161,4 +166,182 @@ async fn keystore_round_trip_and_tamper_detection() {
             .is_err()
     );
     assert!(ks.delete("openai").await.unwrap());
+}
+
+async fn touching_keys_keeps_the_latest_use(db: TestDb) {
+    let keys = &db.store.keys;
+    let hasher = KeyHasher::new([3; 32]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let key = VirtualKey::generate(Environment::Production);
+        let rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
+        keys.insert_key(&rec).await.unwrap();
+        ids.push(rec.id);
+    }
+    let t0 = tollgate_store::now();
+    let (t1, t2) = (t0 + Duration::seconds(1), t0 + Duration::seconds(2));
+    // One batch naming a key twice, out of order, and a key that does not exist.
+    keys.touch_keys(&[
+        (ids[0].clone(), t2),
+        (ids[1].clone(), t1),
+        (ids[0].clone(), t0),
+        ("key_gone".to_owned(), t2),
+    ])
+    .await
+    .unwrap();
+    // A later batch with an older time never moves a use backwards.
+    keys.touch_keys(&[(ids[1].clone(), t0)]).await.unwrap();
+    keys.touch_keys(&[]).await.unwrap();
+    let used = |id: &str| {
+        let id = id.to_owned();
+        async move { keys.key_by_id(&id).await.unwrap().unwrap().last_used_at }
+    };
+    assert_eq!(used(&ids[0]).await, Some(t2));
+    assert_eq!(used(&ids[1]).await, Some(t1));
+    assert_eq!(used(&ids[2]).await, None);
+}
+
+async fn admin_credentials_are_found_by_hash_until_revoked(db: TestDb) {
+    let admins = &db.store.admins;
+    let hasher = KeyHasher::new([4; 32]);
+    assert_eq!(admins.active_admin_count().await.unwrap(), 0);
+    let cred = AdminCredential {
+        id: "adm_1".into(),
+        hash: hasher.hash_text("tga_secret_1"),
+        name: "ops".into(),
+        role: "owner".into(),
+        created_at: tollgate_store::now(),
+    };
+    admins.insert_admin(&cred).await.unwrap();
+    assert!(admins.insert_admin(&cred).await.is_err(), "ids are unique");
+    assert_eq!(admins.active_admin_count().await.unwrap(), 1);
+    assert_eq!(
+        admins.admin_by_hash(&cred.hash).await.unwrap(),
+        Some(cred.clone())
+    );
+    assert_eq!(
+        admins
+            .admin_by_hash(&hasher.hash_text("tga_other"))
+            .await
+            .unwrap(),
+        None
+    );
+    db.exec(
+        "UPDATE admin_credentials SET revoked_at = ? WHERE id = ?",
+        &[Arg::Int(1), Arg::Text("adm_1")],
+    )
+    .await;
+    assert_eq!(admins.active_admin_count().await.unwrap(), 0);
+    assert_eq!(admins.admin_by_hash(&cred.hash).await.unwrap(), None);
+}
+
+/// Rows altered behind the store's back (wrong-length hashes, unknown names, negative
+/// sequence numbers) are reported as corrupt, naming the column, and never panic.
+async fn corrupt_rows_are_errors_not_panics(db: TestDb) {
+    use tollgate_store::audit::{NewRecord, RecordKind};
+
+    fn corrupt<T: std::fmt::Debug>(r: Result<T, StoreError>, column: &str) {
+        match r {
+            Err(StoreError::Corrupt { what }) => assert_eq!(what, column),
+            other => panic!("{column}: expected Corrupt, got {other:?}"),
+        }
+    }
+
+    let hasher = KeyHasher::new([3; 32]);
+    let key = VirtualKey::generate(Environment::Production);
+    let rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
+    db.store.keys.insert_key(&rec).await.unwrap();
+    db.exec(
+        "UPDATE virtual_keys SET hash = ? WHERE id = ?",
+        &[Arg::Bytes(&[7; 31]), Arg::Text(&rec.id)],
+    )
+    .await;
+    corrupt(db.store.keys.key_by_id(&rec.id).await, "virtual_keys.hash");
+    corrupt(db.store.keys.list_keys().await, "virtual_keys.hash");
+    db.exec(
+        "UPDATE virtual_keys SET hash = ?, environment = 'moon' WHERE id = ?",
+        &[Arg::Bytes(&rec.hash.0), Arg::Text(&rec.id)],
+    )
+    .await;
+    corrupt(
+        db.store.keys.key_by_hash(&rec.hash).await,
+        "virtual_keys.environment",
+    );
+
+    let audit = &db.store.audit;
+    let batch: Vec<NewRecord> = (1..=3)
+        .map(|i| {
+            NewRecord::new(
+                Utc::now(),
+                RecordKind::Request,
+                format!("req_{i}"),
+                None,
+                None,
+                &serde_json::json!({"i": i}),
+            )
+        })
+        .collect();
+    audit.append("gw", &batch, &[1; 32]).await.unwrap();
+    db.exec(
+        "UPDATE audit_records SET prev_hash = ? WHERE seq = 2",
+        &[Arg::Bytes(b"short")],
+    )
+    .await;
+    corrupt(audit.record_at("gw", 2).await, "audit_records.prev_hash");
+    corrupt(audit.records("gw", 1, 10).await, "audit_records.prev_hash");
+    db.exec("UPDATE audit_records SET seq = -3 WHERE seq = 3", &[])
+        .await;
+    corrupt(audit.records_by_ref("req_3").await, "audit_records.seq");
+    db.exec(
+        "UPDATE audit_heads SET hash = ? WHERE instance = 'gw'",
+        &[Arg::Bytes(&[0; 33])],
+    )
+    .await;
+    corrupt(audit.head("gw").await, "audit_heads.hash");
+    // The writer refuses to extend a chain whose head it cannot read.
+    assert!(audit.append("gw", &batch, &[1; 32]).await.is_err());
+    db.exec(
+        "INSERT INTO legal_holds (scope, value, reason, placed_by, placed_at) VALUES ('galaxy', 'x', '', '', 0)",
+        &[],
+    )
+    .await;
+    corrupt(audit.holds().await, "legal_holds.scope");
+}
+
+/// `--store` locations: a SQLite path, or a Postgres URL (here with the test's schema as a
+/// startup option), open the same database the test made.
+async fn a_store_location_opens_the_same_database(db: TestDb) {
+    let hasher = KeyHasher::new([3; 32]);
+    let key = VirtualKey::generate(Environment::Staging);
+    let rec = KeyRecord::new(&key, hasher.hash(&key), "svc");
+    db.store.keys.insert_key(&rec).await.unwrap();
+    let other = Store::connect(&db.location()).await.unwrap();
+    other.keys.ping().await.unwrap();
+    other.audit.writable().await.unwrap();
+    assert_eq!(other.keys.key_by_id(&rec.id).await.unwrap(), Some(rec));
+}
+
+/// A server that accepts the connection but never answers (a hung Postgres, a black-holed
+/// port) fails `connect` within the configured timeout instead of hanging start-up.
+#[tokio::test]
+async fn a_postgres_server_that_never_answers_times_out() {
+    use tollgate_store::postgres::{PgOptions, PgStore};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let opts = PgOptions {
+        connect_timeout: std::time::Duration::from_millis(300),
+        ..PgOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let err = PgStore::connect(&format!("postgres://u@127.0.0.1:{port}/db"), &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConnectTimeout(_)), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
