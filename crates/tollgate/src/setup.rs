@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tollgate_gateway::config::{Config, Warning};
-use tollgate_store::Store;
 use tollgate_store::key::KeyHasher;
 use tollgate_store::keystore::Keystore;
 use tollgate_store::master::{MasterKey, MasterKeyNote};
 use tollgate_store::sqlite::SqliteStore;
+use tollgate_store::{Store, StoreUrl};
 
 /// Config file looked for in the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "tollgate.toml";
@@ -31,6 +31,33 @@ pub struct GlobalArgs {
     /// Master key file (default: DATA_DIR/master.key, created on first use).
     #[arg(long, global = true, env = "TOLLGATE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Where keys, secrets and the audit trail live: a SQLite file (a path or sqlite://PATH)
+    /// or a Postgres database (postgres://USER:PASS@HOST/DB) shared by several instances
+    /// (default: DATA_DIR/tollgate.db). The master key stays in the data directory.
+    #[arg(long, global = true, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreParser)]
+    pub store: Option<StoreUrl>,
+}
+
+/// Parses `--store` when the command line is parsed, so a bad value is a usage error. Not a
+/// plain function parser: clap would quote the value in its message, password and all.
+#[derive(Debug, Clone, Copy)]
+struct StoreParser;
+
+impl clap::builder::TypedValueParser for StoreParser {
+    type Value = StoreUrl;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<StoreUrl, clap::Error> {
+        let kind = clap::error::ErrorKind::ValueValidation;
+        let text = value
+            .to_str()
+            .ok_or_else(|| clap::Error::raw(kind, "--store is not valid UTF-8\n"))?;
+        StoreUrl::parse(text).map_err(|e| clap::Error::raw(kind, format!("--store: {e}\n")))
+    }
 }
 
 /// The loaded config, its warnings and where it came from.
@@ -287,7 +314,8 @@ pub async fn start_auditor(
     ))
 }
 
-/// Open the embedded store and the master key under `data_dir`.
+/// Open the store (`--store`, else the embedded one under `data_dir`) and the master key
+/// under `data_dir`.
 pub async fn open(global: &GlobalArgs, data_dir: &Path) -> Result<Opened> {
     ensure_data_dir(data_dir)?;
     let (master, notes) = match &global.master_key_file {
@@ -306,17 +334,12 @@ pub async fn open(global: &GlobalArgs, data_dir: &Path) -> Result<Opened> {
             ),
         }
     }
-    let db = SqliteStore::open(&data_dir.join("tollgate.db"))
-        .await
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    // The directory is 0700 already; the files get 0600 too, in case it is ever loosened.
-    for name in ["tollgate.db", "tollgate.db-wal", "tollgate.db-shm"] {
-        let p = data_dir.join(name);
-        if p.exists() {
-            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o600));
-        }
-    }
-    let store = Store::from_backend(Arc::new(db));
+    let store = match &global.store {
+        Some(location) => Store::open(location)
+            .await
+            .with_context(|| format!("opening the store at {location}"))?,
+        None => open_embedded(data_dir).await?,
+    };
     let keystore = Keystore::new(store.secrets.clone(), &master);
     let hasher = KeyHasher::new(master.key_pepper());
     Ok(Opened {
@@ -327,6 +350,21 @@ pub async fn open(global: &GlobalArgs, data_dir: &Path) -> Result<Opened> {
         audit_mac_key: master.audit_mac_key(),
         audit_wrap_key: master.audit_wrap_key(),
     })
+}
+
+/// The embedded store: `tollgate.db` in the data directory.
+async fn open_embedded(data_dir: &Path) -> Result<Store> {
+    let db = SqliteStore::open(&data_dir.join("tollgate.db"))
+        .await
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    // The directory is 0700 already; the files get 0600 too, in case it is ever loosened.
+    for name in ["tollgate.db", "tollgate.db-wal", "tollgate.db-shm"] {
+        let p = data_dir.join(name);
+        if p.exists() {
+            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o600));
+        }
+    }
+    Ok(Store::from_backend(Arc::new(db)))
 }
 
 /// Logging: JSON lines on stdout for `serve`, plain text on stderr for other commands.
@@ -349,4 +387,40 @@ pub fn init_logging(json: bool) {
             .without_time()
             .try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        global: GlobalArgs,
+    }
+
+    #[test]
+    fn store_flag_picks_the_backend_and_never_echoes_a_password() {
+        let cli = Cli::try_parse_from(["t", "--store", "postgres://svc:hunter2@db/tollgate"])
+            .map_err(|e| e.to_string());
+        assert!(
+            matches!(&cli, Ok(c) if matches!(c.global.store, Some(StoreUrl::Postgres(_)))),
+            "{cli:?}"
+        );
+        // Neither Debug of the parsed flags nor a refusal shows the password.
+        assert!(!format!("{cli:?}").contains("hunter2"));
+        let err = Cli::try_parse_from(["t", "--store", "mysql://root:hunter2@db/x"])
+            .err()
+            .map(|e| (e.kind(), e.to_string()));
+        let (kind, msg) = err.unwrap_or((clap::error::ErrorKind::DisplayHelp, String::new()));
+        assert_eq!(kind, clap::error::ErrorKind::ValueValidation);
+        assert!(
+            msg.contains("mysql://root:***@db/x") && !msg.contains("hunter2"),
+            "{msg}"
+        );
+        let none = Cli::try_parse_from(["t"]).map(|c| c.global.store.is_none());
+        assert!(matches!(none, Ok(true)));
+    }
 }
