@@ -19,6 +19,7 @@ use toml::Spanned;
 use crate::credential::CredentialRef;
 
 pub mod audit;
+pub mod incident;
 pub mod limits;
 pub mod review;
 
@@ -91,6 +92,9 @@ pub struct Config {
     /// Prices per model, USD per million tokens, over the built-in list prices (DO-2).
     #[serde(default)]
     pub prices: BTreeMap<String, PriceConfig>,
+    /// Incident response: break-glass keys, last drill (MI-3).
+    #[serde(default)]
+    pub incident: incident::IncidentConfig,
 }
 
 /// One model's price, USD per million tokens.

@@ -24,6 +24,7 @@ pub mod context;
 pub mod credential;
 pub mod error;
 pub mod guards;
+pub mod killswitch;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;
@@ -74,6 +75,16 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
+/// Reload the kill switches from the store; on failure keep the last snapshot (and say so).
+pub async fn refresh_switches(gw: &Gateway) {
+    match gw.store.control.switches().await {
+        Ok(list) => gw.switches.load(&list),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read kill switches; keeping the last known set")
+        }
+    }
+}
+
 /// Serve on `listener` until `shutdown` resolves, then drain in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -87,6 +98,19 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 gw.auth.flush_last_used().await;
+            }
+        })
+    };
+    // Kill switches: loaded before the first request, then kept fresh so that one flipped on
+    // any instance takes effect here within a second.
+    refresh_switches(&gw).await;
+    let switches = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(killswitch::REFRESH_INTERVAL);
+            loop {
+                tick.tick().await;
+                refresh_switches(&gw).await;
             }
         })
     };
@@ -105,6 +129,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     flusher.abort();
+    switches.abort();
     if let Some(r) = retention {
         r.abort();
     }

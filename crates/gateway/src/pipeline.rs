@@ -181,6 +181,12 @@ fn limit(
     tokens: impl FnOnce() -> u64,
 ) -> Result<(), GatewayError> {
     use crate::limits::{Scope, Subject};
+    gw.switches.check(
+        &key.id,
+        key.team.as_deref(),
+        &route.alias,
+        &gw.config.incident.break_glass_keys,
+    )?;
     let now = tokio::time::Instant::now();
     if let Some(until) = gw.limiter.suspended(&key.id, now) {
         return Err(GatewayError::suspended(format!(

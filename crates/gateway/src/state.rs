@@ -80,6 +80,8 @@ pub struct Gateway {
     pub prices: tollgate_guard::cost::PriceTable,
     /// Proxies trusted to set `X-Forwarded-For`.
     pub proxies: Vec<ipnet::IpNet>,
+    /// Kill switches in force (refreshed from the store).
+    pub switches: crate::killswitch::Switches,
 }
 
 impl Gateway {
@@ -152,6 +154,7 @@ impl Gateway {
             limiter: crate::limits::Limiter::new(),
             prices: config.price_table(),
             proxies: config.limits.proxies(),
+            switches: crate::killswitch::Switches::default(),
             config,
             routes,
             providers,

@@ -284,6 +284,16 @@ pub async fn call(
                 continue;
             }
         }
+        // A provider or model switched off for an incident (MI-3) is skipped like a failed
+        // target, so the route falls back to what is still allowed.
+        if let Some(why) = gw
+            .switches
+            .target_blocked(&target.provider.name, &target.model)
+        {
+            gw.metrics.attempt(&target.label, "switched_off");
+            last = Some(GatewayError::unavailable(why));
+            continue;
+        }
         ctx.target = Some(target.label.clone());
         if !target.provider.supports(endpoint) {
             last = Some(GatewayError::bad_request(format!(

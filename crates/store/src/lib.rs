@@ -25,6 +25,7 @@
 
 pub mod audit;
 pub mod class;
+pub mod control;
 pub mod error;
 pub mod key;
 pub mod keystore;
@@ -115,6 +116,8 @@ pub struct Store {
     pub admins: Arc<dyn AdminStore>,
     /// The audit trail, payloads and legal holds.
     pub audit: Arc<dyn audit::AuditStore>,
+    /// Kill switches.
+    pub control: Arc<dyn control::ControlStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,13 +130,19 @@ impl Store {
     /// Build a handle from one backend that implements every trait.
     pub fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: KeyStore + SecretStore + AdminStore + audit::AuditStore + 'static,
+        B: KeyStore
+            + SecretStore
+            + AdminStore
+            + audit::AuditStore
+            + control::ControlStore
+            + 'static,
     {
         Self {
             keys: backend.clone(),
             secrets: backend.clone(),
             admins: backend.clone(),
-            audit: backend,
+            audit: backend.clone(),
+            control: backend,
         }
     }
 }

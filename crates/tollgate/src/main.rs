@@ -6,7 +6,8 @@
 //! - `providers`: the provider registry and each provider's review (DP-4, [`providers`]);
 //! - `scan`: scan a repository (credentials, dependencies, model files, exposure);
 //! - `guard`: run the detectors on stdin, or measure them on a labelled set;
-//! - `audit`, `retention`: verify, export and read the audit trail; apply retention.
+//! - `audit`, `retention`: verify, export and read the audit trail; apply retention;
+//! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config.
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
@@ -15,7 +16,9 @@ mod audit;
 mod guard;
 mod init;
 mod keys;
+mod kill;
 mod providers;
+mod runbook;
 mod scan;
 mod secrets;
 mod serve;
@@ -60,6 +63,13 @@ enum Command {
     /// Verify, export and read the tamper-evident audit trail (DP-2).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Switch off a key, team, route, provider or model on every gateway, or lock down
+    /// (MI-3); `tollgate kill list` shows what is on.
+    Kill(kill::KillArgs),
+    /// Lift a kill switch.
+    Unkill(kill::UnkillArgs),
+    /// Write the incident-response runbook for this deployment (Markdown).
+    Runbook(runbook::RunbookArgs),
     /// Apply the retention policy (DP-3).
     #[command(subcommand)]
     Retention(audit::RetentionCommand),
@@ -97,6 +107,9 @@ fn main() -> ExitCode {
             Command::Providers(args) => providers::run(&cli.global, &args),
             Command::Audit(cmd) => audit::run(&cli.global, cmd).await,
             Command::Retention(cmd) => audit::retention(&cli.global, cmd).await,
+            Command::Kill(args) => kill::kill(&cli.global, args).await,
+            Command::Unkill(args) => kill::unkill(&cli.global, args).await,
+            Command::Runbook(args) => runbook::run(&cli.global, args),
             Command::Scan(args) => scan::run(args),
             Command::Guard(cmd) => guard::run(cmd),
         }

@@ -91,6 +91,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "GET",
+        path: "/admin/v1/killswitches",
+        permission: Permission::KillSwitch,
+        summary: "Kill switches in force",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/killswitches",
+        permission: Permission::KillSwitch,
+        summary: "Switch off a key, team, route, provider or model, or lock down",
+    },
+    Endpoint {
+        method: "DELETE",
+        path: "/admin/v1/killswitches/{kind}/{target}",
+        permission: Permission::KillSwitch,
+        summary: "Lift a kill switch",
+    },
+    Endpoint {
+        method: "GET",
         path: "/admin/v1/roles",
         permission: Permission::ReportsRead,
         summary: "The role × permission table",
@@ -110,6 +128,14 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/v1/audit/verify", get(audit_verify))
         .route("/admin/v1/audit/records", delete(audit_delete))
         .route("/admin/v1/roles", get(roles))
+        .route(
+            "/admin/v1/killswitches",
+            get(list_switches).post(set_switch),
+        )
+        .route(
+            "/admin/v1/killswitches/{kind}/{target}",
+            delete(clear_switch),
+        )
 }
 
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
@@ -246,8 +272,15 @@ async fn openapi() -> Response {
                 "403": {"description": "The credential's role lacks the permission"},
             },
         });
-        if e.path.contains("{id}") {
-            op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+        let params: Vec<Value> = e
+            .path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split_once('}').map(|(name, _)| name))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
         }
         path[e.method.to_ascii_lowercase()] = op;
     }
@@ -649,6 +682,137 @@ async fn roles(State(gw): State<AppState>, headers: HeaderMap) -> Response {
         })
         .collect();
     Json(json!({"roles": table})).into_response()
+}
+
+async fn list_switches(State(gw): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&gw, &headers, Permission::KillSwitch, "killswitch.list").await {
+        return r;
+    }
+    match gw.store.control.switches().await {
+        Ok(list) => Json(json!({"switches": list})).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Body of `POST /admin/v1/killswitches`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSwitch {
+    kind: String,
+    #[serde(default)]
+    target: Option<String>,
+    reason: String,
+}
+
+async fn set_switch(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (who, _) = match authorize(&gw, &headers, Permission::KillSwitch, "killswitch.set").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let req: NewSwitch = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("invalid body: {e}"),
+            );
+        }
+    };
+    let Some(kind) = tollgate_store::control::SwitchKind::parse(&req.kind) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "kind must be key, team, route, provider, model or lockdown",
+        );
+    };
+    let target = match (kind, req.target) {
+        (tollgate_store::control::SwitchKind::Lockdown, _) => "*".to_owned(),
+        (_, Some(t)) if !t.trim().is_empty() && t.len() <= 200 => t,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "target is required (1-200 characters)",
+            );
+        }
+    };
+    let sw = tollgate_store::control::KillSwitch {
+        kind,
+        target: target.clone(),
+        reason: req.reason.chars().take(500).collect(),
+        set_by: who.id.clone(),
+        set_at: tollgate_store::now(),
+    };
+    if let Err(e) = gw.store.control.set_switch(&sw).await {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        );
+    }
+    crate::refresh_switches(&gw).await;
+    record(
+        &gw,
+        "killswitch.set",
+        &who.id,
+        Some(&format!("{}:{target}", kind.as_str())),
+        "ok",
+        json!({"reason": sw.reason}),
+    );
+    tracing::warn!(target: "tollgate::alert", kind = kind.as_str(), target = %target, by = %who.id, "kill switch on");
+    (StatusCode::CREATED, Json(json!({"switch": sw}))).into_response()
+}
+
+async fn clear_switch(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path((kind, target)): Path<(String, String)>,
+) -> Response {
+    let (who, _) = match authorize(&gw, &headers, Permission::KillSwitch, "killswitch.clear").await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(k) = tollgate_store::control::SwitchKind::parse(&kind) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            format!("no kill switch kind {kind:?}"),
+        );
+    };
+    match gw.store.control.clear_switch(k, &target).await {
+        Ok(true) => {
+            crate::refresh_switches(&gw).await;
+            record(
+                &gw,
+                "killswitch.clear",
+                &who.id,
+                Some(&format!("{kind}:{target}")),
+                "ok",
+                json!({}),
+            );
+            Json(json!({"cleared": true})).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            format!("no {kind} switch on {target}"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
+    }
 }
 
 /// Whether `method` is one this API serves at all (for the matrix test's request builder).

@@ -34,6 +34,9 @@ fn body_for(path: &str) -> Option<Value> {
     match path {
         "/admin/v1/keys" => Some(json!({"name": "matrix"})),
         "/admin/v1/admins" => Some(json!({"name": "matrix", "role": "auditor"})),
+        "/admin/v1/killswitches" => {
+            Some(json!({"kind": "key", "target": "key_matrix", "reason": "drill"}))
+        }
         _ => None,
     }
 }
@@ -66,7 +69,11 @@ async fn every_role_and_endpoint_cell_is_allowed_or_denied_as_the_table_says() {
     let mut denials = 0;
     let mut cells = 0;
     for e in ENDPOINTS {
-        let path = e.path.replace("{id}", "does_not_exist");
+        let path = e
+            .path
+            .replace("{id}", "does_not_exist")
+            .replace("{kind}", "key")
+            .replace("{target}", "does_not_exist");
         for role in Role::ALL {
             cells += 1;
             let method = Method::from_bytes(method_of(e).as_str().as_bytes()).unwrap();

@@ -336,6 +336,18 @@ impl Harness {
         h
     }
 
+    /// Id of the default key.
+    pub async fn key_id(&self) -> String {
+        let key = VirtualKey::parse(&self.key).unwrap();
+        self.store
+            .keys
+            .key_by_hash(&self.hasher.hash(&key))
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
     pub async fn create_key(&self, opts: KeyOpts) -> (String, String) {
         let key = VirtualKey::generate(opts.env);
         let mut rec = KeyRecord::new(&key, self.hasher.hash(&key), "test");

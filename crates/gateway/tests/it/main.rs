@@ -14,6 +14,7 @@ mod auth;
 mod bad_input;
 mod guards;
 mod harness;
+mod killswitch;
 mod limits;
 mod policy;
 mod resilience;

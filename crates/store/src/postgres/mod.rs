@@ -10,6 +10,7 @@
 //! The audit trail ([`crate::audit::AuditStore`]) is in `audit.rs`.
 
 mod audit;
+mod control;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -31,7 +31,47 @@ on_each_backend!(
     admin_credentials_are_found_by_hash_until_revoked,
     corrupt_rows_are_errors_not_panics,
     a_store_location_opens_the_same_database,
+    kill_switches_are_set_replaced_listed_and_cleared,
 );
+
+async fn kill_switches_are_set_replaced_listed_and_cleared(db: TestDb) {
+    use tollgate_store::control::{KillSwitch, SwitchKind};
+    let c = &db.store.control;
+    assert!(c.switches().await.unwrap().is_empty());
+    let mut s = KillSwitch {
+        kind: SwitchKind::Provider,
+        target: "openai".into(),
+        reason: "outage".into(),
+        set_by: "adm_1".into(),
+        set_at: tollgate_store::now(),
+    };
+    c.set_switch(&s).await.unwrap();
+    s.reason = "still out".into();
+    c.set_switch(&s).await.unwrap();
+    c.set_switch(&KillSwitch {
+        kind: SwitchKind::Lockdown,
+        target: "*".into(),
+        reason: "drill".into(),
+        set_by: "adm_1".into(),
+        set_at: tollgate_store::now(),
+    })
+    .await
+    .unwrap();
+    let list = c.switches().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.contains(&s), "the reason was replaced, not duplicated");
+    assert!(
+        c.clear_switch(SwitchKind::Provider, "openai")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.clear_switch(SwitchKind::Provider, "openai")
+            .await
+            .unwrap()
+    );
+    assert_eq!(c.switches().await.unwrap().len(), 1);
+}
 
 async fn key_lifecycle_create_lookup_revoke_rotate(db: TestDb) {
     let db = &db.store.keys;

@@ -14,12 +14,12 @@ use tollgate_testkit::{MOCK_KEY, MockUpstream};
 use crate::server::{BIN, Server, cli, create_key};
 
 /// A project made by `tollgate init`, with its config replaced by one routing to the mock.
-struct Project {
+pub(crate) struct Project {
     _tmp: tempfile::TempDir,
     /// The project directory (config in it, data in `tollgate-data/` below it).
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// The bootstrap owner credential `init` printed.
-    owner: String,
+    pub(crate) owner: String,
 }
 
 impl Project {
@@ -50,7 +50,7 @@ impl Project {
 }
 
 /// `tollgate init`, then a config with the mock as provider, `extra` appended.
-fn project(mock: &MockUpstream, extra: &str) -> Project {
+pub(crate) fn project(mock: &MockUpstream, extra: &str) -> Project {
     let tmp = tempfile::tempdir().unwrap();
     let (code, out, err) = cli(tmp.path(), &["init", "proj"], None);
     assert_eq!(code, 0, "{err}");
@@ -106,7 +106,7 @@ completions = true
 
 /// Run a CLI command with `TOLLGATE_ADMIN_TOKEN` set to `token` in the child only (or
 /// removed from it): (exit code, stdout, stderr).
-fn admin_cli(cwd: &Path, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn admin_cli(cwd: &Path, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(cwd)
         .args(args)

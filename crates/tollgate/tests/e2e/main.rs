@@ -11,6 +11,7 @@
 
 mod audit;
 mod cli;
+mod incident;
 mod providers;
 mod scan;
 mod sdk;

@@ -1,0 +1,55 @@
+//! Kill switches on Postgres.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::PgStore;
+use crate::control::{ControlStore, KillSwitch, SwitchKind};
+use crate::{Result, StoreError, from_millis, to_millis};
+
+#[async_trait]
+impl ControlStore for PgStore {
+    async fn set_switch(&self, s: &KillSwitch) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO kill_switches (kind, target, reason, set_by, set_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT(kind, target) DO UPDATE SET reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+        )
+        .bind(s.kind.as_str())
+        .bind(&s.target)
+        .bind(&s.reason)
+        .bind(&s.set_by)
+        .bind(to_millis(s.set_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_switch(&self, kind: SwitchKind, target: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM kill_switches WHERE kind = $1 AND target = $2")
+            .bind(kind.as_str())
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn switches(&self) -> Result<Vec<KillSwitch>> {
+        let rows = sqlx::query("SELECT * FROM kill_switches ORDER BY set_at, kind, target")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(KillSwitch {
+                    kind: SwitchKind::parse(&kind).ok_or(StoreError::Corrupt {
+                        what: "kill_switches.kind",
+                    })?,
+                    target: r.try_get("target")?,
+                    reason: r.try_get("reason")?,
+                    set_by: r.try_get("set_by")?,
+                    set_at: from_millis(r.try_get("set_at")?),
+                })
+            })
+            .collect()
+    }
+}
