@@ -61,4 +61,12 @@ pub enum StoreError {
     /// A secret name is not acceptable.
     #[error("invalid secret name {0:?}: use 1-128 characters of A-Z a-z 0-9 . _ - /")]
     BadSecretName(String),
+    /// A prompt version that does not exist was named.
+    #[error("prompt {name:?} has no version {version}")]
+    NoSuchPromptVersion {
+        /// Prompt name.
+        name: String,
+        /// Version asked for.
+        version: i64,
+    },
 }

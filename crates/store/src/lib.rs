@@ -20,6 +20,7 @@
 //! - [`keystore::Keystore`]: provider credentials sealed with XChaCha20-Poly1305;
 //! - [`audit`]: the hash-chained audit trail with signed checkpoints, sealed payloads and
 //!   retention ([`audit::AuditStore`]);
+//! - [`prompt::PromptStore`]: versioned prompts and their staging/production pointers;
 //! - [`Store`]: the traits [`KeyStore`], [`SecretStore`], [`AdminStore`] and
 //!   [`audit::AuditStore`] in one handle, over either backend.
 
@@ -31,6 +32,7 @@ pub mod key;
 pub mod keystore;
 pub mod master;
 pub mod postgres;
+pub mod prompt;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -118,6 +120,8 @@ pub struct Store {
     pub audit: Arc<dyn audit::AuditStore>,
     /// Kill switches.
     pub control: Arc<dyn control::ControlStore>,
+    /// Versioned prompts and their environments.
+    pub prompts: Arc<dyn prompt::PromptStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,6 +139,7 @@ impl Store {
             + AdminStore
             + audit::AuditStore
             + control::ControlStore
+            + prompt::PromptStore
             + 'static,
     {
         Self {
@@ -142,6 +147,7 @@ impl Store {
             secrets: backend.clone(),
             admins: backend.clone(),
             audit: backend.clone(),
+            prompts: backend.clone(),
             control: backend,
         }
     }

@@ -11,6 +11,7 @@
 
 mod audit;
 mod control;
+mod prompt;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 
 mod audit;
 mod control;
+mod prompt;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -11,6 +11,7 @@
 mod backend;
 
 mod audit;
+mod prompt;
 
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
