@@ -292,6 +292,24 @@ impl KeyRecord {
         }
     }
 
+    /// A successor for this key (AC-4): a fresh key with the same name, owner, team,
+    /// environment, models, data class and lifetime, linked back to this one. The caller
+    /// stores it and marks this one rotated with a grace period.
+    pub fn successor(&self, hasher: &KeyHasher) -> (VirtualKey, KeyRecord) {
+        let key = VirtualKey::generate(self.environment);
+        let mut rec = KeyRecord::new(&key, hasher.hash(&key), self.name.clone());
+        rec.owner = self.owner.clone();
+        rec.team = self.team.clone();
+        rec.allowed_models = self.allowed_models.clone();
+        rec.data_class = self.data_class;
+        rec.rotated_from = Some(self.id.clone());
+        if let Some(exp) = self.expires_at {
+            // Keep the same lifetime for the successor.
+            rec.expires_at = Some(rec.created_at + (exp - self.created_at));
+        }
+        (key, rec)
+    }
+
     /// Whether the key may be used at `now`.
     pub fn state(&self, now: DateTime<Utc>) -> KeyState {
         if self.revoked_at.is_some_and(|t| t <= now) {
