@@ -95,6 +95,9 @@ pub struct Config {
     /// Incident response: break-glass keys, last drill (MI-3).
     #[serde(default)]
     pub incident: incident::IncidentConfig,
+    /// Who may promote prompts: the four-eyes rule (DO-3, DO-4).
+    #[serde(default)]
+    pub governance: crate::prompt::GovernanceConfig,
 }
 
 /// One model's price, USD per million tokens.

@@ -76,6 +76,8 @@ pub struct RequestContext {
     pub data_class: Option<crate::config::DataClass>,
     /// Why targets were skipped by provider policy (DP-4), in target order.
     pub policy_skips: Vec<String>,
+    /// The prompt and version rendered into the request (`NAME@vN`), if it named one.
+    pub prompt_ref: Option<String>,
 }
 
 impl RequestContext {
@@ -111,6 +113,7 @@ impl RequestContext {
             cost_usd: None,
             data_class: None,
             policy_skips: Vec::new(),
+            prompt_ref: None,
         }
     }
 
@@ -169,6 +172,9 @@ impl RequestContext {
             json!(self.cost_usd.map(|c| (c * 1e8).round() / 1e8)),
         );
         f.insert("error_class".into(), json!(self.error_class));
+        if let Some(p) = &self.prompt_ref {
+            f.insert("prompt".into(), json!(p));
+        }
         f.insert("guards".into(), Value::Object(guards));
         f.insert(
             "request_sha256".into(),

@@ -29,6 +29,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod prompt;
 pub mod provider;
 pub mod resilience;
 pub mod secrets;
@@ -85,6 +86,16 @@ pub async fn refresh_switches(gw: &Gateway) {
     }
 }
 
+/// Reload the deployed prompt versions from the store; on failure keep the last snapshot.
+pub async fn refresh_prompts(gw: &Gateway) {
+    match gw.store.prompts.deployed_prompts().await {
+        Ok(list) => gw.prompts.load(&list),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read deployed prompts; keeping the last known set")
+        }
+    }
+}
+
 /// Serve on `listener` until `shutdown` resolves, then drain in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -104,6 +115,7 @@ pub async fn serve(
     // Kill switches: loaded before the first request, then kept fresh so that one flipped on
     // any instance takes effect here within a second.
     refresh_switches(&gw).await;
+    refresh_prompts(&gw).await;
     let switches = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -111,6 +123,8 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 refresh_switches(&gw).await;
+                // Prompt promotions and rollbacks reach every instance on the same beat.
+                refresh_prompts(&gw).await;
             }
         })
     };

@@ -60,6 +60,13 @@ fn with_guard_summary(mut resp: Response, ctx: &RequestContext) -> Response {
     {
         resp.headers_mut().insert("x-tollgate-guards", v);
     }
+    if let Some(v) = ctx
+        .prompt_ref
+        .as_deref()
+        .and_then(|p| HeaderValue::from_str(p).ok())
+    {
+        resp.headers_mut().insert("x-tollgate-prompt", v);
+    }
     resp
 }
 
@@ -290,6 +297,26 @@ async fn read_body(gw: &AppState, headers: &HeaderMap, body: Body) -> Result<Byt
     })
 }
 
+/// Stage 3b: `"model": "prompt:NAME"` renders the prompt version deployed in the key's
+/// environment into the body ([`crate::prompt`]); the request then goes on to its route.
+fn apply_prompt(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    key: &KeyRecord,
+    format: WireFormat,
+    headers: &HeaderMap,
+    v: Value,
+) -> Result<Value, GatewayError> {
+    let Value::Object(mut body) = v else {
+        return Ok(v);
+    };
+    let env = crate::prompt::env_of(key.environment);
+    if let Some(a) = gw.prompts.apply(env, format, headers, &mut body)? {
+        ctx.prompt_ref = Some(a.label());
+    }
+    Ok(Value::Object(body))
+}
+
 /// Stage 4: route lookup and key scope.
 fn resolve(
     gw: &AppState,
@@ -375,6 +402,7 @@ async fn chat(
             body_len = b.len();
             parse_json(&b)
         })
+        .and_then(|v| apply_prompt(&gw, &mut ctx, &key, format, &headers, v))
         .and_then(|v| ChatRequest::parse(format, v))
     {
         Ok(r) => r,

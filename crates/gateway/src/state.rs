@@ -82,6 +82,8 @@ pub struct Gateway {
     pub proxies: Vec<ipnet::IpNet>,
     /// Kill switches in force (refreshed from the store).
     pub switches: crate::killswitch::Switches,
+    /// Deployed prompt versions (refreshed from the store).
+    pub prompts: crate::prompt::Prompts,
 }
 
 impl Gateway {
@@ -155,6 +157,7 @@ impl Gateway {
             prices: config.price_table(),
             proxies: config.limits.proxies(),
             switches: crate::killswitch::Switches::default(),
+            prompts: crate::prompt::Prompts::default(),
             config,
             routes,
             providers,

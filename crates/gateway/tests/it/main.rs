@@ -17,6 +17,7 @@ mod harness;
 mod killswitch;
 mod limits;
 mod policy;
+mod prompts;
 mod resilience;
 mod routing;
 mod secret_servers;
