@@ -7,6 +7,8 @@
 //! - `scan`: scan a repository (credentials, dependencies, model files, exposure);
 //! - `guard`: run the detectors on stdin, or measure them on a labelled set;
 //! - `audit`, `retention`: verify, export and read the audit trail; apply retention;
+//! - `prompts`: versioned prompts, staging and production, gated promotion, rollback
+//!   ([`prompts`], DO-3, DO-4);
 //! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config.
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
@@ -17,6 +19,7 @@ mod guard;
 mod init;
 mod keys;
 mod kill;
+mod prompts;
 mod providers;
 mod runbook;
 mod scan;
@@ -68,6 +71,9 @@ enum Command {
     Kill(kill::KillArgs),
     /// Lift a kill switch.
     Unkill(kill::UnkillArgs),
+    /// Versioned prompts: push to staging, test, promote, roll back (DO-3, DO-4).
+    #[command(subcommand)]
+    Prompts(prompts::PromptsCommand),
     /// Write the incident-response runbook for this deployment (Markdown).
     Runbook(runbook::RunbookArgs),
     /// Apply the retention policy (DP-3).
@@ -109,6 +115,7 @@ fn main() -> ExitCode {
             Command::Retention(cmd) => audit::retention(&cli.global, cmd).await,
             Command::Kill(args) => kill::kill(&cli.global, args).await,
             Command::Unkill(args) => kill::unkill(&cli.global, args).await,
+            Command::Prompts(cmd) => prompts::run(&cli.global, cmd).await,
             Command::Runbook(args) => runbook::run(&cli.global, args),
             Command::Scan(args) => scan::run(args),
             Command::Guard(cmd) => guard::run(cmd),

@@ -12,6 +12,7 @@
 mod audit;
 mod cli;
 mod incident;
+mod prompts;
 mod providers;
 mod scan;
 mod sdk;

@@ -1,0 +1,960 @@
+//! `tollgate prompts`: versioned prompts, staging and production, gated promotion and
+//! rollback (checklist DO-3, DO-4).
+//!
+//! - `push FILE`: a prompt file (YAML, TOML or JSON) becomes a new immutable version and
+//!   staging points at it (prompt-engineer);
+//! - `diff`, `history`: what changed, who changed it, what was evaluated and deployed;
+//! - `test NAME --suite FILE`: an evaluation suite run through a running gateway with a
+//!   staging key; the result is recorded on the version;
+//! - `promote NAME`: production gets the staging version, only if that version passed its
+//!   evaluation and, with `[governance] four_eyes = true`, the approver is not its author
+//!   (approver);
+//! - `rollback NAME [--to V]`: production goes back to the previous production version, in
+//!   one atomic write (approver).
+//!
+//! Gateways reload the deployed versions every 400 ms, so promotions and rollbacks reach every
+//! instance within a second. Every action, and every refusal, is in the audit trail.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_gateway::prompt::{self, Prompt};
+use tollgate_store::prompt::{Deployment, EvalRecord, NewPromptVersion, PromptEnv};
+
+use crate::Outcome;
+use crate::setup::{self, AdminArgs};
+
+/// Roles that may push prompts to staging and run their evaluations.
+pub const STAGERS: &[&str] = &["owner", "admin", "prompt-engineer"];
+/// Roles that may promote and roll back.
+pub const APPROVERS: &[&str] = &["owner", "admin", "approver"];
+/// Roles that may read prompt history and diffs.
+pub const READERS: &[&str] = &["owner", "admin", "prompt-engineer", "approver", "auditor"];
+/// Roles that may run an evaluation and record it.
+pub const TESTERS: &[&str] = &["owner", "admin", "prompt-engineer", "approver"];
+/// Largest prompt or suite file read.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Most cases in one suite.
+pub const MAX_CASES: usize = 500;
+/// How long one suite case may take before it fails.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `tollgate prompts …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PromptsCommand {
+    /// Push a prompt file (YAML, TOML or JSON) as a new staging version.
+    Push {
+        /// The prompt file.
+        file: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show what changed between two versions (default: production → latest).
+    Diff {
+        /// Prompt name.
+        name: String,
+        /// From this version (default: the production version, else the one before `--to`).
+        #[arg(long)]
+        from: Option<i64>,
+        /// To this version (default: the latest).
+        #[arg(long)]
+        to: Option<i64>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Every version with its author, hash and evaluation, and the deployment log.
+    History {
+        /// Prompt name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Run an evaluation suite through a running gateway and record the result on the
+    /// version under test; exit 1 if a case fails.
+    Test {
+        /// Prompt name.
+        name: String,
+        /// Environment whose version is tested (its key must be of that environment).
+        #[arg(long, default_value = "staging")]
+        env: String,
+        /// Suite file (YAML, TOML or JSON).
+        #[arg(long)]
+        suite: PathBuf,
+        /// Base URL of the running gateway.
+        #[arg(long, env = "TOLLGATE_GATEWAY_URL")]
+        gateway: String,
+        /// Virtual key to call it with (a `tg_test_` key for staging).
+        #[arg(long, env = "TOLLGATE_KEY", hide_env_values = true)]
+        key: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Point production at the staging version, if it passed its evaluation.
+    Promote {
+        /// Prompt name.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Point production back at the previous production version (or `--to VERSION`).
+    Rollback {
+        /// Prompt name.
+        name: String,
+        /// The version to restore.
+        #[arg(long)]
+        to: Option<i64>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Read a YAML, TOML or JSON file (by extension) into `T`, within [`MAX_FILE_BYTES`].
+fn read_doc<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > MAX_FILE_BYTES {
+        bail!(
+            "{} is larger than {MAX_FILE_BYTES} bytes; a {what} file is small text",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let parsed = match ext.as_str() {
+        "yaml" | "yml" => serde_yaml::from_str(&text).map_err(|e| e.to_string()),
+        "toml" => toml::from_str(&text).map_err(|e| e.to_string()),
+        "json" => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        _ => bail!(
+            "{}: name a {what} file .yaml, .yml, .toml or .json",
+            path.display()
+        ),
+    };
+    parsed.map_err(|e| anyhow::anyhow!("{} is not a valid {what} file: {e}", path.display()))
+}
+
+/// Load and check a prompt file: every problem at once.
+pub fn load_prompt(path: &Path, routes: Option<&BTreeMap<String, impl Sized>>) -> Result<Prompt> {
+    let p: Prompt = read_doc(path, "prompt")?;
+    let mut problems = p.validate();
+    if let Some(r) = routes {
+        if !p.route.is_empty() && !r.contains_key(&p.route) {
+            problems.push(format!(
+                "route {:?} is not a route of this gateway's config",
+                p.route
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} is not a valid prompt:\n  - {}",
+            path.display(),
+            problems.join("\n  - ")
+        );
+    }
+    Ok(p)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if !prompt::valid_name(name) {
+        bail!(
+            "{name:?} is not a prompt name (1-{} characters of a-z 0-9 _ - .)",
+            prompt::MAX_NAME_LEN
+        );
+    }
+    Ok(())
+}
+
+/// The version `env` points at now, from the deployment log.
+fn current(log: &[Deployment], env: PromptEnv) -> Option<i64> {
+    log.iter()
+        .filter(|d| d.env == env)
+        .max_by_key(|d| d.seq)
+        .map(|d| d.version)
+}
+
+/// Run a `prompts` command.
+pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outcome> {
+    setup::init_logging(false);
+    let loaded = setup::load(global)?;
+    // Files are checked before anything is opened, so a bad file is reported as such.
+    let pushed = match &cmd {
+        PromptsCommand::Push { file, .. } => Some(load_prompt(
+            file,
+            (!loaded.config.routes.is_empty()).then_some(&loaded.config.routes),
+        )?),
+        _ => None,
+    };
+    let suite = match &cmd {
+        PromptsCommand::Test { suite, .. } => Some(Suite::load(suite)?),
+        _ => None,
+    };
+    let opened = setup::open(global, &loaded.data_dir).await?;
+    let store = &opened.store.prompts;
+    match cmd {
+        PromptsCommand::Push { admin, .. } => {
+            let Some(p) = pushed else {
+                bail!("no prompt");
+            };
+            let who = opened.require_role(&admin, STAGERS, "prompts.push").await?;
+            let content = p.canonical();
+            let hash = prompt::content_hash(&content);
+            let versions = store.prompt_versions(&p.name).await?;
+            if let Some(last) = versions.last().filter(|v| v.content_hash == hash) {
+                println!(
+                    "Unchanged: {} v{} already has this content; no new version.",
+                    p.name, last.version
+                );
+                return Ok(Outcome::Ok);
+            }
+            let diff = versions
+                .last()
+                .map(|v| prompt::line_diff(&v.content, &content))
+                .unwrap_or_default();
+            let v = store
+                .add_prompt_version(&NewPromptVersion {
+                    name: &p.name,
+                    content: &content,
+                    content_hash: &hash,
+                    author: &who.id,
+                    diff: &diff,
+                    at: tollgate_store::now(),
+                })
+                .await?;
+            opened
+                .audit_admin(
+                    "prompts.push",
+                    &who.id,
+                    Some(&p.name),
+                    "ok",
+                    json!({"version": v.version, "sha256": hash, "env": "staging"}),
+                )
+                .await?;
+            println!(
+                "Pushed {} v{} to staging (sha256 {}). Staging keys get it within a second.\nNext: tollgate prompts test {} --suite SUITE --gateway URL, then tollgate prompts promote {}.",
+                p.name,
+                v.version,
+                &hash[..12],
+                p.name,
+                p.name
+            );
+            Ok(Outcome::Ok)
+        }
+        PromptsCommand::Diff {
+            name,
+            from,
+            to,
+            admin,
+        } => {
+            check_name(&name)?;
+            opened.require_role(&admin, READERS, "prompts.diff").await?;
+            let versions = store.prompt_versions(&name).await?;
+            let Some(last) = versions.last() else {
+                bail!("no prompt {name:?}");
+            };
+            let to = to.unwrap_or(last.version);
+            let log = store.prompt_deployments(&name).await?;
+            let from = from
+                .or_else(|| current(&log, PromptEnv::Production).filter(|v| *v != to))
+                .unwrap_or(to - 1);
+            let text = |v: i64| {
+                if v == 0 {
+                    return Ok(String::new());
+                }
+                versions
+                    .iter()
+                    .find(|x| x.version == v)
+                    .map(|x| x.content.clone())
+                    .ok_or_else(|| anyhow::anyhow!("{name} has no version {v}"))
+            };
+            let d = prompt::line_diff(&text(from)?, &text(to)?);
+            if d.is_empty() {
+                println!("{name}: v{from} and v{to} are the same.");
+            } else {
+                println!("{name}: v{from} → v{to}\n{d}");
+            }
+            Ok(Outcome::Ok)
+        }
+        PromptsCommand::History { name, json, admin } => {
+            check_name(&name)?;
+            opened
+                .require_role(&admin, READERS, "prompts.history")
+                .await?;
+            let versions = store.prompt_versions(&name).await?;
+            if versions.is_empty() {
+                bail!("no prompt {name:?}");
+            }
+            let log = store.prompt_deployments(&name).await?;
+            let (staging, production) = (
+                current(&log, PromptEnv::Staging),
+                current(&log, PromptEnv::Production),
+            );
+            if json {
+                let vs: Vec<Value> = versions
+                    .iter()
+                    .map(|v| {
+                        json!({
+                            "version": v.version, "author": v.author,
+                            "created_at": v.created_at.to_rfc3339(), "sha256": v.content_hash,
+                            "eval": v.eval.as_ref().map(|e| json!({"passed": e.passed, "at": e.at.to_rfc3339()})),
+                            "diff": v.diff,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"name": name, "staging": staging, "production": production, "versions": vs, "deployments": log})
+                );
+                return Ok(Outcome::Ok);
+            }
+            println!(
+                "{name}: staging v{}, production {}",
+                staging.unwrap_or_default(),
+                production.map_or("none".to_owned(), |v| format!("v{v}"))
+            );
+            for v in &versions {
+                let eval = match &v.eval {
+                    None => "not evaluated".to_owned(),
+                    Some(e) if e.passed => format!("eval passed {}", e.at.to_rfc3339()),
+                    Some(e) => format!("eval FAILED {}", e.at.to_rfc3339()),
+                };
+                let mut marks = Vec::new();
+                if staging == Some(v.version) {
+                    marks.push("staging");
+                }
+                if production == Some(v.version) {
+                    marks.push("production");
+                }
+                println!(
+                    "v{}\t{}\t{}\tsha256 {}\t{eval}\t{}",
+                    v.version,
+                    v.created_at.to_rfc3339(),
+                    v.author,
+                    &v.content_hash[..v.content_hash.len().min(12)],
+                    marks.join(",")
+                );
+            }
+            println!("\ndeployments:");
+            for d in &log {
+                println!(
+                    "{}\t{}\tv{}\t{}\t{}",
+                    d.set_at.to_rfc3339(),
+                    d.env.as_str(),
+                    d.version,
+                    d.action,
+                    d.set_by
+                );
+            }
+            Ok(Outcome::Ok)
+        }
+        PromptsCommand::Test {
+            name,
+            env,
+            gateway,
+            key,
+            json,
+            admin,
+            ..
+        } => {
+            check_name(&name)?;
+            let Some(env) = PromptEnv::parse(&env) else {
+                bail!("--env must be staging or production");
+            };
+            let Some(suite) = suite else {
+                bail!("no suite");
+            };
+            let who = opened.require_role(&admin, TESTERS, "prompts.test").await?;
+            let log = store.prompt_deployments(&name).await?;
+            let Some(version) = current(&log, env) else {
+                bail!("no version of {name:?} is deployed in {}", env.as_str());
+            };
+            let prices = loaded.config.price_table();
+            let report = suite.run(&gateway, &key, &name, version, &prices).await?;
+            let passed = report.iter().all(|c| c.failures.is_empty());
+            let body = json!({
+                "prompt": name, "version": version, "env": env.as_str(), "passed": passed,
+                "cases": report.iter().map(|c| json!({"name": c.name, "passed": c.failures.is_empty(), "failures": c.failures, "latency_ms": c.latency_ms})).collect::<Vec<_>>(),
+            });
+            store
+                .record_prompt_eval(
+                    &name,
+                    version,
+                    &EvalRecord {
+                        passed,
+                        report: body.to_string(),
+                        at: tollgate_store::now(),
+                    },
+                )
+                .await?;
+            opened
+                .audit_admin(
+                    "prompts.test",
+                    &who.id,
+                    Some(&name),
+                    if passed { "passed" } else { "failed" },
+                    json!({"version": version, "cases": report.len(), "failed": report.iter().filter(|c| !c.failures.is_empty()).count()}),
+                )
+                .await?;
+            if json {
+                println!("{body}");
+            } else {
+                let failed: Vec<&CaseResult> =
+                    report.iter().filter(|c| !c.failures.is_empty()).collect();
+                if passed {
+                    println!(
+                        "PASSED: {name} v{version}, {} cases. Recorded on the version; promote it with `tollgate prompts promote {name}`.",
+                        report.len()
+                    );
+                } else {
+                    println!(
+                        "FAILED: {name} v{version}, {} of {} cases failed. Recorded on the version; it cannot be promoted.",
+                        failed.len(),
+                        report.len()
+                    );
+                    for c in failed {
+                        for f in &c.failures {
+                            println!("  {}: {f}", c.name);
+                        }
+                    }
+                }
+            }
+            Ok(if passed {
+                Outcome::Ok
+            } else {
+                Outcome::Findings
+            })
+        }
+        PromptsCommand::Promote { name, admin } => {
+            check_name(&name)?;
+            let who = opened
+                .require_role(&admin, APPROVERS, "prompts.promote")
+                .await?;
+            let log = store.prompt_deployments(&name).await?;
+            let Some(staged) = current(&log, PromptEnv::Staging) else {
+                bail!("no prompt {name:?} in staging");
+            };
+            let Some(v) = store.prompt_version(&name, staged).await? else {
+                bail!("{name} v{staged} is missing from the store");
+            };
+            let refusal = match &v.eval {
+                None => Some(format!(
+                    "{name} v{staged} has not been evaluated; run `tollgate prompts test {name} --suite SUITE` first"
+                )),
+                Some(e) if !e.passed => Some(format!(
+                    "{name} v{staged} failed its evaluation ({}); fix it and push a new version",
+                    e.at.to_rfc3339()
+                )),
+                Some(_) if loaded.config.governance.four_eyes && v.author == who.id => {
+                    Some(format!(
+                        "four-eyes rule ([governance] four_eyes): {} wrote {name} v{staged} and may not also approve it",
+                        who.id
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = refusal {
+                opened
+                    .audit_admin(
+                        "prompts.promote",
+                        &who.id,
+                        Some(&name),
+                        "denied",
+                        json!({"version": staged, "reason": why}),
+                    )
+                    .await?;
+                bail!("refused: {why}");
+            }
+            if current(&log, PromptEnv::Production) == Some(staged) {
+                println!("{name} v{staged} is already in production.");
+                return Ok(Outcome::Ok);
+            }
+            let previous = current(&log, PromptEnv::Production);
+            store
+                .deploy_prompt(&name, PromptEnv::Production, staged, &who.id, "promote")
+                .await?;
+            opened
+                .audit_admin(
+                    "prompts.promote",
+                    &who.id,
+                    Some(&name),
+                    "ok",
+                    json!({"version": staged, "previous": previous, "author": v.author}),
+                )
+                .await?;
+            println!(
+                "Promoted {name} v{staged} to production; every gateway serves it within a second. Undo with `tollgate prompts rollback {name}`."
+            );
+            Ok(Outcome::Ok)
+        }
+        PromptsCommand::Rollback { name, to, admin } => {
+            check_name(&name)?;
+            let who = opened
+                .require_role(&admin, APPROVERS, "prompts.rollback")
+                .await?;
+            let log = store.prompt_deployments(&name).await?;
+            let Some(now) = current(&log, PromptEnv::Production) else {
+                bail!("{name:?} has no production version to roll back");
+            };
+            // The previous production version: the newest one ever in production that is
+            // older than the one in force.
+            let target = match to {
+                Some(v) => v,
+                None => log
+                    .iter()
+                    .filter(|d| d.env == PromptEnv::Production && d.version < now)
+                    .map(|d| d.version)
+                    .max()
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{name} v{now} is the first production version; there is nothing to roll back to (name one with --to)"
+                        )
+                    })?,
+            };
+            if target == now {
+                bail!("{name} v{now} is already in production");
+            }
+            store
+                .deploy_prompt(&name, PromptEnv::Production, target, &who.id, "rollback")
+                .await?;
+            opened
+                .audit_admin(
+                    "prompts.rollback",
+                    &who.id,
+                    Some(&name),
+                    "ok",
+                    json!({"from": now, "to": target}),
+                )
+                .await?;
+            println!(
+                "Rolled {name} back from v{now} to v{target} in production; every gateway serves it within a second."
+            );
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+/// An evaluation suite file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+/// One case: what to send and what the answer must satisfy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Name shown in the report.
+    pub name: String,
+    /// Variables of the prompt.
+    #[serde(default)]
+    pub variables: BTreeMap<String, Value>,
+    /// Client messages after the prompt's.
+    #[serde(default)]
+    pub messages: Vec<Value>,
+    /// What must hold.
+    #[serde(default, rename = "assert")]
+    pub checks: Checks,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            Self::One(s) => vec![s.as_str()],
+            Self::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Assertions on one answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// The answer contains each of these.
+    pub contains: Option<OneOrMany>,
+    /// The answer contains none of these.
+    pub not_contains: Option<OneOrMany>,
+    /// The answer matches each of these regular expressions.
+    pub regex: Option<OneOrMany>,
+    /// The answer is JSON valid against this schema.
+    pub json_schema: Option<Value>,
+    /// The call took at most this long.
+    pub max_latency_ms: Option<u64>,
+    /// The call cost at most this much (price table × reported usage).
+    pub max_cost_usd: Option<f64>,
+    /// `allowed` (the default: a 2xx answer) or `blocked` (a guard refused it).
+    pub guard: Option<String>,
+}
+
+/// What one case found.
+#[derive(Debug)]
+pub struct CaseResult {
+    /// Case name.
+    pub name: String,
+    /// Every failed assertion (empty: passed).
+    pub failures: Vec<String>,
+    /// Wall time of the call.
+    pub latency_ms: u64,
+}
+
+struct Compiled {
+    regexes: Vec<regex::Regex>,
+    schema: Option<jsonschema::Validator>,
+}
+
+impl Suite {
+    /// Load and check a suite file: every problem at once.
+    pub fn load(path: &Path) -> Result<Self> {
+        let s: Self = read_doc(path, "suite")?;
+        let problems = s.problems();
+        if !problems.is_empty() {
+            bail!(
+                "{} is not a valid suite:\n  - {}",
+                path.display(),
+                problems.join("\n  - ")
+            );
+        }
+        Ok(s)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.cases.is_empty() {
+            p.push("cases: a suite needs at least one case".to_owned());
+        }
+        if self.cases.len() > MAX_CASES {
+            p.push(format!(
+                "cases: {} cases, at most {MAX_CASES}",
+                self.cases.len()
+            ));
+        }
+        for (i, c) in self.cases.iter().enumerate() {
+            if let Err(e) = compile(&c.checks) {
+                p.push(format!("cases[{i}] ({}): {e}", c.name));
+            }
+            if let Some(g) = c.checks.guard.as_deref() {
+                if !matches!(g, "allowed" | "blocked") {
+                    p.push(format!(
+                        "cases[{i}] ({}): assert.guard is \"allowed\" or \"blocked\"",
+                        c.name
+                    ));
+                }
+            }
+        }
+        p
+    }
+
+    async fn run(
+        &self,
+        gateway: &str,
+        key: &str,
+        name: &str,
+        version: i64,
+        prices: &tollgate_guard::cost::PriceTable,
+    ) -> Result<Vec<CaseResult>> {
+        let client = reqwest::Client::builder()
+            .timeout(CASE_TIMEOUT)
+            .build()
+            .context("building the HTTP client")?;
+        let url = format!("{}/v1/chat/completions", gateway.trim_end_matches('/'));
+        let want = format!("{name}@v{version}");
+        let mut out = Vec::new();
+        for c in &self.cases {
+            let compiled = compile(&c.checks).map_err(anyhow::Error::msg)?;
+            let mut body = json!({"model": format!("{}{name}", prompt::MODEL_PREFIX), "variables": c.variables});
+            if !c.messages.is_empty() {
+                body["messages"] = Value::Array(c.messages.clone());
+            }
+            let started = Instant::now();
+            let resp = client
+                .post(&url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .with_context(|| format!("calling the gateway at {url}"))?;
+            let status = resp.status().as_u16();
+            let served = resp
+                .headers()
+                .get("x-tollgate-prompt")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let answer: Value = resp.json().await.unwrap_or(Value::Null);
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let mut failures = Vec::new();
+            check_case(
+                &c.checks,
+                &compiled,
+                status,
+                &answer,
+                latency_ms,
+                prices,
+                &mut failures,
+            );
+            if (200..300).contains(&status) && served.as_deref() != Some(want.as_str()) {
+                failures.push(format!(
+                    "the gateway served {}, not {want} (was a version pushed during the run, or is the key of another environment?)",
+                    served.as_deref().unwrap_or("no prompt")
+                ));
+            }
+            out.push(CaseResult {
+                name: c.name.clone(),
+                failures,
+                latency_ms,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn compile(c: &Checks) -> Result<Compiled, String> {
+    let mut regexes = Vec::new();
+    for r in c.regex.as_ref().map(OneOrMany::items).unwrap_or_default() {
+        regexes.push(
+            regex::RegexBuilder::new(r)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("assert.regex {r:?}: {e}"))?,
+        );
+    }
+    let schema = match &c.json_schema {
+        None => None,
+        Some(s) => {
+            Some(jsonschema::validator_for(s).map_err(|e| format!("assert.json_schema: {e}"))?)
+        }
+    };
+    Ok(Compiled { regexes, schema })
+}
+
+fn check_case(
+    c: &Checks,
+    compiled: &Compiled,
+    status: u16,
+    answer: &Value,
+    latency_ms: u64,
+    prices: &tollgate_guard::cost::PriceTable,
+    failures: &mut Vec<String>,
+) {
+    let blocked = status == 400 && answer["error"]["code"] == "content_filter";
+    match c.guard.as_deref() {
+        Some("blocked") => {
+            if !blocked {
+                failures.push(format!("expected a guard to block it; got HTTP {status}"));
+            }
+            return;
+        }
+        _ if !(200..300).contains(&status) => {
+            failures.push(format!(
+                "HTTP {status}: {}",
+                answer["error"]["message"].as_str().unwrap_or("no answer")
+            ));
+            return;
+        }
+        _ => {}
+    }
+    let text = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    for s in c
+        .contains
+        .as_ref()
+        .map(OneOrMany::items)
+        .unwrap_or_default()
+    {
+        if !text.contains(s) {
+            failures.push(format!("the answer does not contain {s:?}"));
+        }
+    }
+    for s in c
+        .not_contains
+        .as_ref()
+        .map(OneOrMany::items)
+        .unwrap_or_default()
+    {
+        if text.contains(s) {
+            failures.push(format!("the answer contains {s:?}"));
+        }
+    }
+    for r in &compiled.regexes {
+        if !r.is_match(text) {
+            failures.push(format!("the answer does not match /{}/", r.as_str()));
+        }
+    }
+    if let Some(v) = &compiled.schema {
+        match serde_json::from_str::<Value>(text) {
+            Err(e) => failures.push(format!("the answer is not JSON: {e}")),
+            Ok(doc) => {
+                for e in v.iter_errors(&doc).take(5) {
+                    failures.push(format!("the answer breaks the schema: {e}"));
+                }
+            }
+        }
+    }
+    if let Some(max) = c.max_latency_ms {
+        if latency_ms > max {
+            failures.push(format!("took {latency_ms} ms, more than {max} ms"));
+        }
+    }
+    if let Some(max) = c.max_cost_usd {
+        let usage = &answer["usage"];
+        let cost = prices.cost(
+            answer["model"].as_str().unwrap_or_default(),
+            usage["prompt_tokens"].as_u64().unwrap_or(0),
+            0,
+            usage["completion_tokens"].as_u64().unwrap_or(0),
+        );
+        match cost {
+            Some(cost) if cost > max => {
+                failures.push(format!("cost ${cost:.6}, more than ${max}"));
+            }
+            Some(_) => {}
+            None => failures.push(format!(
+                "no price for model {:?}, so max_cost_usd cannot be checked (add it under [prices])",
+                answer["model"].as_str().unwrap_or_default()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn malformed_prompt_and_suite_files_are_clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let none: Option<&BTreeMap<String, ()>> = None;
+        let ok = write(
+            d.path(),
+            "p.yaml",
+            "name: support\nroute: gpt\nsystem: You help {{customer}}.\nparams:\n  temperature: 0.2\n",
+        );
+        assert_eq!(load_prompt(&ok, none).unwrap().name, "support");
+        let toml = write(
+            d.path(),
+            "p.toml",
+            "name = \"support\"\nroute = \"gpt\"\n[[messages]]\nrole = \"user\"\ncontent = \"hi {{x}}\"\n",
+        );
+        assert_eq!(load_prompt(&toml, none).unwrap().messages.len(), 1);
+        for (file, text, says) in [
+            ("a.yaml", "name: [unclosed", "not a valid prompt file"),
+            (
+                "b.yaml",
+                "name: x\nroute: gpt\nsystem: hi\ntemprature: 1\n",
+                "unknown field",
+            ),
+            (
+                "c.yaml",
+                "name: Bad Name\nroute: gpt\nsystem: '{{ oops'\n",
+                "never closed",
+            ),
+            ("d.txt", "name: x", ".yaml, .yml, .toml or .json"),
+            ("e.toml", "name = 1", "not a valid prompt file"),
+        ] {
+            let e = load_prompt(&write(d.path(), file, text), none)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{file}: {e}");
+        }
+        let e = load_prompt(&d.path().join("missing.yaml"), none).unwrap_err();
+        assert!(format!("{e:#}").contains("missing.yaml"));
+
+        let s = write(
+            d.path(),
+            "s.yaml",
+            "cases:\n  - name: a\n    variables: {customer: Ada}\n    assert:\n      contains: Ada\n      regex: ['^A', '\\d']\n      json_schema: {type: object}\n",
+        );
+        assert_eq!(Suite::load(&s).unwrap().cases.len(), 1);
+        for (file, text, says) in [
+            ("s1.yaml", "cases: []\n", "at least one case"),
+            (
+                "s2.yaml",
+                "cases:\n  - name: a\n    assert: {regex: '('}\n",
+                "assert.regex",
+            ),
+            (
+                "s3.yaml",
+                "cases:\n  - name: a\n    assert: {json_schema: {type: 12}}\n",
+                "json_schema",
+            ),
+            (
+                "s4.yaml",
+                "cases:\n  - name: a\n    assert: {guard: maybe}\n",
+                "allowed",
+            ),
+            ("s5.yaml", "cases:\n  - nam: a\n", "not a valid suite file"),
+            ("s6.yaml", "- 1\n- 2\n", "not a valid suite file"),
+        ] {
+            let e = Suite::load(&write(d.path(), file, text))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{file}: {e}");
+        }
+    }
+
+    #[test]
+    fn assertions_check_the_answer() {
+        let checks: Checks = serde_json::from_value(json!({
+            "contains": ["Ada"], "not_contains": "secret", "regex": "^Hello",
+            "json_schema": null, "max_latency_ms": 10,
+        }))
+        .unwrap();
+        let compiled = compile(&checks).unwrap();
+        let prices = tollgate_guard::cost::PriceTable::with_defaults();
+        let answer = |t: &str| json!({"choices": [{"message": {"content": t}}]});
+        let mut f = Vec::new();
+        check_case(
+            &checks,
+            &compiled,
+            200,
+            &answer("Hello Ada"),
+            5,
+            &prices,
+            &mut f,
+        );
+        assert!(f.is_empty(), "{f:?}");
+        check_case(
+            &checks,
+            &compiled,
+            200,
+            &answer("Bye secret"),
+            50,
+            &prices,
+            &mut f,
+        );
+        assert_eq!(f.len(), 4, "{f:?}");
+        let mut f = Vec::new();
+        check_case(&checks, &compiled, 500, &json!({}), 5, &prices, &mut f);
+        assert_eq!(f.len(), 1);
+    }
+}
