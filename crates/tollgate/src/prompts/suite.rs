@@ -1,0 +1,310 @@
+//! Evaluation suites of `tollgate prompts test`: cases sent through a running gateway and the
+//! assertions on each answer (contains, not-contains, regex, JSON Schema, latency, cost, guard
+//! verdict).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_gateway::prompt;
+
+use super::{CASE_TIMEOUT, MAX_CASES, read_doc};
+
+/// An evaluation suite file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+/// One case: what to send and what the answer must satisfy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Name shown in the report.
+    pub name: String,
+    /// Variables of the prompt.
+    #[serde(default)]
+    pub variables: BTreeMap<String, Value>,
+    /// Client messages after the prompt's.
+    #[serde(default)]
+    pub messages: Vec<Value>,
+    /// What must hold.
+    #[serde(default, rename = "assert")]
+    pub checks: Checks,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            Self::One(s) => vec![s.as_str()],
+            Self::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Assertions on one answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// The answer contains each of these.
+    pub contains: Option<OneOrMany>,
+    /// The answer contains none of these.
+    pub not_contains: Option<OneOrMany>,
+    /// The answer matches each of these regular expressions.
+    pub regex: Option<OneOrMany>,
+    /// The answer is JSON valid against this schema.
+    pub json_schema: Option<Value>,
+    /// The call took at most this long.
+    pub max_latency_ms: Option<u64>,
+    /// The call cost at most this much (price table × reported usage).
+    pub max_cost_usd: Option<f64>,
+    /// `allowed` (the default: a 2xx answer) or `blocked` (a guard refused it).
+    pub guard: Option<String>,
+}
+
+/// What one case found.
+#[derive(Debug)]
+pub struct CaseResult {
+    /// Case name.
+    pub name: String,
+    /// Every failed assertion (empty: passed).
+    pub failures: Vec<String>,
+    /// Wall time of the call.
+    pub latency_ms: u64,
+}
+
+pub(super) struct Compiled {
+    regexes: Vec<regex::Regex>,
+    schema: Option<jsonschema::Validator>,
+}
+
+impl Suite {
+    /// Load and check a suite file: every problem at once.
+    pub fn load(path: &Path) -> Result<Self> {
+        let s: Self = read_doc(path, "suite")?;
+        let problems = s.problems();
+        if !problems.is_empty() {
+            bail!(
+                "{} is not a valid suite:\n  - {}",
+                path.display(),
+                problems.join("\n  - ")
+            );
+        }
+        Ok(s)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.cases.is_empty() {
+            p.push("cases: a suite needs at least one case".to_owned());
+        }
+        if self.cases.len() > MAX_CASES {
+            p.push(format!(
+                "cases: {} cases, at most {MAX_CASES}",
+                self.cases.len()
+            ));
+        }
+        for (i, c) in self.cases.iter().enumerate() {
+            if let Err(e) = compile(&c.checks) {
+                p.push(format!("cases[{i}] ({}): {e}", c.name));
+            }
+            if let Some(g) = c.checks.guard.as_deref() {
+                if !matches!(g, "allowed" | "blocked") {
+                    p.push(format!(
+                        "cases[{i}] ({}): assert.guard is \"allowed\" or \"blocked\"",
+                        c.name
+                    ));
+                }
+            }
+        }
+        p
+    }
+
+    /// Run every case through the gateway at `gateway` with `key`, expecting `name` at
+    /// `version`.
+    pub async fn run(
+        &self,
+        gateway: &str,
+        key: &str,
+        name: &str,
+        version: i64,
+        prices: &tollgate_guard::cost::PriceTable,
+    ) -> Result<Vec<CaseResult>> {
+        let client = reqwest::Client::builder()
+            .timeout(CASE_TIMEOUT)
+            .build()
+            .context("building the HTTP client")?;
+        let url = format!("{}/v1/chat/completions", gateway.trim_end_matches('/'));
+        let want = format!("{name}@v{version}");
+        let mut out = Vec::new();
+        for c in &self.cases {
+            let compiled = compile(&c.checks).map_err(anyhow::Error::msg)?;
+            let mut body = json!({"model": format!("{}{name}", prompt::MODEL_PREFIX), "variables": c.variables});
+            if !c.messages.is_empty() {
+                body["messages"] = Value::Array(c.messages.clone());
+            }
+            let started = Instant::now();
+            let resp = client
+                .post(&url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .with_context(|| format!("calling the gateway at {url}"))?;
+            let status = resp.status().as_u16();
+            let served = resp
+                .headers()
+                .get("x-tollgate-prompt")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let answer: Value = resp.json().await.unwrap_or(Value::Null);
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let mut failures = Vec::new();
+            check_case(
+                &c.checks,
+                &compiled,
+                status,
+                &answer,
+                latency_ms,
+                prices,
+                &mut failures,
+            );
+            if (200..300).contains(&status) && served.as_deref() != Some(want.as_str()) {
+                failures.push(format!(
+                    "the gateway served {}, not {want} (was a version pushed during the run, or is the key of another environment?)",
+                    served.as_deref().unwrap_or("no prompt")
+                ));
+            }
+            out.push(CaseResult {
+                name: c.name.clone(),
+                failures,
+                latency_ms,
+            });
+        }
+        Ok(out)
+    }
+}
+
+pub(super) fn compile(c: &Checks) -> Result<Compiled, String> {
+    let mut regexes = Vec::new();
+    for r in c.regex.as_ref().map(OneOrMany::items).unwrap_or_default() {
+        regexes.push(
+            regex::RegexBuilder::new(r)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("assert.regex {r:?}: {e}"))?,
+        );
+    }
+    let schema = match &c.json_schema {
+        None => None,
+        Some(s) => {
+            Some(jsonschema::validator_for(s).map_err(|e| format!("assert.json_schema: {e}"))?)
+        }
+    };
+    Ok(Compiled { regexes, schema })
+}
+
+pub(super) fn check_case(
+    c: &Checks,
+    compiled: &Compiled,
+    status: u16,
+    answer: &Value,
+    latency_ms: u64,
+    prices: &tollgate_guard::cost::PriceTable,
+    failures: &mut Vec<String>,
+) {
+    let blocked = status == 400 && answer["error"]["code"] == "content_filter";
+    match c.guard.as_deref() {
+        Some("blocked") => {
+            if !blocked {
+                failures.push(format!("expected a guard to block it; got HTTP {status}"));
+            }
+            return;
+        }
+        _ if !(200..300).contains(&status) => {
+            failures.push(format!(
+                "HTTP {status}: {}",
+                answer["error"]["message"].as_str().unwrap_or("no answer")
+            ));
+            return;
+        }
+        _ => {}
+    }
+    let text = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    for s in c
+        .contains
+        .as_ref()
+        .map(OneOrMany::items)
+        .unwrap_or_default()
+    {
+        if !text.contains(s) {
+            failures.push(format!("the answer does not contain {s:?}"));
+        }
+    }
+    for s in c
+        .not_contains
+        .as_ref()
+        .map(OneOrMany::items)
+        .unwrap_or_default()
+    {
+        if text.contains(s) {
+            failures.push(format!("the answer contains {s:?}"));
+        }
+    }
+    for r in &compiled.regexes {
+        if !r.is_match(text) {
+            failures.push(format!("the answer does not match /{}/", r.as_str()));
+        }
+    }
+    if let Some(v) = &compiled.schema {
+        match serde_json::from_str::<Value>(text) {
+            Err(e) => failures.push(format!("the answer is not JSON: {e}")),
+            Ok(doc) => {
+                for e in v.iter_errors(&doc).take(5) {
+                    failures.push(format!("the answer breaks the schema: {e}"));
+                }
+            }
+        }
+    }
+    if let Some(max) = c.max_latency_ms {
+        if latency_ms > max {
+            failures.push(format!("took {latency_ms} ms, more than {max} ms"));
+        }
+    }
+    if let Some(max) = c.max_cost_usd {
+        let usage = &answer["usage"];
+        let cost = prices.cost(
+            answer["model"].as_str().unwrap_or_default(),
+            usage["prompt_tokens"].as_u64().unwrap_or(0),
+            0,
+            usage["completion_tokens"].as_u64().unwrap_or(0),
+        );
+        match cost {
+            Some(cost) if cost > max => {
+                failures.push(format!("cost ${cost:.6}, more than ${max}"));
+            }
+            Some(_) => {}
+            None => failures.push(format!(
+                "no price for model {:?}, so max_cost_usd cannot be checked (add it under [prices])",
+                answer["model"].as_str().unwrap_or_default()
+            )),
+        }
+    }
+}
