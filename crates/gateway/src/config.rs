@@ -18,7 +18,9 @@ use toml::Spanned;
 
 use crate::credential::CredentialRef;
 
+pub mod alerts;
 pub mod audit;
+pub mod budgets;
 pub mod incident;
 pub mod limits;
 pub mod review;
@@ -95,6 +97,15 @@ pub struct Config {
     /// Incident response: break-glass keys, last drill (MI-3).
     #[serde(default)]
     pub incident: incident::IncidentConfig,
+    /// Spend limits per key, team or the whole gateway (DO-2).
+    #[serde(default)]
+    pub budgets: Vec<budgets::BudgetConfig>,
+    /// Settings of every budget: the time zone of calendar periods.
+    #[serde(default)]
+    pub budgets_settings: budgets::BudgetsSettings,
+    /// Alert sinks and the anomaly detector (MI-2).
+    #[serde(default)]
+    pub alerts: alerts::AlertsConfig,
     /// Who may promote prompts: the four-eyes rule (DO-3, DO-4).
     #[serde(default)]
     pub governance: crate::prompt::GovernanceConfig,
@@ -742,6 +753,8 @@ impl Config {
         self.audit.validate(problems);
         self.retention.validate(problems);
         self.limits.validate(problems);
+        budgets::validate(&self.budgets, &self.budgets_settings, problems);
+        self.alerts.validate(problems);
         for (model, p) in &self.prices {
             let bad = |v: f64| !v.is_finite() || v < 0.0;
             if bad(p.input) || bad(p.output) || p.cached_input.is_some_and(bad) {
@@ -836,13 +849,13 @@ impl Config {
     }
 }
 
-fn valid_ident(s: &str) -> bool {
+pub(crate) fn valid_ident(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn is_local_url(url: &str) -> bool {
+pub(crate) fn is_local_url(url: &str) -> bool {
     reqwest::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

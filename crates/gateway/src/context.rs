@@ -76,6 +76,9 @@ pub struct RequestContext {
     pub data_class: Option<crate::config::DataClass>,
     /// Why targets were skipped by provider policy (DP-4), in target order.
     pub policy_skips: Vec<String>,
+    /// The request's reservation in the budgets that apply to it (DO-2), settled with the
+    /// actual cost on finish.
+    pub budget: Option<crate::budget::BudgetHold>,
     /// The prompt and version rendered into the request (`NAME@vN`), if it named one.
     pub prompt_ref: Option<String>,
 }
@@ -113,6 +116,7 @@ impl RequestContext {
             cost_usd: None,
             data_class: None,
             policy_skips: Vec::new(),
+            budget: None,
             prompt_ref: None,
         }
     }
@@ -238,6 +242,20 @@ impl RequestContext {
         ) {
             self.cost_usd = gw.prices.cost(model, u.input, 0, u.output);
         }
+        if let Some(hold) = self.budget.take() {
+            hold.settle(self.cost_usd);
+        }
+        gw.alerts.observe(&crate::alert::Observation {
+            key_id: self.key_id.as_deref(),
+            team: self.team.as_deref(),
+            model: self.route.as_deref(),
+            ip: crate::audit::client_ip(),
+            tokens: used.unwrap_or(0),
+            cost_usd: self.cost_usd,
+            error: self.error_class.is_some_and(|c| c != "auth"),
+            blocked: self.blocked_by.is_some(),
+            auth_failed: self.error_class == Some("auth"),
+        });
     }
 
     fn take_draft(&mut self) -> Draft {

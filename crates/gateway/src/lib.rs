@@ -14,11 +14,16 @@
 //! - [`credential`] resolves providers' `api_key` references, with the clients of the
 //!   secrets managers in [`secrets`] (Vault / OpenBao, AWS Secrets Manager);
 //! - [`audit`] writes every call to the hash-chained audit trail before its response ends;
+//! - [`budget`] enforces spend limits (DO-2) and [`alert`] raises alerts, with the
+//!   [`anomaly`] detector (MI-2);
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
 pub mod admin;
+pub mod alert;
+pub mod anomaly;
 pub mod audit;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod context;
 pub mod credential;

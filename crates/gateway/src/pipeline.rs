@@ -9,6 +9,9 @@
 //! 6. **respond**: translate to the client's format, whole or streamed;
 //! 7. **record**: one log line and metrics ([`RequestContext::finish`]).
 //!
+//! After the limits, the **budget** stage reserves the call's largest possible cost
+//! ([`crate::budget`], DO-2); the reservation is settled when the context finishes.
+//!
 //! Guards (PII, injection, output validation, limits, budgets) slot in as further stages
 //! between route and upstream, and between upstream and respond.
 
@@ -104,14 +107,17 @@ fn count_abuse(gw: &AppState, ctx: &RequestContext, err: &GatewayError) {
         a.suspend_for.0,
         tokio::time::Instant::now(),
     ) {
-        tracing::warn!(
-            target: "tollgate::alert",
-            key_id,
-            kind,
-            threshold,
-            suspend_for = ?a.suspend_for.0,
-            "key suspended automatically after repeated {kind}s"
-        );
+        gw.alerts.raise(crate::alert::Alert {
+            kind: "key_suspended",
+            severity: crate::alert::Severity::Critical,
+            subject: format!("key:{key_id}"),
+            dedup_key: format!("key_suspended:{key_id}"),
+            message: format!(
+                "key {key_id} suspended automatically for {}s after {threshold} {kind}s",
+                a.suspend_for.0.as_secs()
+            ),
+            details: json!({"key_id": key_id, "reason": kind, "threshold": threshold, "seconds": a.suspend_for.0.as_secs()}),
+        });
         let mut fields = serde_json::Map::new();
         fields.insert("action".into(), json!("keys.suspend"));
         fields.insert("actor".into(), json!("abuse-detector"));
@@ -252,6 +258,34 @@ fn limit(
             ))
         }
     }
+}
+
+/// Stage: budgets (DO-2). Reserve the call's largest possible cost — `tokens_in` plus
+/// `tokens_out` priced at the dearest of the route's targets — in every budget of the key,
+/// its team and the gateway; refused with 429 `budget_exceeded` when one has no room
+/// ([`crate::budget`]). The reservation is settled with the actual cost on finish.
+async fn budget(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    key: &KeyRecord,
+    route: &Route,
+    tokens_in: impl FnOnce() -> u64,
+    tokens_out: u64,
+) -> Result<(), GatewayError> {
+    if !gw.budgets.applies(&key.id, key.team.as_deref()) {
+        return Ok(());
+    }
+    let input = tokens_in();
+    let max = route
+        .targets
+        .iter()
+        .filter_map(|t| gw.prices.cost(&t.model, input, 0, tokens_out))
+        .reduce(f64::max);
+    ctx.budget = gw
+        .budgets
+        .reserve(&key.id, key.team.as_deref(), max)
+        .await?;
+    Ok(())
 }
 
 /// Stage 1: authentication. Also records the key on the context.
@@ -422,6 +456,22 @@ async fn chat(
             tollgate_guard::tokens::estimate(&request.prompt_text()) + out
         })
     }) {
+        return reject(&gw, ctx, e);
+    }
+    let max_out = ["max_tokens", "max_completion_tokens"]
+        .iter()
+        .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
+        .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
+    if let Err(e) = budget(
+        &gw,
+        &mut ctx,
+        &key,
+        &route,
+        || tollgate_guard::tokens::estimate(&request.prompt_text()),
+        max_out,
+    )
+    .await
+    {
         return reject(&gw, ctx, e);
     }
     ctx.response_payload = route
@@ -939,6 +989,23 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
             )
         })
     }) {
+        return reject(&gw, ctx, e);
+    }
+    if let Err(e) = budget(
+        &gw,
+        &mut ctx,
+        &key,
+        &route,
+        || {
+            tollgate_guard::tokens::estimate(
+                &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
+                    .unwrap_or_default(),
+            )
+        },
+        0,
+    )
+    .await
+    {
         return reject(&gw, ctx, e);
     }
     ctx.response_payload = route

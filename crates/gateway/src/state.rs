@@ -80,6 +80,10 @@ pub struct Gateway {
     pub prices: tollgate_guard::cost::PriceTable,
     /// Proxies trusted to set `X-Forwarded-For`.
     pub proxies: Vec<ipnet::IpNet>,
+    /// Alert sinks, dedup and the anomaly detector (MI-2).
+    pub alerts: Arc<crate::alert::Alerter>,
+    /// Budgets and their ledger (DO-2).
+    pub budgets: Arc<crate::budget::Budgets>,
     /// Kill switches in force (refreshed from the store).
     pub switches: crate::killswitch::Switches,
     /// Deployed prompt versions (refreshed from the store).
@@ -152,7 +156,18 @@ impl Gateway {
             );
         }
         let auth = Authenticator::new(store.keys.clone(), hasher);
+        let alerts = Arc::new(crate::alert::Alerter::new(
+            &config.alerts,
+            store.alerts.clone(),
+        ));
+        let budgets = Arc::new(crate::budget::Budgets::new(
+            &config,
+            store.budgets.clone(),
+            alerts.clone(),
+        ));
         Ok(Self {
+            alerts,
+            budgets,
             limiter: crate::limits::Limiter::new(),
             prices: config.price_table(),
             proxies: config.limits.proxies(),

@@ -21,10 +21,15 @@
 //! - [`audit`]: the hash-chained audit trail with signed checkpoints, sealed payloads and
 //!   retention ([`audit::AuditStore`]);
 //! - [`prompt::PromptStore`]: versioned prompts and their staging/production pointers;
-//! - [`Store`]: the traits [`KeyStore`], [`SecretStore`], [`AdminStore`] and
-//!   [`audit::AuditStore`] in one handle, over either backend.
+//! - [`budget::BudgetLedger`]: budget spend with atomic reservations (DO-2);
+//!   [`alert::AlertStore`]: raised alerts and what each key was seen using (MI-2);
+//! - [`Store`]: the traits [`KeyStore`], [`SecretStore`], [`AdminStore`],
+//!   [`audit::AuditStore`], [`control::ControlStore`], [`budget::BudgetLedger`] and
+//!   [`alert::AlertStore`] in one handle, over either backend.
 
+pub mod alert;
 pub mod audit;
+pub mod budget;
 pub mod class;
 pub mod control;
 pub mod error;
@@ -120,6 +125,10 @@ pub struct Store {
     pub audit: Arc<dyn audit::AuditStore>,
     /// Kill switches.
     pub control: Arc<dyn control::ControlStore>,
+    /// Budget spend and reservations (DO-2).
+    pub budgets: Arc<dyn budget::BudgetLedger>,
+    /// Alerts and key sightings (MI-2).
+    pub alerts: Arc<dyn alert::AlertStore>,
     /// Versioned prompts and their environments.
     pub prompts: Arc<dyn prompt::PromptStore>,
 }
@@ -139,6 +148,8 @@ impl Store {
             + AdminStore
             + audit::AuditStore
             + control::ControlStore
+            + budget::BudgetLedger
+            + alert::AlertStore
             + prompt::PromptStore
             + 'static,
     {
@@ -146,6 +157,8 @@ impl Store {
             keys: backend.clone(),
             secrets: backend.clone(),
             admins: backend.clone(),
+            budgets: backend.clone(),
+            alerts: backend.clone(),
             audit: backend.clone(),
             prompts: backend.clone(),
             control: backend,

@@ -9,12 +9,14 @@
 //! - `audit`, `retention`: verify, export and read the audit trail; apply retention;
 //! - `prompts`: versioned prompts, staging and production, gated promotion, rollback
 //!   ([`prompts`], DO-3, DO-4);
-//! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config.
+//! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config;
+//! - `budgets`, `alerts`: spend against budgets and recent alerts ([`budgets`]).
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
 
 mod audit;
+mod budgets;
 mod guard;
 mod init;
 mod keys;
@@ -71,6 +73,11 @@ enum Command {
     Kill(kill::KillArgs),
     /// Lift a kill switch.
     Unkill(kill::UnkillArgs),
+    /// Spend and reservations against each budget in its current period (DO-2); exit 1 if
+    /// one is exhausted.
+    Budgets(budgets::BudgetsArgs),
+    /// Alerts raised recently: budget thresholds, suspensions, anomalies (MI-2).
+    Alerts(budgets::AlertsArgs),
     /// Versioned prompts: push to staging, test, promote, roll back (DO-3, DO-4).
     #[command(subcommand)]
     Prompts(prompts::PromptsCommand),
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
             Command::Retention(cmd) => audit::retention(&cli.global, cmd).await,
             Command::Kill(args) => kill::kill(&cli.global, args).await,
             Command::Unkill(args) => kill::unkill(&cli.global, args).await,
+            Command::Budgets(args) => budgets::budgets(&cli.global, args).await,
+            Command::Alerts(args) => budgets::alerts(&cli.global, args).await,
             Command::Prompts(cmd) => prompts::run(&cli.global, cmd).await,
             Command::Runbook(args) => runbook::run(&cli.global, args),
             Command::Scan(args) => scan::run(args),

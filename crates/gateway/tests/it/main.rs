@@ -11,6 +11,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod budgets;
 mod bad_input;
 mod guards;
 mod harness;

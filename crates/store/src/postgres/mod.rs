@@ -10,6 +10,7 @@
 //! The audit trail ([`crate::audit::AuditStore`]) is in `audit.rs`.
 
 mod audit;
+mod budget;
 mod control;
 mod prompt;
 

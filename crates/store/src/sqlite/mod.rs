@@ -4,6 +4,7 @@
 //! how revocation reaches a live server without an admin API round-trip.
 
 mod audit;
+mod budget;
 mod control;
 mod prompt;
 

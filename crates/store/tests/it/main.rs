@@ -11,6 +11,7 @@
 mod backend;
 
 mod audit;
+mod budget;
 mod prompt;
 
 use chrono::{Duration, Utc};

@@ -10,6 +10,7 @@
 )]
 
 mod audit;
+mod budgets;
 mod cli;
 mod incident;
 mod prompts;
