@@ -25,7 +25,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tollgate_store::audit::payload::{Keyring, MAX_PAYLOAD_BYTES, digest};
 use tollgate_store::audit::{AuditStore, ChainPos, NewRecord, PayloadKind, RecordKind, Signer};
 
@@ -197,6 +197,7 @@ type Item = (Draft, Option<Waiter>);
 enum Job {
     Append(Draft, Option<Waiter>),
     Flush(oneshot::Sender<()>),
+    Stop(oneshot::Sender<()>),
 }
 
 /// Waits for one record to be committed.
@@ -218,11 +219,10 @@ impl Ticket {
 /// Handle to the audit writer.
 #[derive(Debug)]
 pub struct Auditor {
-    tx: mpsc::Sender<Job>,
+    tx: std::sync::mpsc::SyncSender<Job>,
     mac_key: [u8; 32],
     verifying_key: ed25519_dalek::VerifyingKey,
     shared: Arc<Shared>,
-    writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -244,7 +244,7 @@ impl Auditor {
         mac_key: [u8; 32],
         settings: AuditSettings,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_DEPTH);
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
             fail_closed: settings.fail_closed,
@@ -265,13 +265,21 @@ impl Auditor {
             head: None,
             last_checkpoint: 0,
         };
-        let handle = tokio::spawn(w.run(rx));
+        // The writer is an OS thread, not a task: a request waits for one wake-up to reach
+        // it and one to come back, and an embedded store commits right on that thread.
+        let rt = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("tollgate-audit".into())
+            .spawn(move || w.run(rx, rt));
+        if let Err(e) = spawned {
+            tracing::error!(target: "tollgate::alert", error = %e, "cannot start the audit writer thread");
+            shared.healthy.store(false, Ordering::Relaxed);
+        }
         Self {
             tx,
             mac_key,
             verifying_key,
             shared,
-            writer: parking_lot::Mutex::new(Some(handle)),
         }
     }
 
@@ -323,35 +331,41 @@ impl Auditor {
     /// Queue a record; the ticket resolves once it is committed.
     pub fn submit(&self, draft: Draft) -> Ticket {
         let (tx, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Append(draft, Some(tx))) {
-            Ok(()) => Ticket(Some(rx)),
-            Err(mpsc::error::TrySendError::Full(Job::Append(d, w))) => {
-                // Back-pressure rather than loss: wait for room on a separate task.
+        match self.send(Job::Append(draft, Some(tx))) {
+            true => Ticket(Some(rx)),
+            false => Ticket(None),
+        }
+    }
+
+    /// Queue a job; a full queue is waited out off the async runtime (back-pressure rather
+    /// than loss). False if the writer has stopped.
+    fn send(&self, job: Job) -> bool {
+        match self.tx.try_send(job) {
+            Ok(()) => true,
+            Err(std::sync::mpsc::TrySendError::Full(job)) => {
                 let sender = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = sender.send(Job::Append(d, w)).await;
+                tokio::task::spawn_blocking(move || {
+                    let _ = sender.send(job);
                 });
-                Ticket(Some(rx))
+                true
             }
-            Err(_) => Ticket(None),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
         }
     }
 
     /// Wait until everything queued so far is written (or the writer gave up on it for now).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Job::Flush(tx)).await.is_ok() {
+        if self.send(Job::Flush(tx)) {
             let _ = rx.await;
         }
     }
 
     /// Write what is queued, sign a final checkpoint and stop the writer.
     pub async fn shutdown(&self) {
-        self.flush().await;
-        let handle = self.writer.lock().take();
-        if let Some(h) = handle {
-            h.abort();
-            let _ = h.await;
+        let (tx, rx) = oneshot::channel();
+        if self.send(Job::Stop(tx)) {
+            let _ = rx.await;
         }
     }
 }
@@ -370,35 +384,48 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        if let Ok(Some(h)) = self.store.head(&self.settings.instance).await {
-            self.head = Some(h);
-        }
-        if let Ok(cps) = self.store.checkpoints(&self.settings.instance).await {
-            self.last_checkpoint = cps.last().map_or(0, |c| c.seq);
-        }
-        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+    /// The writer thread: waits for jobs (or a retry or checkpoint tick), batches whatever is
+    /// queued, and drives the async parts (sealing, non-embedded stores) on the runtime.
+    fn run(mut self, rx: std::sync::mpsc::Receiver<Job>, rt: tokio::runtime::Handle) {
+        rt.block_on(async {
+            if let Ok(Some(h)) = self.store.head(&self.settings.instance).await {
+                self.head = Some(h);
+            }
+            if let Ok(cps) = self.store.checkpoints(&self.settings.instance).await {
+                self.last_checkpoint = cps.last().map_or(0, |c| c.seq);
+            }
+        });
+        let mut next_checkpoint = std::time::Instant::now() + CHECKPOINT_INTERVAL;
+        let mut stop = None;
         loop {
             let retry = !self.pending.is_empty() || !self.shared.healthy.load(Ordering::Relaxed);
-            let job = tokio::select! {
-                j = rx.recv() => j,
-                () = tokio::time::sleep(RETRY_INTERVAL), if retry => {
-                    self.retry().await;
-                    continue;
-                }
-                _ = tick.tick() => {
-                    self.checkpoint(false).await;
-                    continue;
-                }
+            let now = std::time::Instant::now();
+            let wait = next_checkpoint.saturating_duration_since(now);
+            let wait = if retry {
+                wait.min(RETRY_INTERVAL)
+            } else {
+                wait
             };
-            let Some(job) = job else { break };
+            let job = match rx.recv_timeout(wait) {
+                Ok(j) => j,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if retry {
+                        rt.block_on(self.retry());
+                    }
+                    if std::time::Instant::now() >= next_checkpoint {
+                        rt.block_on(self.checkpoint(false));
+                        next_checkpoint = std::time::Instant::now() + CHECKPOINT_INTERVAL;
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut batch = Vec::new();
             let mut flushes = Vec::new();
             let mut push = |job: Job, batch: &mut Vec<_>| match job {
                 Job::Append(d, w) => batch.push((d, w)),
                 Job::Flush(f) => flushes.push(f),
+                Job::Stop(f) => stop = Some(f),
             };
             push(job, &mut batch);
             while batch.len() < MAX_BATCH {
@@ -407,20 +434,28 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if !batch.is_empty() {
-                self.write(batch).await;
+            rt.block_on(async {
+                if !batch.is_empty() {
+                    self.write(batch).await;
+                }
+                if !flushes.is_empty() || stop.is_some() {
+                    if !self.pending.is_empty() {
+                        self.retry().await;
+                    }
+                    self.checkpoint(true).await;
+                }
+            });
+            for f in flushes {
+                let _ = f.send(());
             }
-            if !flushes.is_empty() {
-                if !self.pending.is_empty() {
-                    self.retry().await;
-                }
-                self.checkpoint(true).await;
-                for f in flushes {
-                    let _ = f.send(());
-                }
+            if stop.is_some() {
+                break;
             }
         }
-        self.checkpoint(true).await;
+        // Stop signed the head already; a dropped handle (the runtime may be gone) just ends.
+        if let Some(f) = stop {
+            let _ = f.send(());
+        }
     }
 
     async fn seal(&self, d: &Draft) -> Result<NewRecord, String> {
@@ -491,11 +526,21 @@ impl Writer {
         for (d, _) in batch {
             records.push(self.seal(d).await?);
         }
-        let head = self
+        // This runs on the writer thread, so an embedded store commits right here (a SQLite
+        // commit takes tens of microseconds); handing the batch to yet another thread and
+        // back would cost more than the commit itself.
+        let direct = self
             .store
-            .append(&self.settings.instance, &records, &self.mac_key)
-            .await
-            .map_err(|e| e.to_string())?;
+            .append_blocking(&self.settings.instance, &records, &self.mac_key);
+        let head = match direct {
+            Some(r) => r,
+            None => {
+                self.store
+                    .append(&self.settings.instance, &records, &self.mac_key)
+                    .await
+            }
+        }
+        .map_err(|e| e.to_string())?;
         self.head = Some(head);
         self.shared
             .written

@@ -379,6 +379,17 @@ pub trait AuditStore: Send + Sync {
         batch: &[NewRecord],
         mac_key: &[u8; 32],
     ) -> Result<ChainPos>;
+    /// Append on the calling thread, if this backend can do so without I/O waits worth
+    /// yielding for (the embedded SQLite file): saves the writer a hop to another thread on
+    /// every batch. `None`: this backend has no such path; use [`Self::append`].
+    fn append_blocking(
+        &self,
+        _instance: &str,
+        _batch: &[NewRecord],
+        _mac_key: &[u8; 32],
+    ) -> Option<Result<ChainPos>> {
+        None
+    }
     /// The head row of a chain (what the writer last committed).
     async fn head(&self, instance: &str) -> Result<Option<ChainPos>>;
     /// Every instance that has a chain.

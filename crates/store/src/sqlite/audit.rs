@@ -75,6 +75,8 @@ type AppendJob = (
 pub(super) struct Appender {
     path: std::path::PathBuf,
     tx: std::sync::OnceLock<std::sync::mpsc::SyncSender<AppendJob>>,
+    /// A second connection for appends on the caller's thread (see `append_blocking`).
+    direct: parking_lot::Mutex<Option<rusqlite::Connection>>,
 }
 
 impl Appender {
@@ -82,6 +84,25 @@ impl Appender {
         Self {
             path,
             tx: std::sync::OnceLock::new(),
+            direct: parking_lot::Mutex::new(None),
+        }
+    }
+
+    fn append_direct(
+        &self,
+        instance: &str,
+        batch: &[NewRecord],
+        mac_key: &[u8; 32],
+    ) -> Result<ChainPos> {
+        let mut guard = self.direct.lock();
+        if guard.is_none() {
+            *guard = Some(open_appender(&self.path)?);
+        }
+        match guard.as_mut() {
+            Some(conn) => append_blocking(conn, instance, batch, mac_key),
+            None => Err(StoreError::Corrupt {
+                what: "audit appender connection",
+            }),
         }
     }
 
@@ -264,6 +285,15 @@ impl AuditStore for SqliteStore {
         mac_key: &[u8; 32],
     ) -> Result<ChainPos> {
         self.appender.append(instance, batch, mac_key).await
+    }
+
+    fn append_blocking(
+        &self,
+        instance: &str,
+        batch: &[NewRecord],
+        mac_key: &[u8; 32],
+    ) -> Option<Result<ChainPos>> {
+        Some(self.appender.append_direct(instance, batch, mac_key))
     }
 
     async fn head(&self, instance: &str) -> Result<Option<ChainPos>> {
