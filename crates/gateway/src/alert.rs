@@ -20,7 +20,11 @@ use tokio::time::Instant;
 use tollgate_store::alert::{AlertRecord, AlertStore};
 
 use crate::anomaly::{Detector, Metric};
-use crate::config::alerts::{AlertsConfig, DEFAULT_WEBHOOK_TIMEOUT};
+use secrecy::ExposeSecret;
+
+use crate::config::alerts::{AlertsConfig, DEFAULT_WEBHOOK_TIMEOUT, is_reference, web_url_ok};
+use crate::credential::{CredentialRef, CredentialSource};
+use crate::secrets::SecretBackends;
 
 /// Most dedup keys remembered; past it, expired ones are dropped.
 pub const MAX_DEDUP_KEYS: usize = 100_000;
@@ -114,10 +118,48 @@ impl Pending {
 }
 
 #[derive(Debug, Clone)]
+enum Destination {
+    /// A URL written in the config.
+    Url(String),
+    /// A credential reference to the URL, resolved (and cached) at delivery.
+    Secret(Arc<CredentialSource>),
+}
+
+#[derive(Debug, Clone)]
 struct Webhook {
-    url: String,
+    to: Destination,
     slack: bool,
     timeout: Duration,
+}
+
+impl Webhook {
+    /// The URL to POST to, or why there is none (never the URL itself: it may be secret).
+    async fn url(&self) -> Result<String, String> {
+        match &self.to {
+            Destination::Url(u) => Ok(u.clone()),
+            Destination::Secret(c) => {
+                let u = c.get().await.map_err(|e| e.to_string())?;
+                let u = u.expose_secret().trim().to_owned();
+                if web_url_ok(&u) {
+                    Ok(u)
+                } else {
+                    Err(format!(
+                        "{} does not hold an https URL (or http to localhost)",
+                        c.reference().describe()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn destination(url: &str, backends: &SecretBackends) -> Destination {
+    match CredentialRef::parse(url) {
+        Ok(r) if is_reference(url) => Destination::Secret(Arc::new(
+            CredentialSource::with_backends(r, backends.clone()),
+        )),
+        _ => Destination::Url(url.to_owned()),
+    }
 }
 
 /// What one finished request contributes to the anomaly detector and sightings.
@@ -179,7 +221,7 @@ impl Alerter {
                 .webhooks
                 .iter()
                 .map(|w| Webhook {
-                    url: w.url.clone(),
+                    to: destination(&w.url, &SecretBackends::default()),
                     slack: w.format.as_deref() == Some("slack"),
                     timeout: w.timeout.map_or(DEFAULT_WEBHOOK_TIMEOUT, |d| d.0),
                 })
@@ -197,6 +239,20 @@ impl Alerter {
             seen: Mutex::new(HashSet::new()),
             clock: RwLock::new(system_clock()),
         }
+    }
+
+    /// Resolve webhook URLs given as credential references with `backends` (the keystore,
+    /// Vault, AWS Secrets Manager of `[secrets]`); without it only `file://` and `env:` work.
+    pub fn with_secrets(mut self, backends: &SecretBackends) -> Self {
+        for w in &mut self.webhooks {
+            if let Destination::Secret(c) = &w.to {
+                w.to = Destination::Secret(Arc::new(CredentialSource::with_backends(
+                    c.reference().clone(),
+                    backends.clone(),
+                )));
+            }
+        }
+        self
     }
 
     /// Replace the wall clock (tests move time without sleeping).
@@ -261,7 +317,14 @@ impl Alerter {
                 } else {
                     serde_json::to_value(&record).unwrap_or(Value::Null)
                 };
-                let sent = client.post(&h.url).timeout(h.timeout).json(&body).send().await;
+                let url = match h.url().await {
+                    Ok(u) => u,
+                    Err(why) => {
+                        tracing::warn!(target: "tollgate::alert", reason = %why, "an alert webhook has no usable URL");
+                        continue;
+                    }
+                };
+                let sent = client.post(&url).timeout(h.timeout).json(&body).send().await;
                 match sent {
                     Ok(r) if r.status().is_success() => {}
                     Ok(r) => tracing::warn!(target: "tollgate::alert", status = r.status().as_u16(), "an alert webhook refused the alert"),

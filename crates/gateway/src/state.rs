@@ -156,10 +156,10 @@ impl Gateway {
             );
         }
         let auth = Authenticator::new(store.keys.clone(), hasher);
-        let alerts = Arc::new(crate::alert::Alerter::new(
-            &config.alerts,
-            store.alerts.clone(),
-        ));
+        let alerts = Arc::new(
+            crate::alert::Alerter::new(&config.alerts, store.alerts.clone())
+                .with_secrets(&backends),
+        );
         let budgets = Arc::new(crate::budget::Budgets::new(
             &config,
             store.budgets.clone(),

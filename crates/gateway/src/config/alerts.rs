@@ -62,7 +62,10 @@ impl Default for AlertsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Where to POST (https, or http to localhost).
+    /// Where to POST: an https URL (http only to localhost), or a credential reference to
+    /// one (`keystore://NAME`, `file:///path`, `env:NAME`, `vault://…`, `aws-sm://…`), since
+    /// webhook URLs such as Slack's carry their secret in the path and a literal one in the
+    /// config is refused like any other credential.
     pub url: String,
     /// `json` (default): the alert as a JSON object; `slack`: `{"text": "..."}`, which Slack,
     /// Mattermost and similar incoming webhooks accept.
@@ -157,6 +160,19 @@ impl Default for AnomalyConfig {
     }
 }
 
+/// Whether a webhook `url` is a credential reference rather than a URL.
+pub fn is_reference(url: &str) -> bool {
+    ["keystore://", "file://", "env:", "vault://", "aws-sm://"]
+        .iter()
+        .any(|p| url.starts_with(p))
+}
+
+/// Whether `url` is one tollgate may POST alerts to: https, or http to localhost.
+pub fn web_url_ok(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .is_ok_and(|u| u.scheme() == "https" || (u.scheme() == "http" && super::is_local_url(url)))
+}
+
 impl AlertsConfig {
     /// The dedup cooldown.
     pub fn cooldown(&self) -> std::time::Duration {
@@ -173,10 +189,15 @@ impl AlertsConfig {
             });
         }
         for (i, w) in self.webhooks.iter().enumerate() {
-            let ok = reqwest::Url::parse(&w.url).is_ok_and(|u| {
-                u.scheme() == "https" || (u.scheme() == "http" && super::is_local_url(&w.url))
-            });
-            if !ok {
+            if is_reference(&w.url) {
+                if let Err(e) = crate::credential::CredentialRef::parse(&w.url) {
+                    problems.push(Problem {
+                        path: format!("alerts.webhooks[{i}].url"),
+                        line: None,
+                        message: e.to_string(),
+                    });
+                }
+            } else if !web_url_ok(&w.url) {
                 problems.push(Problem {
                     path: format!("alerts.webhooks[{i}].url"),
                     line: None,

@@ -255,6 +255,20 @@ min_cost_usd = -1.0
     }
 
     #[test]
+    fn a_literal_slack_webhook_is_a_credential_and_a_reference_to_one_is_accepted() {
+        let p = problems(
+            "[alerts]\n[[alerts.webhooks]]\nurl = \"https://hooks.slack.com/services/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\"\n",
+        );
+        assert!(p.iter().any(|m| m.contains("literal credential")), "{p:?}");
+        assert!(problems("[alerts]\n[[alerts.webhooks]]\nurl = \"keystore://slack-hook\"\nformat = \"slack\"\n").is_empty());
+        let p = problems("[alerts]\n[[alerts.webhooks]]\nurl = \"file://relative/path\"\n");
+        assert!(
+            p.iter().any(|m| m.contains("alerts.webhooks[0].url")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let p = problems("[[budgets]]\nscope = \"global\"\nperiod = \"day\"\nlimit = 5\n");
         assert!(

@@ -284,8 +284,12 @@ fn spend(a: &Arc<Alerter>, minute: i64, usd: f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synthetic_cost_spike_raises_exactly_one_webhook_alert() {
     let (url, mut rx) = webhook_server().await;
+    // The Slack-style hook is a secret: the config names a file holding its URL.
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), format!("{url}/slack\n")).unwrap();
     let (a, store, _dir) = alerter(&format!(
-        "[alerts]\n[[alerts.webhooks]]\nurl = \"{url}/json\"\n[[alerts.webhooks]]\nurl = \"{url}/slack\"\nformat = \"slack\"\n"
+        "[alerts]\n[[alerts.webhooks]]\nurl = \"{url}/json\"\n[[alerts.webhooks]]\nurl = \"file://{}\"\nformat = \"slack\"\n",
+        secret.path().display()
     ))
     .await;
     // Half an hour of a few cents a minute.
