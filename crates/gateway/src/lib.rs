@@ -37,6 +37,7 @@ pub mod policy;
 pub mod prompt;
 pub mod provider;
 pub mod resilience;
+pub mod rollout;
 pub mod secrets;
 pub mod sse;
 pub mod state;
@@ -91,10 +92,14 @@ pub async fn refresh_switches(gw: &Gateway) {
     }
 }
 
-/// Reload the deployed prompt versions from the store; on failure keep the last snapshot.
+/// Reload the deployed prompt and route versions from the store; on failure keep the last
+/// snapshot.
 pub async fn refresh_prompts(gw: &Gateway) {
     match gw.store.prompts.deployed_prompts().await {
-        Ok(list) => gw.prompts.load(&list),
+        Ok(list) => {
+            gw.prompts.load(&list);
+            gw.route_versions.load(gw, &list);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read deployed prompts; keeping the last known set")
         }

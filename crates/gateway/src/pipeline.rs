@@ -365,10 +365,10 @@ fn resolve(
             key.id, key.allowed_models
         )));
     }
+    // The route's deployed version for the key's environment, else the config's targets.
     let route = gw
-        .routes
-        .get(model)
-        .cloned()
+        .route_versions
+        .route(gw, model, crate::prompt::env_of(key.environment))
         .ok_or_else(|| GatewayError::model_not_found(model))?;
     // The request's data class (DP-4): a key may raise its route's class, never lower it.
     ctx.data_class = Some(

@@ -364,6 +364,9 @@ impl Prompts {
         let old = self.active.read().clone();
         let mut next = HashMap::with_capacity(list.len());
         for d in list {
+            if d.name.starts_with(crate::rollout::STORE_PREFIX) {
+                continue;
+            }
             let k = (d.name.clone(), d.env);
             if let Some(a) = old.get(&k).filter(|a| a.version == d.version) {
                 next.insert(k, a.clone());

@@ -88,6 +88,8 @@ pub struct Gateway {
     pub switches: crate::killswitch::Switches,
     /// Deployed prompt versions (refreshed from the store).
     pub prompts: crate::prompt::Prompts,
+    /// Deployed route versions (refreshed from the store), served over the config's targets.
+    pub route_versions: crate::rollout::RouteVersions,
 }
 
 impl Gateway {
@@ -173,6 +175,7 @@ impl Gateway {
             proxies: config.limits.proxies(),
             switches: crate::killswitch::Switches::default(),
             prompts: crate::prompt::Prompts::default(),
+            route_versions: crate::rollout::RouteVersions::default(),
             config,
             routes,
             providers,

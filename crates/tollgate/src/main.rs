@@ -8,7 +8,7 @@
 //! - `guard`: run the detectors on stdin, or measure them on a labelled set;
 //! - `audit`, `retention`: verify, export and read the audit trail; apply retention;
 //! - `prompts`: versioned prompts, staging and production, gated promotion, rollback
-//!   ([`prompts`], DO-3, DO-4);
+//!   ([`prompts`], DO-3, DO-4); `routes`: the same for route configurations ([`routes`]);
 //! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config;
 //! - `budgets`, `alerts`: spend against budgets and recent alerts ([`budgets`]).
 //!
@@ -23,6 +23,7 @@ mod keys;
 mod kill;
 mod prompts;
 mod providers;
+mod routes;
 mod runbook;
 mod scan;
 mod secrets;
@@ -81,6 +82,9 @@ enum Command {
     /// Versioned prompts: push to staging, test, promote, roll back (DO-3, DO-4).
     #[command(subcommand)]
     Prompts(prompts::PromptsCommand),
+    /// Versioned route targets: push to staging, promote, roll back (DO-4).
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
     /// Write the incident-response runbook for this deployment (Markdown).
     Runbook(runbook::RunbookArgs),
     /// Apply the retention policy (DP-3).
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             Command::Budgets(args) => budgets::budgets(&cli.global, args).await,
             Command::Alerts(args) => budgets::alerts(&cli.global, args).await,
             Command::Prompts(cmd) => prompts::run(&cli.global, cmd).await,
+            Command::Routes(cmd) => routes::run(&cli.global, cmd).await,
             Command::Runbook(args) => runbook::run(&cli.global, args),
             Command::Scan(args) => scan::run(args),
             Command::Guard(cmd) => guard::run(cmd),

@@ -182,7 +182,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// The version `env` points at now, from the deployment log.
-fn current(log: &[Deployment], env: PromptEnv) -> Option<i64> {
+pub(crate) fn current(log: &[Deployment], env: PromptEnv) -> Option<i64> {
     log.iter()
         .filter(|d| d.env == env)
         .max_by_key(|d| d.seq)

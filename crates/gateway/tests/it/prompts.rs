@@ -194,3 +194,86 @@ async fn prompt_requests_without_their_variables_or_a_deployed_version_are_refus
     );
     assert_eq!(h.mock.requests().len(), before + 1);
 }
+
+/// The upstream model the mock received for a `gpt` call with `key`.
+async fn upstream_model(h: &Harness, key: &str) -> String {
+    let r = h
+        .client
+        .post(format!("{}/v1/chat/completions", h.url))
+        .bearer_auth(key)
+        .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await;
+    h.mock.requests().last().unwrap().body["model"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn push_route(h: &Harness, model: &str) -> i64 {
+    use tollgate_gateway::rollout::{RouteSpec, TargetSpec};
+    let spec = RouteSpec {
+        route: "gpt".into(),
+        targets: vec![TargetSpec {
+            provider: "oa".into(),
+            model: model.into(),
+        }],
+    };
+    let content = spec.canonical();
+    h.store
+        .prompts
+        .add_prompt_version(&NewPromptVersion {
+            name: &spec.store_name(),
+            content: &content,
+            content_hash: &tollgate_gateway::prompt::content_hash(&content),
+            author: "adm_test",
+            diff: "",
+            at: tollgate_store::now(),
+        })
+        .await
+        .unwrap()
+        .version
+}
+
+#[tokio::test]
+async fn route_versions_override_the_config_per_environment_and_roll_back() {
+    let h = Harness::start().await;
+    let (staging_key, _) = h
+        .create_key(KeyOpts {
+            env: Environment::Staging,
+            ..KeyOpts::default()
+        })
+        .await;
+    let v1 = push_route(&h, "gpt-next").await;
+    tollgate_gateway::refresh_prompts(&h.gw).await;
+    // Staging keys get the staged targets; production keys keep the config's.
+    assert_eq!(upstream_model(&h, &staging_key).await, "gpt-next");
+    assert_eq!(upstream_model(&h, &h.key).await, "gpt-mock");
+    let deploy = |v: i64, action: &'static str| {
+        let store = h.store.clone();
+        async move {
+            store
+                .prompts
+                .deploy_prompt("route:gpt", PromptEnv::Production, v, "adm_test", action)
+                .await
+                .unwrap();
+        }
+    };
+    deploy(v1, "promote").await;
+    tollgate_gateway::refresh_prompts(&h.gw).await;
+    assert_eq!(upstream_model(&h, &h.key).await, "gpt-next");
+    let v2 = push_route(&h, "gpt-broken-update").await;
+    deploy(v2, "promote").await;
+    tollgate_gateway::refresh_prompts(&h.gw).await;
+    assert_eq!(upstream_model(&h, &h.key).await, "gpt-broken-update");
+    deploy(v1, "rollback").await;
+    tollgate_gateway::refresh_prompts(&h.gw).await;
+    assert_eq!(upstream_model(&h, &h.key).await, "gpt-next");
+    assert_eq!(
+        h.gw.route_versions.version("gpt", PromptEnv::Production),
+        Some(v1)
+    );
+}

@@ -299,3 +299,89 @@ async fn malformed_prompt_files_and_suites_exit_2_with_what_is_wrong() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("assert.regex"), "{err}");
 }
+
+/// The upstream model of the last request the mock received, after one `gpt` call with `key`.
+async fn served_model(mock: &MockUpstream, url: &str, key: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await;
+    mock.requests().last().unwrap().body["model"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn wait_for_model(mock: &MockUpstream, url: &str, key: &str, want: &str) {
+    let t0 = Instant::now();
+    loop {
+        let got = served_model(mock, url, key).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "still {got:?} after 1 s, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn route_versions_are_pushed_promoted_and_rolled_back_from_the_cli() {
+    let mock = MockUpstream::start().await.unwrap();
+    let p = project(&mock, "[governance]\nfour_eyes = true\n");
+    let (live, _) = create_key(&p.dir, &[]);
+    let server = Server::start(&p.dir, &[]);
+    let url = server.url.clone();
+    let (model_admin, _) = new_admin(&url, &p.owner, "model-admin").await;
+    let (approver, _) = new_admin(&url, &p.owner, "approver").await;
+    let write = |name: &str, model: &str| {
+        std::fs::write(
+            p.dir.join(name),
+            format!("route: gpt\ntargets:\n  - provider: oa\n    model: {model}\n"),
+        )
+        .unwrap();
+    };
+    std::fs::write(
+        p.dir.join("bad.yaml"),
+        "route: gpt\ntargets:\n  - provider: nowhere\n    model: x\n",
+    )
+    .unwrap();
+    let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "bad.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a provider"), "{err}");
+
+    assert_eq!(served_model(&mock, &url, &live).await, "gpt-mock");
+    write("v1.yaml", "gpt-next");
+    let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v1.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "promote", "gpt"]);
+    assert_eq!(code, 2, "a model admin cannot promote");
+    assert!(err.contains("approver"), "{err}");
+    let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for_model(&mock, &url, &live, "gpt-next").await;
+
+    write("v2.yaml", "gpt-bad-update");
+    let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v2.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for_model(&mock, &url, &live, "gpt-bad-update").await;
+    let (code, out, err) = admin_cli(&p.dir, Some(&approver), &["routes", "rollback", "gpt"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("from v2 to v1"), "{out}");
+    wait_for_model(&mock, &url, &live, "gpt-next").await;
+    let (code, out, _) = admin_cli(&p.dir, Some(&approver), &["routes", "history", "gpt"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("production v1") && out.contains("rollback"),
+        "{out}"
+    );
+}
