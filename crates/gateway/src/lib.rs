@@ -122,6 +122,13 @@ pub async fn serve(
             }
         })
     };
+    // Shared limits: ask Redis once before serving, so an unreachable one raises its alert
+    // (and shows in /readyz) at start-up rather than on the first request.
+    if let limits::Readiness::Unavailable(why) | limits::Readiness::Degraded(why) =
+        gw.rate_limiter.readiness().await
+    {
+        tracing::warn!(reason = %why, "starting with shared rate limits unavailable");
+    }
     // Kill switches: loaded before the first request, then kept fresh so that one flipped on
     // any instance takes effect here within a second.
     refresh_switches(&gw).await;

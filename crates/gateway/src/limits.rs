@@ -8,6 +8,12 @@
 //! with the reported usage afterwards, so the bucket can go briefly negative when a model
 //! used more than reserved. Concurrency permits live in the request context and are released
 //! when it is dropped, which for a stream is when the stream ends.
+//!
+//! The pipeline sees limits through [`RateLimiter`]: [`LocalLimits`] wraps this instance's
+//! [`Limiter`]; [`shared::RedisLimiter`] keeps the same buckets in Redis so that several
+//! instances enforce one limit together.
+
+pub mod shared;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -156,32 +162,63 @@ pub struct Headroom {
     pub tokens_reset: Duration,
 }
 
+/// Where an admission's reservation and concurrency slots are held.
+#[derive(Debug)]
+enum Hold {
+    /// Nothing was limited.
+    Free,
+    /// In this instance's [`Limiter`].
+    Local {
+        limiter: Arc<Limiter>,
+        subjects: Vec<(Scope, String)>,
+        concurrent: Vec<(Scope, String)>,
+    },
+    /// In Redis: settled and released in one call when the admission drops.
+    Shared(shared::Lease),
+}
+
 /// An admitted request's hold on the limiter: its token reservation and concurrency slots,
 /// released or settled when dropped.
 #[derive(Debug)]
 pub struct Admission {
-    limiter: Arc<Limiter>,
-    subjects: Vec<(Scope, String)>,
-    concurrent: Vec<(Scope, String)>,
+    hold: Hold,
     reserved: u64,
-    settled: bool,
+    /// Tokens the call used, once settled.
+    used: Option<u64>,
     /// Headers to send.
     pub headroom: Headroom,
 }
 
 impl Admission {
+    /// An admission that holds nothing (no limit applied).
+    pub fn free() -> Self {
+        Self {
+            hold: Hold::Free,
+            reserved: 0,
+            used: None,
+            headroom: Headroom::default(),
+        }
+    }
+
     /// Settle the token reservation with what the call actually used.
     pub fn settle(&mut self, used: u64) {
-        if self.settled {
+        if self.used.is_some() {
             return;
         }
-        self.settled = true;
+        self.used = Some(used);
+        let Hold::Local {
+            limiter, subjects, ..
+        } = &self.hold
+        else {
+            // Shared: settled together with the release, in one call, on drop.
+            return;
+        };
         let delta = self.reserved as f64 - used as f64;
         if delta == 0.0 {
             return;
         }
-        let mut map = self.limiter.state.lock();
-        for key in &self.subjects {
+        let mut map = limiter.state.lock();
+        for key in subjects {
             if let Some(b) = map.get_mut(key).and_then(|s| s.tokens.as_mut()) {
                 b.level = (b.level + delta).min(b.capacity);
             }
@@ -191,12 +228,86 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let mut map = self.limiter.state.lock();
-        for key in &self.concurrent {
-            if let Some(s) = map.get_mut(key) {
-                s.in_flight = s.in_flight.saturating_sub(1);
+        match &mut self.hold {
+            Hold::Free => {}
+            Hold::Local {
+                limiter,
+                concurrent,
+                ..
+            } => {
+                let mut map = limiter.state.lock();
+                for key in concurrent.iter() {
+                    if let Some(s) = map.get_mut(key) {
+                        s.in_flight = s.in_flight.saturating_sub(1);
+                    }
+                }
+            }
+            Hold::Shared(lease) => {
+                // Never settled (the call failed before any usage): give it all back.
+                let used = self.used.unwrap_or(0);
+                let delta = i64::try_from(self.reserved).unwrap_or(i64::MAX)
+                    - i64::try_from(used).unwrap_or(i64::MAX);
+                lease.end(delta);
             }
         }
+    }
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LimitError {
+    /// A limit refuses it (429).
+    Refused(Refusal),
+    /// The shared limiter cannot decide (Redis is unreachable under `fail_closed`, 503).
+    Unavailable(String),
+}
+
+/// Whether the limiter can enforce what the config asks, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Enforcing as configured.
+    Ready,
+    /// Serving, but with weaker limits than configured (why).
+    Degraded(String),
+    /// Refusing requests (why).
+    Unavailable(String),
+}
+
+/// Admission control over requests, tokens and concurrency, local or shared.
+#[async_trait::async_trait]
+pub trait RateLimiter: std::fmt::Debug + Send + Sync {
+    /// Admit a request of `tokens` (reserved) for every subject, or say why not. `now` is
+    /// the local clock (tests pause it); a shared limiter uses its server's clock instead.
+    async fn admit(
+        &self,
+        subjects: &[Subject],
+        tokens: u64,
+        now: Instant,
+    ) -> Result<Admission, LimitError>;
+
+    /// Whether limits are enforced as configured.
+    async fn readiness(&self) -> Readiness;
+}
+
+/// This instance's [`Limiter`] as a [`RateLimiter`].
+#[derive(Debug, Clone)]
+pub struct LocalLimits(pub Arc<Limiter>);
+
+#[async_trait::async_trait]
+impl RateLimiter for LocalLimits {
+    async fn admit(
+        &self,
+        subjects: &[Subject],
+        tokens: u64,
+        now: Instant,
+    ) -> Result<Admission, LimitError> {
+        self.0
+            .admit(subjects, tokens, now)
+            .map_err(LimitError::Refused)
+    }
+
+    async fn readiness(&self) -> Readiness {
+        Readiness::Ready
     }
 }
 
@@ -306,11 +417,13 @@ impl Limiter {
             taken.push(key);
         }
         Ok(Admission {
-            limiter: self.clone(),
-            subjects: taken,
-            concurrent,
+            hold: Hold::Local {
+                limiter: self.clone(),
+                subjects: taken,
+                concurrent,
+            },
             reserved: tokens,
-            settled: false,
+            used: None,
             headroom,
         })
     }

@@ -186,7 +186,7 @@ fn check_caps(
 /// Stage: limits (DO-1). A suspended key is refused; then requests, tokens (prompt estimate
 /// plus the answer's `max_tokens`, reserved now and settled at the end) and concurrency per
 /// key, team, client IP and route.
-fn limit(
+async fn limit(
     gw: &AppState,
     ctx: &mut RequestContext,
     key: &KeyRecord,
@@ -241,13 +241,18 @@ fn limit(
     } else {
         0
     };
-    match gw.limiter.admit(&subjects, reserve, now) {
+    match gw.rate_limiter.admit(&subjects, reserve, now).await {
         Ok(a) => {
             crate::audit::set_headroom(a.headroom);
             ctx.admission = Some(a);
             Ok(())
         }
-        Err(r) => {
+        Err(crate::limits::LimitError::Unavailable(why)) => {
+            let mut e = GatewayError::unavailable(why);
+            e.fault = crate::error::Fault::Internal;
+            Err(e)
+        }
+        Err(crate::limits::LimitError::Refused(r)) => {
             gw.metrics.rate_limited(r.scope.as_str(), r.limit);
             Err(GatewayError::rate_limited(
                 format!(
@@ -447,15 +452,20 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
-    if let Err(e) = check_caps(&route.limits.caps, &request.body, body_len).and_then(|()| {
-        limit(&gw, &mut ctx, &key, &route, || {
-            let out = ["max_tokens", "max_completion_tokens"]
-                .iter()
-                .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
-                .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
-            tollgate_guard::tokens::estimate(&request.prompt_text()) + out
-        })
-    }) {
+    let limited = match check_caps(&route.limits.caps, &request.body, body_len) {
+        Ok(()) => {
+            limit(&gw, &mut ctx, &key, &route, || {
+                let out = ["max_tokens", "max_completion_tokens"]
+                    .iter()
+                    .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
+                    .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
+                tollgate_guard::tokens::estimate(&request.prompt_text()) + out
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = limited {
         return reject(&gw, ctx, e);
     }
     let max_out = ["max_tokens", "max_completion_tokens"]
@@ -981,14 +991,19 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
-    if let Err(e) = check_caps(&route.limits.caps, &request.body, body_len).and_then(|()| {
-        limit(&gw, &mut ctx, &key, &route, || {
-            tollgate_guard::tokens::estimate(
-                &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
-                    .unwrap_or_default(),
-            )
-        })
-    }) {
+    let limited = match check_caps(&route.limits.caps, &request.body, body_len) {
+        Ok(()) => {
+            limit(&gw, &mut ctx, &key, &route, || {
+                tollgate_guard::tokens::estimate(
+                    &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
+                        .unwrap_or_default(),
+                )
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = limited {
         return reject(&gw, ctx, e);
     }
     if let Err(e) = budget(
@@ -1121,13 +1136,36 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         )
             .into_response();
     }
+    // Shared limits (Redis): refusing requests is unavailable, per-instance limits degraded.
+    let limits = gw.rate_limiter.readiness().await;
+    if let crate::limits::Readiness::Unavailable(reason) = &limits {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response();
+    }
+    // Shared limits (Redis): refusing requests is unavailable, per-instance limits degraded.
+    let limits = gw.rate_limiter.readiness().await;
+    if let crate::limits::Readiness::Unavailable(reason) = &limits {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response();
+    }
     match gw.store.keys.ping().await {
         Ok(()) if !gw.audit.healthy() => axum::Json(json!({
             "status": "degraded",
             "reason": "audit store cannot be written; serving because audit.fail_closed = false",
         }))
         .into_response(),
-        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => match limits {
+            crate::limits::Readiness::Degraded(reason) => {
+                axum::Json(json!({"status": "degraded", "reason": reason})).into_response()
+            }
+            _ => axum::Json(json!({"status": "ready"})).into_response(),
+        },
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (

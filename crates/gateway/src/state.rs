@@ -74,8 +74,11 @@ pub struct Gateway {
     pub mask_key: [u8; 32],
     /// The audit writer.
     pub audit: crate::audit::Auditor,
-    /// Local rate, token and concurrency limits.
+    /// Local rate, token and concurrency limits (and abuse suspensions).
     pub limiter: Arc<crate::limits::Limiter>,
+    /// What admits requests: the local limiter, or Redis shared by every instance
+    /// (`[limits] redis`) falling back to the local one as `redis_unavailable` says.
+    pub rate_limiter: Arc<dyn crate::limits::RateLimiter>,
     /// Prices per model.
     pub prices: tollgate_guard::cost::PriceTable,
     /// Proxies trusted to set `X-Forwarded-For`.
@@ -167,10 +170,18 @@ impl Gateway {
             store.budgets.clone(),
             alerts.clone(),
         ));
+        let limiter = crate::limits::Limiter::new();
+        let rate_limiter: Arc<dyn crate::limits::RateLimiter> =
+            match crate::limits::shared::RedisLimiter::from_config(&config.limits, limiter.clone())?
+            {
+                Some(r) => Arc::new(r),
+                None => Arc::new(crate::limits::LocalLimits(limiter.clone())),
+            };
         Ok(Self {
             alerts,
             budgets,
-            limiter: crate::limits::Limiter::new(),
+            limiter,
+            rate_limiter,
             prices: config.price_table(),
             proxies: config.limits.proxies(),
             switches: crate::killswitch::Switches::default(),

@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Add the built-in `echo` provider and model, and print a demo key.
     #[arg(long)]
     demo: bool,
+    /// Redis shared by every instance for rate, token and concurrency limits
+    /// (redis://[:PASSWORD@]HOST:PORT/DB); overrides `[limits] redis`.
+    #[arg(long, env = "TOLLGATE_REDIS", hide_env_values = true)]
+    redis: Option<String>,
 }
 
 /// How long the key printed by `--demo` stays valid.
@@ -63,6 +67,12 @@ pub async fn run(global: &setup::GlobalArgs, args: ServeArgs) -> Result<Outcome>
     }
     if args.demo {
         add_demo_routes(&mut loaded.config)?;
+    }
+    if let Some(url) = args.redis.clone() {
+        if !url.starts_with("redis://") {
+            bail!("--redis / TOLLGATE_REDIS must be a redis:// URL");
+        }
+        loaded.config.limits.redis = Some(url);
     }
     let listen = args
         .listen

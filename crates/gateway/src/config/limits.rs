@@ -109,6 +109,19 @@ pub struct LimitsConfig {
     /// Automatic suspension on abuse.
     #[serde(default)]
     pub abuse: AbuseConfig,
+    /// Redis holding the counters every instance shares (`redis://HOST:PORT/DB`), so a limit
+    /// of N admits N in total across instances; without it each instance counts alone. A
+    /// URL with a password belongs in `TOLLGATE_REDIS` (`tollgate serve --redis`), not here.
+    #[serde(default)]
+    pub redis: Option<String>,
+    /// When Redis cannot be reached: `fail_closed` (default) refuses requests with 503,
+    /// `local` enforces the limits per instance. Either way `/readyz` and an alert say so.
+    #[serde(default)]
+    pub redis_unavailable: crate::limits::shared::RedisUnavailable,
+    /// Keeps this deployment's keys apart from others sharing the Redis
+    /// (`tollgate:v1:NAMESPACE:…`); 1-64 of `a-z`, `0-9`, `_`, `-`.
+    #[serde(default)]
+    pub redis_namespace: Option<String>,
 }
 
 /// `[routes.NAME.limits]`: a route's own limits and caps (replacing the global ones of the
@@ -155,6 +168,22 @@ impl LimitsConfig {
         ] {
             validate_rule(&format!("limits.{name}"), r, problems);
         }
+        if let Some(url) = &self.redis {
+            validate_redis(url, problems);
+        }
+        if let Some(ns) = &self.redis_namespace {
+            let ok = (1..=64).contains(&ns.len())
+                && ns.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !ok {
+                problems.push(Problem {
+                    path: "limits.redis_namespace".into(),
+                    line: None,
+                    message: "must be 1-64 characters of a-z, 0-9, '_' and '-'".into(),
+                });
+            }
+        }
         if self.abuse.window.0.is_zero() || self.abuse.suspend_for.0.is_zero() {
             problems.push(Problem {
                 path: "limits.abuse".into(),
@@ -182,6 +211,33 @@ pub fn validate_rule(path: &str, r: &Rule, problems: &mut Vec<Problem>) {
             line: None,
             message: "must be at least 1 (leave it out for no limit)".into(),
         });
+    }
+}
+
+/// A `redis://` URL without a literal password (AC-1: secrets are never in the config).
+fn validate_redis(url: &str, problems: &mut Vec<Problem>) {
+    let problem = |message: String| Problem {
+        path: "limits.redis".into(),
+        line: None,
+        message,
+    };
+    let Some(rest) = url.strip_prefix("redis://") else {
+        problems.push(problem(
+            "must be a redis:// URL (TLS and unix sockets are not supported yet)".into(),
+        ));
+        return;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if let Some((user, _)) = authority.rsplit_once('@') {
+        if user.contains(':') {
+            problems.push(problem(
+                "holds a password: pass the URL in TOLLGATE_REDIS (or `tollgate serve --redis`) instead of writing it in the config".into(),
+            ));
+            return;
+        }
+    }
+    if redis::Client::open(url).is_err() {
+        problems.push(problem("is not a valid Redis URL".into()));
     }
 }
 

@@ -1,0 +1,695 @@
+//! Limits shared by every instance (DO-1 at scale): the request and token buckets and the
+//! concurrency counts live in Redis, so a route limit of N admits N in total however many
+//! gateways serve it.
+//!
+//! Each request costs one round trip to admit ([`ADMIT_SCRIPT`], all-or-nothing over every
+//! subject, on the Redis server's clock) and one fire-and-forget call when it ends
+//! ([`SETTLE_SCRIPT`], settling the token reservation and releasing the concurrency lease).
+//! Concurrency is counted as leases with an expiry ([`LEASE_TTL`]), so the slots of an
+//! instance that dies are freed by themselves. Keys are `tollgate:v1[:NAMESPACE]:b:SCOPE:ID`
+//! (bucket hash) and `…:c:SCOPE:ID` (lease set) and expire when idle.
+//!
+//! When Redis cannot be reached, [`RedisUnavailable`] decides: refuse with 503 naming the
+//! reason (`fail_closed`, the default) or fall back to this instance's local
+//! [`Limiter`](super::Limiter) (`local`). Either way the change raises an alert (tracing
+//! target `tollgate::alert`) and `/readyz` reports it until Redis answers again. The scripts
+//! touch several keys in one call, so a Redis Cluster would need them in one hash slot; a
+//! single server (or a primary with replicas) is what this supports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::aio::MultiplexedConnection;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::Subject;
+use super::{Admission, Headroom, Hold, LimitError, Limiter, RateLimiter, Readiness, Refusal};
+use crate::config::limits::LimitsConfig;
+
+/// The admission script: KEYS and ARGV are documented at its top.
+pub const ADMIT_SCRIPT: &str = include_str!("redis_admit.v1.lua");
+/// The settlement and release script: KEYS and ARGV are documented at its top.
+pub const SETTLE_SCRIPT: &str = include_str!("redis_settle.v1.lua");
+/// Prefix of every key; the version changes with the scripts' key layout.
+pub const KEY_PREFIX: &str = "tollgate:v1";
+/// How long a concurrency lease lives unless released: bounds how long a dead instance's
+/// requests keep their slots. Longer calls (long streams) stop counting after it.
+pub const LEASE_TTL: Duration = Duration::from_secs(120);
+/// Longest wait for a connection to Redis.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest wait for a script's answer before Redis counts as unreachable.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// While Redis is unreachable, how often a request (or `/readyz`) tries it again; requests in
+/// between take the fallback at once instead of waiting for a timeout each.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What to do when Redis cannot be reached (`[limits] redis_unavailable`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisUnavailable {
+    /// Refuse requests with 503 naming the reason: limits are never silently loosened.
+    #[default]
+    FailClosed,
+    /// Enforce limits per instance with the local limiter (N per instance, not in total).
+    Local,
+}
+
+impl RedisUnavailable {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FailClosed => "fail_closed",
+            Self::Local => "local",
+        }
+    }
+}
+
+/// Whether Redis answered last time, and if not, why and when to try again.
+#[derive(Debug)]
+struct Link {
+    conn: Option<MultiplexedConnection>,
+    down: Option<String>,
+    retry_at: Instant,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: redis::Client,
+    /// `redis://host:port/db` without credentials, for messages.
+    shown: String,
+    prefix: String,
+    policy: RedisUnavailable,
+    fallback: Arc<Limiter>,
+    link: Mutex<Link>,
+    /// One connection attempt at a time.
+    connecting: tokio::sync::Mutex<()>,
+    admit: redis::Script,
+    settle: redis::Script,
+    lease_ttl: Duration,
+}
+
+/// The Redis-backed [`RateLimiter`].
+#[derive(Debug, Clone)]
+pub struct RedisLimiter {
+    inner: Arc<Inner>,
+}
+
+/// `url` without its password, for messages.
+fn shown(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl RedisLimiter {
+    /// The shared limiter `[limits]` asks for (`redis`), or None. `fallback` is the local
+    /// limiter used under `redis_unavailable = "local"`. Nothing is connected yet.
+    pub fn from_config(cfg: &LimitsConfig, fallback: Arc<Limiter>) -> Result<Option<Self>, String> {
+        let Some(url) = cfg.redis.as_deref() else {
+            return Ok(None);
+        };
+        Self::new(
+            url,
+            cfg.redis_namespace.as_deref(),
+            cfg.redis_unavailable,
+            fallback,
+        )
+        .map(Some)
+    }
+
+    /// A limiter on the Redis at `url`, its keys under `tollgate:v1:NAMESPACE` (or
+    /// `tollgate:v1`). Connects on first use.
+    pub fn new(
+        url: &str,
+        namespace: Option<&str>,
+        policy: RedisUnavailable,
+        fallback: Arc<Limiter>,
+    ) -> Result<Self, String> {
+        let client = redis::Client::open(url)
+            .map_err(|e| format!("limits.redis: {} is not a Redis URL: {e}", shown(url)))?;
+        let prefix = match namespace {
+            Some(ns) => format!("{KEY_PREFIX}:{ns}"),
+            None => KEY_PREFIX.to_owned(),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                shown: shown(url),
+                prefix,
+                policy,
+                fallback,
+                link: Mutex::new(Link {
+                    conn: None,
+                    down: None,
+                    retry_at: Instant::now(),
+                }),
+                connecting: tokio::sync::Mutex::new(()),
+                admit: redis::Script::new(ADMIT_SCRIPT),
+                settle: redis::Script::new(SETTLE_SCRIPT),
+                lease_ttl: LEASE_TTL,
+            }),
+        })
+    }
+
+    /// Concurrency leases live `ttl` unless released (default [`LEASE_TTL`]); set before
+    /// the limiter is shared.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.lease_ttl = ttl;
+        }
+        self
+    }
+
+    /// What happens when Redis is down.
+    pub fn policy(&self) -> RedisUnavailable {
+        self.inner.policy
+    }
+}
+
+impl Inner {
+    fn keys(&self, s: &Subject) -> [String; 2] {
+        let scope = s.scope.as_str();
+        [
+            format!("{}:b:{scope}:{}", self.prefix, s.id),
+            format!("{}:c:{scope}:{}", self.prefix, s.id),
+        ]
+    }
+
+    /// A connection, or why there is none. Connects when there is none and a retry is due.
+    async fn conn(&self) -> Result<MultiplexedConnection, String> {
+        {
+            let link = self.link.lock();
+            if let Some(c) = &link.conn {
+                return Ok(c.clone());
+            }
+            if let Some(why) = &link.down {
+                if Instant::now() < link.retry_at {
+                    return Err(why.clone());
+                }
+            }
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(c) = &self.link.lock().conn {
+            return Ok(c.clone());
+        }
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let attempt = self
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg);
+        match tokio::time::timeout(CONNECT_TIMEOUT * 2, attempt).await {
+            Ok(Ok(c)) => {
+                self.link.lock().conn = Some(c.clone());
+                Ok(c)
+            }
+            Ok(Err(e)) => Err(self.down(format!("cannot connect: {e}"))),
+            Err(_) => Err(self.down(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+        }
+    }
+
+    /// Record that Redis failed; alert when it was up. Returns the reason shown to clients.
+    fn down(&self, why: String) -> String {
+        let reason = format!("Redis at {} is unreachable ({why})", self.shown);
+        let mut link = self.link.lock();
+        link.conn = None;
+        link.retry_at = Instant::now() + RETRY_INTERVAL;
+        if link.down.is_none() {
+            tracing::error!(
+                target: "tollgate::alert",
+                redis = %self.shown,
+                policy = self.policy.as_str(),
+                reason = %reason,
+                "shared rate limits unavailable: {}",
+                match self.policy {
+                    RedisUnavailable::FailClosed => "refusing requests with 503 (limits.redis_unavailable = \"fail_closed\")",
+                    RedisUnavailable::Local => "enforcing limits per instance (limits.redis_unavailable = \"local\")",
+                }
+            );
+        }
+        link.down = Some(reason.clone());
+        reason
+    }
+
+    fn up(&self) {
+        let mut link = self.link.lock();
+        if link.down.take().is_some() {
+            tracing::warn!(
+                target: "tollgate::alert",
+                redis = %self.shown,
+                "shared rate limits restored: Redis answers again"
+            );
+        }
+    }
+}
+
+/// What an admitted request holds in Redis until it ends.
+#[derive(Debug)]
+pub(super) struct Lease {
+    inner: Arc<Inner>,
+    id: String,
+    keys: Vec<String>,
+    /// Per subject: tokens per minute, concurrency (0: none).
+    rules: Vec<(u64, u32)>,
+}
+
+impl Lease {
+    /// Settle `delta` tokens (reserved − used) and release the lease, without waiting.
+    pub(super) fn end(&mut self, delta: i64) {
+        let has_tokens = delta != 0 && self.rules.iter().any(|r| r.0 > 0);
+        let has_lease = self.rules.iter().any(|r| r.1 > 0);
+        if !has_tokens && !has_lease {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = self.inner.clone();
+        let id = std::mem::take(&mut self.id);
+        let keys = std::mem::take(&mut self.keys);
+        let rules = std::mem::take(&mut self.rules);
+        rt.spawn(async move {
+            let Ok(mut c) = inner.conn().await else {
+                // The lease expires by itself; the tokens stay reserved until refilled.
+                return;
+            };
+            let mut call = inner.settle.prepare_invoke();
+            for k in &keys {
+                call.key(k);
+            }
+            call.arg(delta).arg(&id);
+            for (tpm, conc) in &rules {
+                call.arg(*tpm).arg(*conc);
+            }
+            if let Err(e) = call.invoke_async::<i64>(&mut c).await {
+                inner.down(format!("settling a request: {e}"));
+            }
+        });
+    }
+}
+
+impl RedisLimiter {
+    async fn admit_shared(
+        &self,
+        subjects: &[&Subject],
+        tokens: u64,
+    ) -> Result<Admission, Result<Refusal, String>> {
+        let inner = &self.inner;
+        let mut c = inner.conn().await.map_err(Err)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut keys = Vec::with_capacity(subjects.len() * 2);
+        let mut rules = Vec::with_capacity(subjects.len());
+        let mut call = inner.admit.prepare_invoke();
+        for s in subjects {
+            for k in inner.keys(s) {
+                call.key(&k);
+                keys.push(k);
+            }
+        }
+        call.arg(tokens)
+            .arg(&id)
+            .arg(inner.lease_ttl.as_millis() as u64);
+        for s in subjects {
+            let r = s.rule;
+            call.arg(r.rpm.unwrap_or(0))
+                .arg(r.tpm.unwrap_or(0))
+                .arg(r.concurrency.unwrap_or(0));
+            rules.push((r.tpm.unwrap_or(0), r.concurrency.unwrap_or(0)));
+        }
+        let reply: Vec<i64> = match call.invoke_async(&mut c).await {
+            Ok(v) => v,
+            Err(e) => return Err(Err(inner.down(format!("admitting a request: {e}")))),
+        };
+        inner.up();
+        let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
+        let num = |v: i64| v.max(0) as u64;
+        match reply.as_slice() {
+            [1, rl, rr, rs, tl, tr, ts] => {
+                let headroom = Headroom {
+                    requests_limit: (*rl > 0).then_some(num(*rl)),
+                    requests_remaining: num(*rr),
+                    requests_reset: ms(*rs),
+                    tokens_limit: (*tl > 0).then_some(num(*tl)),
+                    tokens_remaining: num(*tr),
+                    tokens_reset: ms(*ts),
+                };
+                Ok(Admission {
+                    hold: Hold::Shared(Lease {
+                        inner: inner.clone(),
+                        id,
+                        keys,
+                        rules,
+                    }),
+                    reserved: tokens,
+                    used: None,
+                    headroom,
+                })
+            }
+            [0, i, kind, retry] => {
+                let s = subjects
+                    .get((*i as usize).saturating_sub(1))
+                    .ok_or_else(|| Err(format!("the admission script named subject {i}")))?;
+                let (limit, value) = match kind {
+                    1 => ("requests", s.rule.rpm.unwrap_or(0)),
+                    2 => ("tokens", s.rule.tpm.unwrap_or(0)),
+                    _ => ("concurrency", u64::from(s.rule.concurrency.unwrap_or(0))),
+                };
+                Err(Ok(Refusal {
+                    scope: s.scope,
+                    limit,
+                    value,
+                    retry_after: ms(*retry),
+                }))
+            }
+            other => Err(Err(format!(
+                "the admission script answered {other:?}; is another tollgate version sharing this Redis?"
+            ))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for RedisLimiter {
+    async fn admit(
+        &self,
+        subjects: &[Subject],
+        tokens: u64,
+        now: Instant,
+    ) -> Result<Admission, LimitError> {
+        let limited: Vec<&Subject> = subjects.iter().filter(|s| !s.rule.is_empty()).collect();
+        if limited.is_empty() {
+            return Ok(Admission::free());
+        }
+        match self.admit_shared(&limited, tokens).await {
+            Ok(a) => Ok(a),
+            Err(Ok(refusal)) => Err(LimitError::Refused(refusal)),
+            Err(Err(reason)) => match self.inner.policy {
+                RedisUnavailable::FailClosed => Err(LimitError::Unavailable(format!(
+                    "shared rate limits are unavailable: {reason}; refusing rather than serving unlimited (limits.redis_unavailable = \"fail_closed\")"
+                ))),
+                RedisUnavailable::Local => self
+                    .inner
+                    .fallback
+                    .admit(subjects, tokens, now)
+                    .map_err(LimitError::Refused),
+            },
+        }
+    }
+
+    async fn readiness(&self) -> Readiness {
+        let inner = &self.inner;
+        let reason = match inner.conn().await {
+            Ok(mut c) => match redis::cmd("PING").query_async::<String>(&mut c).await {
+                Ok(_) => {
+                    inner.up();
+                    return Readiness::Ready;
+                }
+                Err(e) => inner.down(format!("PING: {e}")),
+            },
+            Err(reason) => reason,
+        };
+        match inner.policy {
+            RedisUnavailable::FailClosed => Readiness::Unavailable(format!(
+                "{reason}: requests are refused (limits.redis_unavailable = \"fail_closed\")"
+            )),
+            RedisUnavailable::Local => Readiness::Degraded(format!(
+                "{reason}: limits are enforced per instance (limits.redis_unavailable = \"local\")"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against the real Redis at `TOLLGATE_TEST_REDIS_URL`, each test under a namespace of its
+    //! own. Without one these tests say why and pass, unless `CI` is set: then they fail.
+
+    use super::*;
+    use crate::config::limits::Rule;
+    use crate::limits::Scope;
+
+    const REDIS_URL_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
+    /// Nothing listens here: Redis "down".
+    const CLOSED: &str = "redis://127.0.0.1:1";
+    /// Longest a test waits for fire-and-forget work (settlement, release) to land.
+    const SETTLE_WAIT: Duration = Duration::from_secs(3);
+
+    fn ci() -> bool {
+        std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+    }
+
+    /// The test Redis, or None (with a message) outside CI.
+    async fn redis_url() -> Option<String> {
+        let why = match std::env::var(REDIS_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => {
+                let probe = async {
+                    let c = redis::Client::open(url.as_str())?;
+                    let mut conn = c.get_multiplexed_async_connection().await?;
+                    redis::cmd("PING").query_async::<String>(&mut conn).await
+                };
+                match tokio::time::timeout(Duration::from_secs(2), probe).await {
+                    Ok(Ok(_)) => return Some(url),
+                    Ok(Err(e)) => format!("Redis at {} is unreachable: {e}", shown(&url)),
+                    Err(_) => format!("Redis at {} did not answer", shown(&url)),
+                }
+            }
+            _ => format!("{REDIS_URL_ENV} is not set"),
+        };
+        assert!(
+            !ci(),
+            "CI is set, so the Redis limiter tests must run, but {why} (.ci/run starts a server and sets {REDIS_URL_ENV})"
+        );
+        eprintln!(
+            "skipping a Redis limiter test: {why}; point {REDIS_URL_ENV} at a running server to run it"
+        );
+        None
+    }
+
+    fn namespace() -> String {
+        format!("test-{:016x}", rand::random::<u64>())
+    }
+
+    fn limiter(url: &str, ns: &str, policy: RedisUnavailable) -> RedisLimiter {
+        RedisLimiter::new(url, Some(ns), policy, Limiter::new()).unwrap()
+    }
+
+    fn subj(scope: Scope, id: &str, rpm: Option<u64>, tpm: Option<u64>, c: Option<u32>) -> Subject {
+        Subject {
+            scope,
+            id: id.into(),
+            rule: Rule {
+                rpm,
+                tpm,
+                concurrency: c,
+            },
+        }
+    }
+
+    async fn admit(l: &RedisLimiter, s: &[Subject], tokens: u64) -> Result<Admission, LimitError> {
+        l.admit(s, tokens, Instant::now()).await
+    }
+
+    /// Admit until `s` passes or [`SETTLE_WAIT`] is over.
+    async fn admitted_within(l: &RedisLimiter, s: &[Subject], tokens: u64) -> bool {
+        let deadline = std::time::Instant::now() + SETTLE_WAIT;
+        loop {
+            if admit(l, s, tokens).await.is_ok() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_limit_of_n_admits_exactly_n_from_many_tasks_on_two_instances() {
+        let Some(url) = redis_url().await else { return };
+        let ns = namespace();
+        let a = limiter(&url, &ns, RedisUnavailable::FailClosed);
+        let b = limiter(&url, &ns, RedisUnavailable::FailClosed);
+        let s = vec![subj(Scope::Route, "r", Some(37), None, None)];
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let l = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                match l.admit(&s, 0, Instant::now()).await {
+                    Ok(_) => 1,
+                    Err(LimitError::Refused(r)) => {
+                        assert_eq!(r.limit, "requests");
+                        assert!(r.retry_after > Duration::ZERO);
+                        0
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }));
+        }
+        let mut admitted = 0;
+        for t in tasks {
+            admitted += t.await.unwrap();
+        }
+        assert_eq!(admitted, 37);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_one_subject_uses_nothing_of_the_others() {
+        let Some(url) = redis_url().await else { return };
+        let l = limiter(&url, &namespace(), RedisUnavailable::FailClosed);
+        let key = subj(Scope::Key, "k", Some(2), None, None);
+        let team = subj(Scope::Team, "t", Some(1), None, None);
+        let first = admit(&l, &[key.clone(), team.clone()], 0).await.unwrap();
+        assert_eq!(first.headroom.requests_limit, Some(1));
+        assert_eq!(first.headroom.requests_remaining, 0);
+        match admit(&l, &[key.clone(), team], 0).await {
+            Err(LimitError::Refused(r)) => {
+                assert_eq!((r.scope, r.limit, r.value), (Scope::Team, "requests", 1));
+                assert!(r.retry_after > Duration::from_secs(50), "{r:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The key still has its second request.
+        assert!(admit(&l, std::slice::from_ref(&key), 0).await.is_ok());
+        assert!(admit(&l, &[key], 0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn tokens_are_reserved_then_settled() {
+        let Some(url) = redis_url().await else { return };
+        let l = limiter(&url, &namespace(), RedisUnavailable::FailClosed);
+        let s = [subj(Scope::Key, "k", None, Some(1000), None)];
+        let mut a = admit(&l, &s, 800).await.unwrap();
+        assert_eq!(a.headroom.tokens_limit, Some(1000));
+        assert!((199..=200).contains(&a.headroom.tokens_remaining));
+        match admit(&l, &s, 300).await {
+            Err(LimitError::Refused(r)) => assert_eq!(r.limit, "tokens"),
+            other => panic!("{other:?}"),
+        }
+        a.settle(100);
+        drop(a);
+        assert!(admitted_within(&l, &s, 800).await, "700 refunded");
+        // An oversize request is bounded by the capacity, not refused forever.
+        let l2 = limiter(&url, &namespace(), RedisUnavailable::FailClosed);
+        assert!(admit(&l2, &s, 5_000).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_released_when_the_admission_drops() {
+        let Some(url) = redis_url().await else { return };
+        let l = limiter(&url, &namespace(), RedisUnavailable::FailClosed);
+        let s = [subj(Scope::Route, "r", None, None, Some(2))];
+        let a = admit(&l, &s, 0).await.unwrap();
+        let _b = admit(&l, &s, 0).await.unwrap();
+        match admit(&l, &s, 0).await {
+            Err(LimitError::Refused(r)) => assert_eq!(r.limit, "concurrency"),
+            other => panic!("{other:?}"),
+        }
+        drop(a);
+        assert!(admitted_within(&l, &s, 0).await);
+    }
+
+    #[tokio::test]
+    async fn a_dead_instances_concurrency_expires_with_its_leases() {
+        let Some(url) = redis_url().await else { return };
+        let l = limiter(&url, &namespace(), RedisUnavailable::FailClosed)
+            .with_lease_ttl(Duration::from_millis(300));
+        let s = [subj(Scope::Route, "r", None, None, Some(1))];
+        // The instance dies holding it: no release is ever sent.
+        std::mem::forget(admit(&l, &s, 0).await.unwrap());
+        assert!(admit(&l, &s, 0).await.is_err());
+        assert!(admitted_within(&l, &s, 0).await, "the lease expired");
+    }
+
+    #[tokio::test]
+    async fn keys_are_namespaced_and_expire_when_idle() {
+        let Some(url) = redis_url().await else { return };
+        let ns = namespace();
+        let l = limiter(&url, &ns, RedisUnavailable::FailClosed);
+        let s = [subj(Scope::Ip, "192.0.2.1", Some(60), Some(100), Some(3))];
+        let _a = admit(&l, &s, 10).await.unwrap();
+        let mut c = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("tollgate:v1:{ns}:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        for k in keys {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&k)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            assert!(ttl > 0 && ttl <= 121_000, "{k}: {ttl}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redis_down_fail_closed_refuses_naming_the_reason() {
+        let l = limiter(CLOSED, &namespace(), RedisUnavailable::FailClosed);
+        let s = [subj(Scope::Key, "k", Some(5), None, None)];
+        match admit(&l, &s, 0).await {
+            Err(LimitError::Unavailable(why)) => {
+                assert!(
+                    why.contains("Redis at redis://127.0.0.1:1 is unreachable"),
+                    "{why}"
+                );
+                assert!(why.contains("fail_closed"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Within the retry interval the answer comes without another connection attempt.
+        assert!(matches!(
+            admit(&l, &s, 0).await,
+            Err(LimitError::Unavailable(_))
+        ));
+        match l.readiness().await {
+            Readiness::Unavailable(why) => assert!(why.contains("unreachable"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // A request no limit applies to needs no Redis.
+        let free = [subj(Scope::Key, "k", None, None, None)];
+        assert!(admit(&l, &free, 0).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn redis_down_local_falls_back_to_this_instances_limits() {
+        let l = limiter(CLOSED, &namespace(), RedisUnavailable::Local);
+        let s = [subj(Scope::Key, "k", Some(2), None, None)];
+        assert!(admit(&l, &s, 0).await.is_ok());
+        assert!(admit(&l, &s, 0).await.is_ok());
+        match admit(&l, &s, 0).await {
+            Err(LimitError::Refused(r)) => assert_eq!(r.limit, "requests"),
+            other => panic!("{other:?}"),
+        }
+        match l.readiness().await {
+            Readiness::Degraded(why) => {
+                assert!(
+                    why.contains("unreachable") && why.contains("per instance"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown("redis://:s3cret@cache:6379/2"),
+            "redis://cache:6379/2"
+        );
+        assert_eq!(shown("redis://cache:6379"), "redis://cache:6379");
+    }
+}
