@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_store::key::Environment;
-use tollgate_store::prompt::{Deployed, PromptEnv};
+use tollgate_store::prompt::{Deployed, Deployment, PromptEnv, PromptVersion};
 
 use crate::error::GatewayError;
 use crate::wire::WireFormat;
@@ -316,6 +316,62 @@ pub fn line_diff(old: &str, new: &str) -> String {
         }
     }
     out
+}
+
+/// The version `env` points at now, from a prompt's deployment log.
+pub fn deployed_version(log: &[Deployment], env: PromptEnv) -> Option<i64> {
+    log.iter()
+        .filter(|d| d.env == env)
+        .max_by_key(|d| d.seq)
+        .map(|d| d.version)
+}
+
+/// Why `approver` may not promote `v`, if they may not: it was never evaluated, it failed its
+/// evaluation, or (with the four-eyes rule) the approver wrote it.
+pub fn promotion_refusal(v: &PromptVersion, approver: &str, four_eyes: bool) -> Option<String> {
+    let (name, n) = (&v.name, v.version);
+    match &v.eval {
+        None => Some(format!(
+            "{name} v{n} has not been evaluated; run `tollgate prompts test {name} --suite SUITE` first"
+        )),
+        Some(e) if !e.passed => Some(format!(
+            "{name} v{n} failed its evaluation ({}); fix it and push a new version",
+            e.at.to_rfc3339()
+        )),
+        Some(_) if four_eyes && v.author == approver => Some(format!(
+            "four-eyes rule ([governance] four_eyes): {approver} wrote {name} v{n} and may not also approve it"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// What a rollback of production does: `(in force now, version to restore)`, the latter
+/// being `to`, else the newest version ever in production older than the one in force.
+pub fn rollback_target(
+    name: &str,
+    log: &[Deployment],
+    to: Option<i64>,
+) -> Result<(i64, i64), String> {
+    let Some(now) = deployed_version(log, PromptEnv::Production) else {
+        return Err(format!("{name} has no production version to roll back"));
+    };
+    let target = match to {
+        Some(v) => v,
+        None => log
+            .iter()
+            .filter(|d| d.env == PromptEnv::Production && d.version < now)
+            .map(|d| d.version)
+            .max()
+            .ok_or_else(|| {
+                format!(
+                    "{name} v{now} is the first production version; there is nothing to roll back to (name one with --to)"
+                )
+            })?,
+    };
+    if target == now {
+        return Err(format!("{name} v{now} is already in production"));
+    }
+    Ok((now, target))
 }
 
 /// The environment a key's requests resolve prompts in.

@@ -183,10 +183,7 @@ fn check_name(name: &str) -> Result<()> {
 
 /// The version `env` points at now, from the deployment log.
 pub(crate) fn current(log: &[Deployment], env: PromptEnv) -> Option<i64> {
-    log.iter()
-        .filter(|d| d.env == env)
-        .max_by_key(|d| d.seq)
-        .map(|d| d.version)
+    prompt::deployed_version(log, env)
 }
 
 /// Run a `prompts` command.
@@ -452,22 +449,8 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
             let Some(v) = store.prompt_version(&name, staged).await? else {
                 bail!("{name} v{staged} is missing from the store");
             };
-            let refusal = match &v.eval {
-                None => Some(format!(
-                    "{name} v{staged} has not been evaluated; run `tollgate prompts test {name} --suite SUITE` first"
-                )),
-                Some(e) if !e.passed => Some(format!(
-                    "{name} v{staged} failed its evaluation ({}); fix it and push a new version",
-                    e.at.to_rfc3339()
-                )),
-                Some(_) if loaded.config.governance.four_eyes && v.author == who.id => {
-                    Some(format!(
-                        "four-eyes rule ([governance] four_eyes): {} wrote {name} v{staged} and may not also approve it",
-                        who.id
-                    ))
-                }
-                Some(_) => None,
-            };
+            let refusal =
+                prompt::promotion_refusal(&v, &who.id, loaded.config.governance.four_eyes);
             if let Some(why) = refusal {
                 opened
                     .audit_admin(
@@ -508,27 +491,8 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
                 .require_role(&admin, APPROVERS, "prompts.rollback")
                 .await?;
             let log = store.prompt_deployments(&name).await?;
-            let Some(now) = current(&log, PromptEnv::Production) else {
-                bail!("{name:?} has no production version to roll back");
-            };
-            // The previous production version: the newest one ever in production that is
-            // older than the one in force.
-            let target = match to {
-                Some(v) => v,
-                None => log
-                    .iter()
-                    .filter(|d| d.env == PromptEnv::Production && d.version < now)
-                    .map(|d| d.version)
-                    .max()
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{name} v{now} is the first production version; there is nothing to roll back to (name one with --to)"
-                        )
-                    })?,
-            };
-            if target == now {
-                bail!("{name} v{now} is already in production");
-            }
+            let (now, target) =
+                prompt::rollback_target(&name, &log, to).map_err(anyhow::Error::msg)?;
             store
                 .deploy_prompt(&name, PromptEnv::Production, target, &who.id, "rollback")
                 .await?;

@@ -5,6 +5,7 @@
 //! router, the OpenAPI document at `/admin/v1/openapi.json` and the role × endpoint test all
 //! read that one table. Every action and every denial is written to the audit trail.
 
+mod prompts;
 pub mod rbac;
 
 use std::sync::Arc;
@@ -109,6 +110,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "GET",
+        path: "/admin/v1/prompts/{id}",
+        permission: Permission::PromptsStage,
+        summary: "A prompt's versions (author, hash, diff, evaluation) and deployments",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/prompts/{id}/promote",
+        permission: Permission::PromptsPromote,
+        summary: "Point production at the staging version, if it passed its evaluation (four-eyes when configured)",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/prompts/{id}/rollback",
+        permission: Permission::PromptsPromote,
+        summary: "Point production back at the previous version, or {\"to\": VERSION}",
+    },
+    Endpoint {
+        method: "GET",
         path: "/admin/v1/roles",
         permission: Permission::ReportsRead,
         summary: "The role × permission table",
@@ -136,6 +155,7 @@ pub fn router() -> axum::Router<AppState> {
             "/admin/v1/killswitches/{kind}/{target}",
             delete(clear_switch),
         )
+        .merge(prompts::router())
 }
 
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {

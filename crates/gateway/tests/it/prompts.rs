@@ -277,3 +277,131 @@ async fn route_versions_override_the_config_per_environment_and_roll_back() {
         Some(v1)
     );
 }
+
+async fn admin_credential(h: &Harness, role: &str) -> (String, String) {
+    let secret = tollgate_store::key::new_admin_credential();
+    let text = secrecy::ExposeSecret::expose_secret(&secret).to_owned();
+    let id = format!("adm_{}", tollgate_store::key::random_base62(12));
+    h.store
+        .admins
+        .insert_admin(&tollgate_store::AdminCredential {
+            id: id.clone(),
+            hash: h.hasher.hash_text(&text),
+            name: role.into(),
+            role: role.into(),
+            created_at: tollgate_store::now(),
+        })
+        .await
+        .unwrap();
+    (text, id)
+}
+
+#[tokio::test]
+async fn the_admin_api_promotes_only_evaluated_versions_and_rolls_back() {
+    let h = Harness::start().await;
+    let (approver, _) = admin_credential(&h, "approver").await;
+    let (engineer, _) = admin_credential(&h, "prompt-engineer").await;
+    let post = |path: String, token: &str, body: Value| {
+        h.client
+            .post(format!("{}{path}", h.url))
+            .bearer_auth(token)
+            .json(&body)
+    };
+    let v1 = push(&h, &prompt("You are v1.")).await;
+    // Not evaluated: refused, with why.
+    let r = post(
+        "/admin/v1/prompts/support/promote".into(),
+        &approver,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not been evaluated")
+    );
+    let passed = tollgate_store::prompt::EvalRecord {
+        passed: true,
+        report: "{}".into(),
+        at: tollgate_store::now(),
+    };
+    h.store
+        .prompts
+        .record_prompt_eval("support", v1, &passed)
+        .await
+        .unwrap();
+    // A prompt engineer may read the history but not promote.
+    let r = post(
+        "/admin/v1/prompts/support/promote".into(),
+        &engineer,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = post(
+        "/admin/v1/prompts/support/promote".into(),
+        &approver,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // This instance serves it at once.
+    let (s, system, _) = call(&h, &h.key).await;
+    assert_eq!((s, system.as_deref()), (200, Some("You are v1.")));
+    let v2 = push(&h, &prompt("You are v2.")).await;
+    h.store
+        .prompts
+        .record_prompt_eval("support", v2, &passed)
+        .await
+        .unwrap();
+    let r = post(
+        "/admin/v1/prompts/support/promote".into(),
+        &approver,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&h, &h.key).await.1.as_deref(), Some("You are v2."));
+    let r = post(
+        "/admin/v1/prompts/support/rollback".into(),
+        &approver,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(call(&h, &h.key).await.1.as_deref(), Some("You are v1."));
+    let r = h
+        .client
+        .get(format!("{}/admin/v1/prompts/support", h.url))
+        .bearer_auth(&engineer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let hist: Value = r.json().await.unwrap();
+    assert_eq!(hist["production"], 1);
+    assert_eq!(hist["versions"].as_array().unwrap().len(), 2);
+    // Nothing older than v1 to restore.
+    let r = post(
+        "/admin/v1/prompts/support/rollback".into(),
+        &approver,
+        json!({}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 409);
+}
