@@ -97,6 +97,9 @@ pub struct Config {
     /// Incident response: break-glass keys, last drill (MI-3).
     #[serde(default)]
     pub incident: incident::IncidentConfig,
+    /// Who may promote prompts: the four-eyes rule (DO-3, DO-4).
+    #[serde(default)]
+    pub governance: crate::prompt::GovernanceConfig,
     /// Spend limits per key, team or the whole gateway (DO-2).
     #[serde(default)]
     pub budgets: Vec<budgets::BudgetConfig>,
@@ -106,9 +109,8 @@ pub struct Config {
     /// Alert sinks and the anomaly detector (MI-2).
     #[serde(default)]
     pub alerts: alerts::AlertsConfig,
-    /// Who may promote prompts: the four-eyes rule (DO-3, DO-4).
-    #[serde(default)]
-    pub governance: crate::prompt::GovernanceConfig,
+    /// Automated key rotation (AC-4).
+    pub rotation: Option<crate::rotation::RotationConfig>,
 }
 
 /// One model's price, USD per million tokens.
@@ -755,6 +757,9 @@ impl Config {
         self.limits.validate(problems);
         budgets::validate(&self.budgets, &self.budgets_settings, problems);
         self.alerts.validate(problems);
+        if let Some(r) = &self.rotation {
+            r.validate(problems);
+        }
         for (model, p) in &self.prices {
             let bad = |v: f64| !v.is_finite() || v < 0.0;
             if bad(p.input) || bad(p.output) || p.cached_input.is_some_and(bad) {

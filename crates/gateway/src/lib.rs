@@ -38,6 +38,7 @@ pub mod prompt;
 pub mod provider;
 pub mod resilience;
 pub mod rollout;
+pub mod rotation;
 pub mod secrets;
 pub mod sse;
 pub mod state;
@@ -80,6 +81,50 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .merge(admin::router())
         .merge(data)
         .with_state(gw)
+}
+
+/// One scheduled rotation run (AC-4): rotate due keys and audit each rotation.
+pub async fn run_rotation(gw: &Gateway) {
+    let Some(cfg) = &gw.config.rotation else {
+        return;
+    };
+    match rotation::rotate_due(
+        &gw.store,
+        gw.auth.hasher(),
+        &gw.secrets,
+        cfg,
+        chrono::Utc::now(),
+    )
+    .await
+    {
+        Ok(done) => {
+            for r in done {
+                let mut fields = serde_json::Map::new();
+                fields.insert("action".into(), serde_json::json!("keys.rotate"));
+                fields.insert("actor".into(), serde_json::json!("rotation-scheduler"));
+                fields.insert("target".into(), serde_json::json!(r.old_id));
+                fields.insert(
+                    "outcome".into(),
+                    serde_json::json!(if r.delivery_error.is_some() {
+                        "delivery_failed"
+                    } else {
+                        "ok"
+                    }),
+                );
+                fields.insert("details".into(), serde_json::json!(r));
+                drop(gw.audit.submit(audit::Draft {
+                    request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
+                    time: chrono::Utc::now(),
+                    key_id: None,
+                    team: None,
+                    fields,
+                    payloads: Vec::new(),
+                    response_payload: None,
+                }));
+            }
+        }
+        Err(e) => tracing::error!(target: "tollgate::alert", error = %e, "key rotation run failed"),
+    }
 }
 
 /// Reload the kill switches from the store; on failure keep the last snapshot (and say so).
@@ -145,6 +190,17 @@ pub async fn serve(
             }
         })
     };
+    let rotation = gw.config.rotation.as_ref().map(|cfg| {
+        let gw = gw.clone();
+        let every = cfg.interval();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                run_rotation(&gw).await;
+            }
+        })
+    });
     let retention = gw.config.retention.any().then(|| {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -161,6 +217,9 @@ pub async fn serve(
         .await;
     flusher.abort();
     switches.abort();
+    if let Some(r) = rotation {
+        r.abort();
+    }
     if let Some(r) = retention {
         r.abort();
     }

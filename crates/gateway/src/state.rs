@@ -93,6 +93,8 @@ pub struct Gateway {
     pub prompts: crate::prompt::Prompts,
     /// Deployed route versions (refreshed from the store), served over the config's targets.
     pub route_versions: crate::rollout::RouteVersions,
+    /// Secrets managers (provider credentials; rotated keys' destinations).
+    pub secrets: crate::secrets::SecretBackends,
 }
 
 impl Gateway {
@@ -161,6 +163,13 @@ impl Gateway {
             );
         }
         let auth = Authenticator::new(store.keys.clone(), hasher);
+        let limiter = crate::limits::Limiter::new();
+        let rate_limiter: Arc<dyn crate::limits::RateLimiter> =
+            match crate::limits::shared::RedisLimiter::from_config(&config.limits, limiter.clone())?
+            {
+                Some(r) => Arc::new(r),
+                None => Arc::new(crate::limits::LocalLimits(limiter.clone())),
+            };
         let alerts = Arc::new(
             crate::alert::Alerter::new(&config.alerts, store.alerts.clone())
                 .with_secrets(&backends),
@@ -170,13 +179,6 @@ impl Gateway {
             store.budgets.clone(),
             alerts.clone(),
         ));
-        let limiter = crate::limits::Limiter::new();
-        let rate_limiter: Arc<dyn crate::limits::RateLimiter> =
-            match crate::limits::shared::RedisLimiter::from_config(&config.limits, limiter.clone())?
-            {
-                Some(r) => Arc::new(r),
-                None => Arc::new(crate::limits::LocalLimits(limiter.clone())),
-            };
         Ok(Self {
             alerts,
             budgets,
@@ -187,6 +189,7 @@ impl Gateway {
             switches: crate::killswitch::Switches::default(),
             prompts: crate::prompt::Prompts::default(),
             route_versions: crate::rollout::RouteVersions::default(),
+            secrets: backends,
             config,
             routes,
             providers,

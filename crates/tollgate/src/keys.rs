@@ -63,6 +63,12 @@ pub enum KeysCommand {
         /// Key id.
         id: String,
     },
+    /// List keys past or near the `[rotation]` age policy (exit 1 if any is past it).
+    Audit {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue a successor; the old key keeps working for the grace period.
     Rotate {
         /// Key id.
@@ -126,12 +132,82 @@ fn print_created(key: &VirtualKey, rec: &KeyRecord, json: bool, extra: &str) -> 
 }
 
 /// Run a keys subcommand.
+/// `keys audit`: every active key's age against the rotation policy (AC-4).
+async fn audit_keys(
+    config: &tollgate_gateway::config::Config,
+    opened: &setup::Opened,
+    json: bool,
+) -> Result<Outcome> {
+    use tollgate_gateway::rotation::{KeyAge, classify};
+    let Some(cfg) = &config.rotation else {
+        println!("WARN: no [rotation] policy is configured, so no key has a maximum age.");
+        println!(
+            "Set e.g. [rotation] production = {{ max_age = \"90d\", warn_before = \"14d\" }}."
+        );
+        return Ok(Outcome::Findings);
+    };
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for k in opened.store.keys.list_keys().await? {
+        let age = classify(&k, cfg, now);
+        if age != KeyAge::NoPolicy {
+            rows.push((k, age));
+        }
+    }
+    let due = rows
+        .iter()
+        .filter(|(_, a)| matches!(a, KeyAge::Due { .. }))
+        .count();
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(k, a)| serde_json::json!({"id": k.id, "name": k.name, "environment": k.environment.as_str(), "created_at": k.created_at, "age": a}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"due": due, "keys": list}))?
+        );
+    } else {
+        println!(
+            "{}: {due} key(s) past the rotation policy, {} checked",
+            if due == 0 { "PASS" } else { "FAIL" },
+            rows.len()
+        );
+        for (k, a) in &rows {
+            let status = match a {
+                KeyAge::Due { days_over } => format!("PAST POLICY by {days_over} days"),
+                KeyAge::DueSoon { days_left } => format!("due in {days_left} days"),
+                KeyAge::Ok { days_left } => format!("ok ({days_left} days left)"),
+                KeyAge::NoPolicy => "no policy".to_owned(),
+            };
+            println!(
+                "  {}  {:<20} {:<10} created {}  {status}",
+                k.id,
+                k.name,
+                k.environment.as_str(),
+                k.created_at.format("%Y-%m-%d")
+            );
+        }
+        if due > 0 {
+            println!(
+                "The gateway rotates due keys on its own schedule; to rotate one now: tollgate keys rotate KEY_ID --grace 24h"
+            );
+        }
+    }
+    Ok(if due == 0 {
+        Outcome::Ok
+    } else {
+        Outcome::Findings
+    })
+}
+
 pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome> {
     setup::init_logging(false);
     let loaded = setup::load(global)?;
     let opened = setup::open(global, &loaded.data_dir).await?;
     let keys = &opened.store.keys;
     match cmd {
+        KeysCommand::Audit { json } => return audit_keys(&loaded.config, &opened, json).await,
         KeysCommand::Create {
             name,
             owner,
@@ -257,17 +333,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
                     state_name(&old)
                 );
             }
-            let key = VirtualKey::generate(old.environment);
-            let mut rec = KeyRecord::new(&key, opened.hasher.hash(&key), old.name.clone());
-            rec.owner = old.owner.clone();
-            rec.team = old.team.clone();
-            rec.allowed_models = old.allowed_models.clone();
-            rec.data_class = old.data_class;
-            rec.rotated_from = Some(old.id.clone());
-            if let (Some(exp), created) = (old.expires_at, old.created_at) {
-                // Keep the same lifetime for the successor.
-                rec.expires_at = Some(rec.created_at + (exp - created));
-            }
+            let (key, rec) = old.successor(&opened.hasher);
             keys.insert_key(&rec).await?;
             let until = tollgate_store::now()
                 + chrono::Duration::from_std(grace).context("--grace is too large")?;

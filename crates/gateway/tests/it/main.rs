@@ -11,8 +11,8 @@
 mod admin;
 mod audit;
 mod auth;
-mod budgets;
 mod bad_input;
+mod budgets;
 mod guards;
 mod harness;
 mod killswitch;
@@ -20,6 +20,7 @@ mod limits;
 mod policy;
 mod prompts;
 mod resilience;
+mod rotation;
 mod routing;
 mod secret_servers;
 mod secrets_aws;
