@@ -166,6 +166,21 @@ fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response
         .into_response()
 }
 
+/// A JSON request body, or the 400 that says what is wrong with it.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the response itself, returned at once by every caller"
+)]
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("invalid body: {e}"),
+        )
+    })
+}
+
 /// Write an admin record (action, actor, outcome) to the audit trail.
 fn record(
     gw: &Gateway,
@@ -395,15 +410,9 @@ async fn create_key(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let req: NewKey = match serde_json::from_slice(&body) {
+    let req: NewKey = match parse_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("invalid body: {e}"),
-            );
-        }
+        Err(resp) => return resp,
     };
     if req.name.trim().is_empty() || req.name.len() > 200 {
         return error(
@@ -498,15 +507,9 @@ async fn create_admin(
             Ok(x) => x,
             Err(r) => return r,
         };
-    let req: NewAdmin = match serde_json::from_slice(&body) {
+    let req: NewAdmin = match parse_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("invalid body: {e}"),
-            );
-        }
+        Err(resp) => return resp,
     };
     let Some(role) = Role::parse(&req.role).filter(|r| *r != Role::App) else {
         return error(
@@ -737,15 +740,9 @@ async fn set_switch(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let req: NewSwitch = match serde_json::from_slice(&body) {
+    let req: NewSwitch = match parse_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("invalid body: {e}"),
-            );
-        }
+        Err(resp) => return resp,
     };
     let Some(kind) = tollgate_store::control::SwitchKind::parse(&req.kind) else {
         return error(

@@ -157,15 +157,9 @@ async fn rollback(
     let req: RollbackBody = if body.is_empty() {
         RollbackBody::default()
     } else {
-        match serde_json::from_slice(&body) {
+        match super::parse_body(&body) {
             Ok(r) => r,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    format!("invalid body: {e}"),
-                );
-            }
+            Err(resp) => return resp,
         }
     };
     let log = match gw.store.prompts.prompt_deployments(&name).await {
