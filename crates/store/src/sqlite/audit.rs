@@ -520,7 +520,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn purge(&self, plan: &PurgePlan, now: DateTime<Utc>) -> Result<PurgeReport> {
-        let mut tx = SqliteRetention(self.pool.begin().await?);
+        let mut tx = SqliteRetention(self.write_tx().await?);
         let report = retention::purge(&mut tx, plan, now).await?;
         if plan.dry_run {
             tx.0.rollback().await?;
@@ -533,7 +533,7 @@ impl AuditStore for SqliteStore {
     async fn writable(&self) -> Result<()> {
         // A real write inside a transaction that is rolled back: it fails exactly when an
         // append would (read-only file, full disk at the lock, a blocking trigger).
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO audit_records (instance, seq, ts, kind, ref_id, body, prev_hash, hash, mac)
              VALUES ('~probe', 0, 0, 'probe', '', '{}', x'', x'', x'')",

@@ -51,6 +51,14 @@ impl SqliteStore {
             appender: std::sync::Arc::new(audit::Appender::new(path.to_owned())),
         })
     }
+
+    /// A transaction that holds the write lock from its first statement (`BEGIN IMMEDIATE`).
+    /// A deferred transaction that reads and then writes fails at once with SQLITE_BUSY
+    /// (no busy wait) when another connection committed in between, and the audit appender
+    /// commits all the time; taking the lock up front makes it wait under `busy_timeout`.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 fn opt_millis(v: Option<DateTime<Utc>>) -> Option<i64> {
@@ -167,7 +175,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn mark_rotated(&self, old: &str, new: &str, grace_until: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Never extend a key's life by rotating it: keep the earlier of the two expiries.
         sqlx::query(
             "UPDATE virtual_keys SET rotated_to = ?,
@@ -193,7 +201,7 @@ impl KeyStore for SqliteStore {
         if uses.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (id, at) in uses {
             sqlx::query(
                 "UPDATE virtual_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",

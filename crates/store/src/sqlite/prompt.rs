@@ -71,7 +71,7 @@ where
 #[async_trait]
 impl PromptStore for SqliteStore {
     async fn add_prompt_version(&self, v: &NewPromptVersion<'_>) -> Result<PromptVersion> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let next: i64 = sqlx::query(
             "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM prompt_versions WHERE name = ?1",
         )
@@ -163,7 +163,7 @@ impl PromptStore for SqliteStore {
         action: &str,
     ) -> Result<Deployment> {
         let at = crate::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let exists =
             sqlx::query("SELECT 1 AS one FROM prompt_versions WHERE name = ?1 AND version = ?2")
                 .bind(name)
