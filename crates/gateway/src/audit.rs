@@ -27,7 +27,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tollgate_store::audit::payload::{Keyring, MAX_PAYLOAD_BYTES, digest};
-use tollgate_store::audit::{AuditStore, ChainPos, NewRecord, PayloadKind, RecordKind, Signer};
+use tollgate_store::audit::{
+    AuditStore, ChainPos, NewRecord, PayloadKind, RecordKind, SealedPayload, Signer, canonical_json,
+};
 
 use crate::error::GatewayError;
 use crate::state::Gateway;
@@ -191,11 +193,21 @@ pub fn deposit(auditor: &Auditor, draft: Draft) {
 
 /// Answers a request waiting for its record.
 type Waiter = oneshot::Sender<Result<(), String>>;
+/// A record on its way to the chain. The submitting task seals it itself when the day key
+/// is in memory (nearly always), so sealing runs on every core in parallel and the single
+/// writer only chains and commits; a draft is left for the writer otherwise.
+enum Entry {
+    /// Sealed by the writer (its day key has to be loaded from the store first).
+    Draft(Draft),
+    /// Payloads sealed and body made canonical.
+    Sealed(NewRecord),
+}
+
 /// A record and, if a request waits for it, how to answer.
-type Item = (Draft, Option<Waiter>);
+type Item = (Entry, Option<Waiter>);
 
 enum Job {
-    Append(Draft, Option<Waiter>),
+    Append(Entry, Option<Waiter>),
     Flush(oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
 }
@@ -220,6 +232,7 @@ impl Ticket {
 #[derive(Debug)]
 pub struct Auditor {
     tx: std::sync::mpsc::SyncSender<Job>,
+    keyring: Keyring,
     mac_key: [u8; 32],
     verifying_key: ed25519_dalek::VerifyingKey,
     shared: Arc<Shared>,
@@ -256,7 +269,7 @@ impl Auditor {
         let verifying_key = signer.verifying_key();
         let w = Writer {
             store,
-            keyring,
+            keyring: keyring.clone(),
             signer,
             mac_key,
             settings,
@@ -277,6 +290,7 @@ impl Auditor {
         }
         Self {
             tx,
+            keyring,
             mac_key,
             verifying_key,
             shared,
@@ -330,8 +344,12 @@ impl Auditor {
 
     /// Queue a record; the ticket resolves once it is committed.
     pub fn submit(&self, draft: Draft) -> Ticket {
+        let entry = match seal_cached(&self.keyring, &draft) {
+            Some(payloads) => Entry::Sealed(assemble(&self.shared.instance, draft, payloads)),
+            None => Entry::Draft(draft),
+        };
         let (tx, rx) = oneshot::channel();
-        match self.send(Job::Append(draft, Some(tx))) {
+        match self.send(Job::Append(entry, Some(tx))) {
             true => Ticket(Some(rx)),
             false => Ticket(None),
         }
@@ -458,48 +476,20 @@ impl Writer {
         }
     }
 
-    async fn seal(&self, d: &Draft) -> Result<NewRecord, String> {
-        let mut fields = d.fields.clone();
-        fields.insert("request_id".to_owned(), Value::String(d.request_id.clone()));
-        fields.insert(
-            "time".to_owned(),
-            Value::String(d.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        );
-        fields.insert("key_id".to_owned(), json!(d.key_id));
-        fields.insert("team".to_owned(), json!(d.team));
-        fields.insert("instance".to_owned(), json!(self.settings.instance));
-        let mut stored = Map::new();
-        let mut payloads = Vec::new();
-        for (kind, bytes) in &d.payloads {
-            let p = self
-                .keyring
-                .seal(&d.request_id, *kind, d.time, bytes)
-                .await
-                .map_err(|e| e.to_string())?;
-            stored.insert(
-                kind.as_str().to_owned(),
-                Value::String(hex::encode(p.digest)),
-            );
-            payloads.push(p);
-        }
-        if !stored.is_empty() {
-            fields.insert("payloads".to_owned(), Value::Object(stored));
-        }
-        let kind = if fields.get("action").is_some() {
-            RecordKind::Admin
-        } else {
-            RecordKind::Request
+    /// Seal what the submitting task could not (its day key was not loaded yet).
+    async fn seal(&self, entry: Entry) -> Result<NewRecord, (Entry, String)> {
+        let d = match entry {
+            Entry::Sealed(r) => return Ok(r),
+            Entry::Draft(d) => d,
         };
-        let mut r = NewRecord::new(
-            d.time,
-            kind,
-            d.request_id.clone(),
-            d.key_id.clone(),
-            d.team.clone(),
-            &Value::Object(fields),
-        );
-        r.payloads = payloads;
-        Ok(r)
+        let mut payloads = Vec::with_capacity(d.payloads.len());
+        for (kind, bytes) in &d.payloads {
+            match self.keyring.seal(&d.request_id, *kind, d.time, bytes).await {
+                Ok(p) => payloads.push(p),
+                Err(e) => return Err((Entry::Draft(d), e.to_string())),
+            }
+        }
+        Ok(assemble(&self.settings.instance, d, payloads))
     }
 
     async fn write(&mut self, batch: Vec<Item>) {
@@ -509,22 +499,34 @@ impl Writer {
             self.retry().await;
             return;
         }
-        match self.try_write(&batch).await {
-            Ok(()) => {
-                for (_, w) in batch {
-                    if let Some(w) = w {
-                        let _ = w.send(Ok(()));
-                    }
-                }
-            }
-            Err(e) => self.failed(batch, &e),
+        match self.try_write(batch).await {
+            Ok(waiters) => answer_ok(waiters),
+            Err((batch, e)) => self.failed(batch, &e),
         }
     }
 
-    async fn try_write(&mut self, batch: &[Item]) -> Result<(), String> {
+    /// Seal, chain and commit `batch`; on success the waiters to answer, on failure the
+    /// batch back, in order, with the reason.
+    async fn try_write(
+        &mut self,
+        batch: Vec<Item>,
+    ) -> Result<Vec<Option<Waiter>>, (Vec<Item>, String)> {
         let mut records = Vec::with_capacity(batch.len());
-        for (d, _) in batch {
-            records.push(self.seal(d).await?);
+        let mut waiters = Vec::with_capacity(batch.len());
+        let mut rest = batch.into_iter();
+        while let Some((entry, w)) = rest.next() {
+            match self.seal(entry).await {
+                Ok(r) => {
+                    records.push(r);
+                    waiters.push(w);
+                }
+                Err((entry, e)) => {
+                    let mut back = unsealed(records, waiters);
+                    back.push((entry, w));
+                    back.extend(rest);
+                    return Err((back, e));
+                }
+            }
         }
         // This runs on the writer thread, so an embedded store commits right here (a SQLite
         // commit takes tens of microseconds); handing the batch to yet another thread and
@@ -539,8 +541,11 @@ impl Writer {
                     .append(&self.settings.instance, &records, &self.mac_key)
                     .await
             }
-        }
-        .map_err(|e| e.to_string())?;
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err(e) => return Err((unsealed(records, waiters), e.to_string())),
+        };
         self.head = Some(head);
         self.shared
             .written
@@ -552,7 +557,7 @@ impl Writer {
         if head.seq / every > self.last_checkpoint / every {
             self.checkpoint(true).await;
         }
-        Ok(())
+        Ok(waiters)
     }
 
     fn failed(&mut self, batch: Vec<Item>, error: &str) {
@@ -583,23 +588,18 @@ impl Writer {
     /// Tell a waiting request that its record is not durable yet: under fail-closed its client
     /// gets a 503 instead of the response (and the record is amended to say so); otherwise it
     /// is served and the record stays queued.
-    fn answer_failed(
-        &self,
-        (mut d, w): (Draft, Option<Waiter>),
-        error: &str,
-    ) -> (Draft, Option<Waiter>) {
-        if let Some(w) = w {
+    fn answer_failed(&self, (mut entry, w): Item, error: &str) -> Item {
+        // A dropped ticket means nobody waits for this record (a refusal, a stream's
+        // fire-and-forget record): there is no response to withhold.
+        if let Some(w) = w.filter(|w| !w.is_closed()) {
             if self.settings.fail_closed {
-                d.fields.insert("status".to_owned(), json!(503));
-                d.fields
-                    .insert("error_class".to_owned(), json!("audit_unavailable"));
-                d.fields.insert("response_withheld".to_owned(), json!(true));
+                amend_withheld(&mut entry);
                 let _ = w.send(Err(error.to_owned()));
             } else {
                 let _ = w.send(Ok(()));
             }
         }
-        (d, None)
+        (entry, None)
     }
 
     async fn retry(&mut self) {
@@ -612,15 +612,9 @@ impl Writer {
         while !self.pending.is_empty() {
             let n = self.pending.len().min(MAX_BATCH);
             let batch: Vec<_> = self.pending.drain(..n).collect();
-            match self.try_write(&batch).await {
-                Ok(()) => {
-                    for (_, w) in batch {
-                        if let Some(w) = w {
-                            let _ = w.send(Ok(()));
-                        }
-                    }
-                }
-                Err(e) => {
+            match self.try_write(batch).await {
+                Ok(waiters) => answer_ok(waiters),
+                Err((batch, e)) => {
                     // Put them back in front, in order, and wait for the next retry; nobody
                     // is kept waiting meanwhile.
                     for item in batch.into_iter().rev() {
@@ -649,6 +643,100 @@ impl Writer {
             Ok(()) => self.last_checkpoint = head.seq,
             Err(e) => tracing::warn!(error = %e, "cannot store an audit checkpoint"),
         }
+    }
+}
+
+/// Seal `d`'s payloads with day keys already in memory; `None` if any key is not loaded (or
+/// sealing failed), so the writer seals the draft and reports a failure properly.
+fn seal_cached(keyring: &Keyring, d: &Draft) -> Option<Vec<SealedPayload>> {
+    d.payloads
+        .iter()
+        .map(|(kind, bytes)| {
+            keyring
+                .seal_cached(&d.request_id, *kind, d.time, bytes)
+                .and_then(Result::ok)
+        })
+        .collect()
+}
+
+/// The chain record of `d`, with its sealed payloads referenced by digest.
+fn assemble(instance: &str, d: Draft, payloads: Vec<SealedPayload>) -> NewRecord {
+    let Draft {
+        request_id,
+        time,
+        key_id,
+        team,
+        mut fields,
+        ..
+    } = d;
+    fields.insert("request_id".to_owned(), Value::String(request_id.clone()));
+    fields.insert(
+        "time".to_owned(),
+        Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    );
+    fields.insert("key_id".to_owned(), json!(key_id));
+    fields.insert("team".to_owned(), json!(team));
+    fields.insert("instance".to_owned(), json!(instance));
+    if !payloads.is_empty() {
+        let stored: Map<String, Value> = payloads
+            .iter()
+            .map(|p| {
+                (
+                    p.kind.as_str().to_owned(),
+                    Value::String(hex::encode(p.digest)),
+                )
+            })
+            .collect();
+        fields.insert("payloads".to_owned(), Value::Object(stored));
+    }
+    let kind = if fields.contains_key("action") {
+        RecordKind::Admin
+    } else {
+        RecordKind::Request
+    };
+    let mut r = NewRecord::new(time, kind, request_id, key_id, team, &Value::Object(fields));
+    r.payloads = payloads;
+    r
+}
+
+/// Mark a record whose response was withheld because it could not be made durable.
+fn amend_withheld(entry: &mut Entry) {
+    let extra = [
+        ("status", json!(503)),
+        ("error_class", json!("audit_unavailable")),
+        ("response_withheld", json!(true)),
+    ];
+    match entry {
+        Entry::Draft(d) => {
+            for (k, v) in extra {
+                d.fields.insert(k.to_owned(), v);
+            }
+        }
+        Entry::Sealed(r) => {
+            // The body is canonical JSON this module made, so it parses; it is re-made
+            // canonical here, before it is chained.
+            if let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&r.body) {
+                for (k, v) in extra {
+                    fields.insert(k.to_owned(), v);
+                }
+                r.body = canonical_json(&Value::Object(fields));
+            }
+        }
+    }
+}
+
+/// Records back into queue items, in order, after a failed write.
+fn unsealed(records: Vec<NewRecord>, waiters: Vec<Option<Waiter>>) -> Vec<Item> {
+    records
+        .into_iter()
+        .map(Entry::Sealed)
+        .zip(waiters)
+        .collect()
+}
+
+fn answer_ok(waiters: Vec<Option<Waiter>>) {
+    for w in waiters.into_iter().flatten() {
+        let _ = w.send(Ok(()));
     }
 }
 

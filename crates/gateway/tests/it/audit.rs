@@ -294,6 +294,17 @@ async fn fail_closed_refuses_with_503_and_sends_nothing_upstream() {
     .await
     .unwrap();
     assert!(refused >= 4, "refusals recorded: {refused}");
+    // The request that reached the provider was sealed by its own task before the store
+    // failed; its record must still be amended to say the response was withheld.
+    let withheld: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_records WHERE json_extract(body, '$.response_withheld') = 1",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    if after_first == before + 1 {
+        assert_eq!(withheld, 1, "the withheld response is on record");
+    }
     let report = verify(h.gw.store.audit.as_ref(), Some(&AUDIT_MAC_KEY), None, &[])
         .await
         .unwrap();

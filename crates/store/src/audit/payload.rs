@@ -114,6 +114,38 @@ fn day_aad(day: &str) -> Vec<u8> {
     format!("tollgate-audit-day-key/v1\n{day}").into_bytes()
 }
 
+fn seal_with(
+    cipher: &XChaCha20Poly1305,
+    day: String,
+    request_id: &str,
+    kind: PayloadKind,
+    time: DateTime<Utc>,
+    plaintext: &[u8],
+) -> Result<SealedPayload> {
+    let d = digest(plaintext);
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: &aad(request_id, kind, &d),
+            },
+        )
+        .map_err(|_| StoreError::Corrupt {
+            what: "audit payload (seal)",
+        })?;
+    Ok(SealedPayload {
+        kind,
+        digest: d,
+        day,
+        time,
+        nonce,
+        ciphertext,
+    })
+}
+
 /// Seals and opens payloads, creating, caching and unwrapping day keys through the store.
 #[derive(Clone)]
 pub struct Keyring {
@@ -207,28 +239,22 @@ impl Keyring {
             .ok_or(StoreError::Corrupt {
                 what: "audit day key was destroyed for the current day",
             })?;
-        let d = digest(plaintext);
-        let mut nonce = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ciphertext = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad(request_id, kind, &d),
-                },
-            )
-            .map_err(|_| StoreError::Corrupt {
-                what: "audit payload (seal)",
-            })?;
-        Ok(SealedPayload {
-            kind,
-            digest: d,
-            day,
-            time,
-            nonce,
-            ciphertext,
-        })
+        seal_with(&cipher, day, request_id, kind, time, plaintext)
+    }
+
+    /// Seal with a day key already in memory, without touching the store; `None` while the
+    /// day's key has not been loaded (use [`Keyring::seal`] then). Request tasks use this to
+    /// seal their own payloads in parallel rather than queue the work on the one writer.
+    pub fn seal_cached(
+        &self,
+        request_id: &str,
+        kind: PayloadKind,
+        time: DateTime<Utc>,
+        plaintext: &[u8],
+    ) -> Option<Result<SealedPayload>> {
+        let day = day_of(time);
+        let cipher = self.days.lock().get(&day).cloned()?;
+        Some(seal_with(&cipher, day, request_id, kind, time, plaintext))
     }
 
     /// Open a stored payload; `Ok(None)` if its day key was destroyed. The digest is checked
