@@ -1,8 +1,11 @@
 //! The audit stage (checklist DP-2): every data-plane call, allowed or refused, becomes a
 //! chained record that is durable before the client sees the end of its response.
 //!
-//! - [`Auditor`] owns one writer task per process. Records queue on a channel and are written
-//!   in batches, one transaction each (group commit), so durability costs one commit per
+//! - [`Auditor`] owns one writer thread per process. The submitting task seals its own
+//!   record (payload encryption, canonical body), so that work runs on every core. If the
+//!   writer is idle and the store is embedded, the task commits the record itself (one SQLite
+//!   commit, no thread hand-off); otherwise records queue on a channel and the writer writes
+//!   them in batches, one transaction each (group commit), so durability costs one commit per
 //!   batch rather than per request. It signs a checkpoint every `checkpoint_every` records,
 //!   every [`CHECKPOINT_INTERVAL`] and at shutdown.
 //! - [`audit_layer`] wraps the data-plane routes. It refuses new calls with 503 while the
@@ -17,6 +20,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -187,7 +192,7 @@ pub fn deposit(auditor: &Auditor, draft: Draft) {
     });
     // Outside a layer, or a second record in one handler: write it straight away.
     if let Some(d) = draft {
-        drop(auditor.submit(d));
+        auditor.record(d);
     }
 }
 
@@ -208,20 +213,33 @@ type Item = (Entry, Option<Waiter>);
 
 enum Job {
     Append(Entry, Option<Waiter>),
+    /// A record committed by its own request made a checkpoint due.
+    Checkpoint,
     Flush(oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
 }
 
 /// Waits for one record to be committed.
 #[derive(Debug)]
-pub struct Ticket(Option<oneshot::Receiver<Result<(), String>>>);
+pub struct Ticket(TicketState);
+
+#[derive(Debug)]
+enum TicketState {
+    /// The writer has stopped.
+    Lost,
+    /// Committed before the ticket was issued.
+    Done,
+    /// Queued for the writer.
+    Queued(oneshot::Receiver<Result<(), String>>),
+}
 
 impl Ticket {
     /// Wait until the record is durable; the error says why it is not.
     pub async fn durable(self) -> Result<(), String> {
         match self.0 {
-            None => Err("the audit writer has stopped".to_owned()),
-            Some(rx) => rx
+            TicketState::Lost => Err("the audit writer has stopped".to_owned()),
+            TicketState::Done => Ok(()),
+            TicketState::Queued(rx) => rx
                 .await
                 .unwrap_or_else(|_| Err("the audit writer has stopped".to_owned())),
         }
@@ -236,6 +254,7 @@ pub struct Auditor {
     mac_key: [u8; 32],
     verifying_key: ed25519_dalek::VerifyingKey,
     shared: Arc<Shared>,
+    writer: Arc<Mutex<Writer>>,
 }
 
 #[derive(Debug)]
@@ -246,6 +265,10 @@ struct Shared {
     written: AtomicU64,
     dropped: AtomicU64,
     failures: AtomicU64,
+    /// Jobs sent and not yet taken by the writer thread.
+    queued: AtomicU64,
+    /// The store commits on the calling thread (embedded), so an idle writer can be skipped.
+    direct: AtomicBool,
 }
 
 impl Auditor {
@@ -265,9 +288,11 @@ impl Auditor {
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            direct: AtomicBool::new(true),
         });
         let verifying_key = signer.verifying_key();
-        let w = Writer {
+        let writer = Arc::new(Mutex::new(Writer {
             store,
             keyring: keyring.clone(),
             signer,
@@ -277,13 +302,14 @@ impl Auditor {
             pending: VecDeque::new(),
             head: None,
             last_checkpoint: 0,
-        };
+        }));
         // The writer is an OS thread, not a task: a request waits for one wake-up to reach
         // it and one to come back, and an embedded store commits right on that thread.
         let rt = tokio::runtime::Handle::current();
+        let thread_writer = writer.clone();
         let spawned = std::thread::Builder::new()
             .name("tollgate-audit".into())
-            .spawn(move || w.run(rx, rt));
+            .spawn(move || Writer::run(thread_writer, rx, rt));
         if let Err(e) = spawned {
             tracing::error!(target: "tollgate::alert", error = %e, "cannot start the audit writer thread");
             shared.healthy.store(false, Ordering::Relaxed);
@@ -294,6 +320,7 @@ impl Auditor {
             mac_key,
             verifying_key,
             shared,
+            writer,
         }
     }
 
@@ -342,22 +369,67 @@ impl Auditor {
         self.shared.failures.load(Ordering::Relaxed)
     }
 
+    /// Queue a record nobody waits for (a refusal, an admin action, a stream's own record).
+    /// Under fail-closed such a record is still written when the store recovers, but it never
+    /// reads as a withheld response.
+    pub fn record(&self, draft: Draft) {
+        let entry = match self.seal_and_commit(draft) {
+            Ok(()) => return,
+            Err(entry) => entry,
+        };
+        self.send(Job::Append(entry, None));
+    }
+
     /// Queue a record; the ticket resolves once it is committed.
     pub fn submit(&self, draft: Draft) -> Ticket {
-        let entry = match seal_cached(&self.keyring, &draft) {
-            Some(payloads) => Entry::Sealed(assemble(&self.shared.instance, draft, payloads)),
-            None => Entry::Draft(draft),
+        let entry = match self.seal_and_commit(draft) {
+            Ok(()) => return Ticket(TicketState::Done),
+            Err(entry) => entry,
         };
         let (tx, rx) = oneshot::channel();
         match self.send(Job::Append(entry, Some(tx))) {
-            true => Ticket(Some(rx)),
-            false => Ticket(None),
+            true => Ticket(TicketState::Queued(rx)),
+            false => Ticket(TicketState::Lost),
         }
+    }
+
+    /// Seal `draft` here if its day key is loaded and commit it here if the writer is idle;
+    /// otherwise what is left for the writer.
+    fn seal_and_commit(&self, draft: Draft) -> Result<(), Entry> {
+        match seal_cached(&self.keyring, &draft) {
+            Some(payloads) => {
+                let record = assemble(&self.shared.instance, draft, payloads);
+                self.commit_if_idle(record).map_err(Entry::Sealed)
+            }
+            None => Err(Entry::Draft(draft)),
+        }
+    }
+
+    /// When the writer is idle (nothing queued, not busy, nothing to retry) and the store is
+    /// embedded, commit the record on this thread: a lone request then waits for one SQLite
+    /// commit and no thread hand-offs. Under load the writer is busy, this declines, and
+    /// records are group-committed by the writer as before.
+    fn commit_if_idle(&self, record: NewRecord) -> Result<(), NewRecord> {
+        if !self.shared.direct.load(Ordering::Relaxed)
+            || self.shared.queued.load(Ordering::Acquire) != 0
+        {
+            return Err(record);
+        }
+        let Some(mut w) = self.writer.try_lock() else {
+            return Err(record);
+        };
+        let due = w.commit_now(record)?;
+        drop(w);
+        if due {
+            self.send(Job::Checkpoint);
+        }
+        Ok(())
     }
 
     /// Queue a job; a full queue is waited out off the async runtime (back-pressure rather
     /// than loss). False if the writer has stopped.
     fn send(&self, job: Job) -> bool {
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(job) {
             Ok(()) => true,
             Err(std::sync::mpsc::TrySendError::Full(job)) => {
@@ -367,7 +439,10 @@ impl Auditor {
                 });
                 true
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                false
+            }
         }
     }
 
@@ -401,22 +476,43 @@ struct Writer {
     last_checkpoint: u64,
 }
 
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("instance", &self.settings.instance)
+            .field("pending", &self.pending.len())
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Writer {
     /// The writer thread: waits for jobs (or a retry or checkpoint tick), batches whatever is
-    /// queued, and drives the async parts (sealing, non-embedded stores) on the runtime.
-    fn run(mut self, rx: std::sync::mpsc::Receiver<Job>, rt: tokio::runtime::Handle) {
+    /// queued, and drives the async parts (sealing, non-embedded stores) on the runtime. It
+    /// holds the writer's lock only while it works, so an idle writer lets a request commit
+    /// its own record ([`Auditor::submit`]).
+    fn run(
+        writer: Arc<Mutex<Writer>>,
+        rx: std::sync::mpsc::Receiver<Job>,
+        rt: tokio::runtime::Handle,
+    ) {
         rt.block_on(async {
-            if let Ok(Some(h)) = self.store.head(&self.settings.instance).await {
-                self.head = Some(h);
+            let mut w = writer.lock();
+            if let Ok(Some(h)) = w.store.head(&w.settings.instance).await {
+                w.head = Some(h);
             }
-            if let Ok(cps) = self.store.checkpoints(&self.settings.instance).await {
-                self.last_checkpoint = cps.last().map_or(0, |c| c.seq);
+            if let Ok(cps) = w.store.checkpoints(&w.settings.instance).await {
+                w.last_checkpoint = cps.last().map_or(0, |c| c.seq);
             }
         });
+        let shared = writer.lock().shared.clone();
         let mut next_checkpoint = std::time::Instant::now() + CHECKPOINT_INTERVAL;
         let mut stop = None;
         loop {
-            let retry = !self.pending.is_empty() || !self.shared.healthy.load(Ordering::Relaxed);
+            let retry = {
+                let w = writer.lock();
+                !w.pending.is_empty() || !w.shared.healthy.load(Ordering::Relaxed)
+            };
             let now = std::time::Instant::now();
             let wait = next_checkpoint.saturating_duration_since(now);
             let wait = if retry {
@@ -427,11 +523,12 @@ impl Writer {
             let job = match rx.recv_timeout(wait) {
                 Ok(j) => j,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let mut w = writer.lock();
                     if retry {
-                        rt.block_on(self.retry());
+                        rt.block_on(w.retry());
                     }
                     if std::time::Instant::now() >= next_checkpoint {
-                        rt.block_on(self.checkpoint(false));
+                        rt.block_on(w.checkpoint());
                         next_checkpoint = std::time::Instant::now() + CHECKPOINT_INTERVAL;
                     }
                     continue;
@@ -440,10 +537,20 @@ impl Writer {
             };
             let mut batch = Vec::new();
             let mut flushes = Vec::new();
-            let mut push = |job: Job, batch: &mut Vec<_>| match job {
-                Job::Append(d, w) => batch.push((d, w)),
-                Job::Flush(f) => flushes.push(f),
-                Job::Stop(f) => stop = Some(f),
+            let mut sign = false;
+            let mut push = |job: Job, batch: &mut Vec<_>| {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                match job {
+                    Job::Append(d, w) => batch.push((d, w)),
+                    Job::Checkpoint => sign = true,
+                    Job::Flush(f) => flushes.push(f),
+                    Job::Stop(f) => {
+                        // Records after the final checkpoint go through the queue (and
+                        // find it closed) rather than onto the chain behind its back.
+                        shared.direct.store(false, Ordering::Relaxed);
+                        stop = Some(f);
+                    }
+                }
             };
             push(job, &mut batch);
             while batch.len() < MAX_BATCH {
@@ -452,17 +559,21 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let mut w = writer.lock();
             rt.block_on(async {
                 if !batch.is_empty() {
-                    self.write(batch).await;
+                    w.write(batch).await;
                 }
                 if !flushes.is_empty() || stop.is_some() {
-                    if !self.pending.is_empty() {
-                        self.retry().await;
+                    if !w.pending.is_empty() {
+                        w.retry().await;
                     }
-                    self.checkpoint(true).await;
+                    w.checkpoint().await;
+                } else if sign {
+                    w.checkpoint().await;
                 }
             });
+            drop(w);
             for f in flushes {
                 let _ = f.send(());
             }
@@ -474,6 +585,37 @@ impl Writer {
         if let Some(f) = stop {
             let _ = f.send(());
         }
+    }
+
+    /// Commit one sealed record right here, on the caller's thread, if the store is embedded
+    /// and nothing waits for a retry; `Ok(true)` when a checkpoint is now due. The record
+    /// comes back for the queue otherwise, and a failure is left to the writer, which
+    /// retries it and applies `audit.fail_closed`.
+    fn commit_now(&mut self, record: NewRecord) -> Result<bool, NewRecord> {
+        if !self.pending.is_empty() || !self.shared.healthy.load(Ordering::Relaxed) {
+            return Err(record);
+        }
+        let records = [record];
+        let done = self
+            .store
+            .append_blocking(&self.settings.instance, &records, &self.mac_key);
+        let [record] = records;
+        let head = match done {
+            Some(Ok(h)) => h,
+            None => {
+                self.shared.direct.store(false, Ordering::Relaxed);
+                return Err(record);
+            }
+            Some(Err(_)) => return Err(record),
+        };
+        self.head = Some(head);
+        self.shared.written.fetch_add(1, Ordering::Relaxed);
+        Ok(self.checkpoint_due(head))
+    }
+
+    fn checkpoint_due(&self, head: ChainPos) -> bool {
+        let every = self.settings.checkpoint_every.max(1);
+        head.seq / every > self.last_checkpoint / every
     }
 
     /// Seal what the submitting task could not (its day key was not loaded yet).
@@ -553,9 +695,8 @@ impl Writer {
         if !self.shared.healthy.swap(true, Ordering::Relaxed) {
             tracing::warn!(target: "tollgate::alert", instance = %self.settings.instance, "audit store writable again; requests are admitted");
         }
-        let every = self.settings.checkpoint_every.max(1);
-        if head.seq / every > self.last_checkpoint / every {
-            self.checkpoint(true).await;
+        if self.checkpoint_due(head) {
+            self.checkpoint().await;
         }
         Ok(waiters)
     }
@@ -630,12 +771,11 @@ impl Writer {
         }
     }
 
-    async fn checkpoint(&mut self, force: bool) {
+    async fn checkpoint(&mut self) {
         let Some(head) = self.head else { return };
         if head.seq == 0 || head.seq <= self.last_checkpoint {
             return;
         }
-        let _ = force;
         let cp = self
             .signer
             .checkpoint(&self.settings.instance, head.seq, &head.hash);
@@ -758,7 +898,7 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
         fields.insert("endpoint".to_owned(), json!(req.uri().path()));
         fields.insert("status".to_owned(), json!(503));
         fields.insert("error_class".to_owned(), json!("audit_unavailable"));
-        drop(gw.audit.submit(Draft {
+        gw.audit.record(Draft {
             request_id: id.clone(),
             time: Utc::now(),
             key_id: None,
@@ -766,7 +906,7 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
             fields,
             payloads: Vec::new(),
             response_payload: None,
-        }));
+        });
         let mut resp = refusal_body(
             format,
             &format!(
@@ -816,7 +956,7 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(_) => {
-            drop(gw.audit.submit(draft));
+            gw.audit.record(draft);
             return refusal_body(format, "response body could not be read");
         }
     };
@@ -860,7 +1000,7 @@ pub async fn run_retention(gw: &Gateway) {
             fields.insert("actor".to_owned(), json!("scheduler"));
             fields.insert("outcome".to_owned(), json!("ok"));
             fields.insert("details".to_owned(), json!(report));
-            drop(gw.audit.submit(Draft {
+            gw.audit.record(Draft {
                 request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
                 time: now,
                 key_id: None,
@@ -868,7 +1008,7 @@ pub async fn run_retention(gw: &Gateway) {
                 fields,
                 payloads: Vec::new(),
                 response_payload: None,
-            }));
+            });
         }
         Err(e) => tracing::error!(target: "tollgate::alert", error = %e, "retention run failed"),
     }

@@ -112,7 +112,7 @@ pub async fn run_rotation(gw: &Gateway) {
                     }),
                 );
                 fields.insert("details".into(), serde_json::json!(r));
-                drop(gw.audit.submit(audit::Draft {
+                gw.audit.record(audit::Draft {
                     request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
                     time: chrono::Utc::now(),
                     key_id: None,
@@ -120,7 +120,7 @@ pub async fn run_rotation(gw: &Gateway) {
                     fields,
                     payloads: Vec::new(),
                     response_payload: None,
-                }));
+                });
             }
         }
         Err(e) => tracing::error!(target: "tollgate::alert", error = %e, "key rotation run failed"),

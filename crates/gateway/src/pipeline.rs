@@ -127,7 +127,7 @@ fn count_abuse(gw: &AppState, ctx: &RequestContext, err: &GatewayError) {
             "details".into(),
             json!({"reason": kind, "threshold": threshold, "seconds": a.suspend_for.0.as_secs()}),
         );
-        drop(gw.audit.submit(crate::audit::Draft {
+        gw.audit.record(crate::audit::Draft {
             request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
             time: chrono::Utc::now(),
             key_id: Some(key_id.to_owned()),
@@ -135,7 +135,7 @@ fn count_abuse(gw: &AppState, ctx: &RequestContext, err: &GatewayError) {
             fields,
             payloads: Vec::new(),
             response_payload: None,
-        }));
+        });
     }
 }
 

@@ -197,7 +197,7 @@ fn record(
     fields.insert("outcome".into(), json!(outcome));
     fields.insert("details".into(), details);
     fields.insert("via".into(), json!("admin_api"));
-    drop(gw.audit.submit(Draft {
+    gw.audit.record(Draft {
         request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
         time: Utc::now(),
         key_id: None,
@@ -205,7 +205,7 @@ fn record(
         fields,
         payloads: Vec::new(),
         response_payload: None,
-    }));
+    });
 }
 
 /// Authenticate the admin credential and check `permission`; a refusal is audited.

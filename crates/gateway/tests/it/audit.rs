@@ -303,7 +303,16 @@ async fn fail_closed_refuses_with_503_and_sends_nothing_upstream() {
     .await
     .unwrap();
     if after_first == before + 1 {
-        assert_eq!(withheld, 1, "the withheld response is on record");
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM audit_records WHERE json_extract(body, '$.response_withheld') = 1",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(
+            withheld, 1,
+            "the withheld response is on record: {bodies:#?}"
+        );
     }
     let report = verify(h.gw.store.audit.as_ref(), Some(&AUDIT_MAC_KEY), None, &[])
         .await
