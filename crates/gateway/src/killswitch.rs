@@ -5,11 +5,14 @@
 //! everywhere within a second, and checking one costs a hash lookup, not a query. A switch on
 //! a key, team or route refuses the request (403); one on a provider or upstream model skips
 //! those targets, so routes fall back to what is still allowed; lockdown refuses every key but
-//! the break-glass keys named in `[incident] break_glass_keys`.
+//! the break-glass keys named in `[incident] break_glass_keys`. A switch with an expiry (an
+//! automatic suspension by the abuse detector, DO-1) stops refusing at its expiry even
+//! between refreshes, and its refusal says for how much longer.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use tollgate_store::control::{KillSwitch, SwitchKind};
 
@@ -26,9 +29,26 @@ pub struct Switches {
 
 #[derive(Debug, Default)]
 struct Snapshot {
-    on: HashSet<(SwitchKind, String)>,
+    /// Each switch and, for one that lifts itself, when.
+    on: HashMap<(SwitchKind, String), Option<DateTime<Utc>>>,
     lockdown: bool,
     count: usize,
+}
+
+impl Snapshot {
+    /// Whether the switch is on at `now`, and its expiry if it has one.
+    fn on_at(
+        &self,
+        kind: SwitchKind,
+        target: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Option<DateTime<Utc>>> {
+        match self.on.get(&(kind, target.to_owned())) {
+            Some(Some(until)) if *until <= now => None,
+            Some(expiry) => Some(*expiry),
+            None => None,
+        }
+    }
 }
 
 impl Switches {
@@ -42,7 +62,7 @@ impl Switches {
             if k.kind == SwitchKind::Lockdown {
                 s.lockdown = true;
             } else {
-                s.on.insert((k.kind, k.target.clone()));
+                s.on.insert((k.kind, k.target.clone()), k.expires_at);
             }
         }
         *self.active.write() = s;
@@ -54,7 +74,12 @@ impl Switches {
     }
 
     fn is_on(&self, kind: SwitchKind, target: &str) -> bool {
-        self.active.read().on.contains(&(kind, target.to_owned()))
+        self.active.read().on_at(kind, target, Utc::now()).is_some()
+    }
+
+    /// Whether a switch (permanent or a suspension) is on for this key now.
+    pub fn key_off(&self, key_id: &str) -> bool {
+        self.is_on(SwitchKind::Key, key_id)
     }
 
     /// Refuse a request whose key, team or route is switched off, or any key but a
@@ -75,11 +100,21 @@ impl Switches {
                 "tollgate is in lockdown (incident response): only break-glass keys are served",
             ));
         }
-        let off = |kind: SwitchKind, t: &str| s.on.contains(&(kind, t.to_owned()));
-        if off(SwitchKind::Key, key_id) {
-            return Err(GatewayError::suspended(format!(
-                "key {key_id} is switched off (incident response)"
-            )));
+        let now = Utc::now();
+        let off = |kind: SwitchKind, t: &str| s.on_at(kind, t, now).is_some();
+        match s.on_at(SwitchKind::Key, key_id, now) {
+            Some(Some(until)) => {
+                return Err(GatewayError::suspended(format!(
+                    "key {key_id} is suspended for {}s after repeated guard blocks or denials; an admin can review its audit records and lift it early with `tollgate unkill key {key_id}`",
+                    (until - now).num_seconds().max(1)
+                )));
+            }
+            Some(None) => {
+                return Err(GatewayError::suspended(format!(
+                    "key {key_id} is switched off (incident response)"
+                )));
+            }
+            None => {}
         }
         if let Some(team) = team.filter(|t| off(SwitchKind::Team, t)) {
             return Err(GatewayError::suspended(format!(
@@ -121,6 +156,7 @@ mod tests {
             reason: "drill".into(),
             set_by: "test".into(),
             set_at: chrono::Utc::now(),
+            expires_at: None,
         }
     }
 
@@ -144,6 +180,22 @@ mod tests {
         assert!(s.target_blocked("azure", "gpt-4o-mini").is_none());
         s.load(&[]);
         assert!(s.check("k1", None, "gpt", &[]).is_ok());
+    }
+
+    #[test]
+    fn a_suspension_refuses_until_it_expires_even_between_refreshes() {
+        let s = Switches::default();
+        let mut soon = sw(SwitchKind::Key, "k1");
+        soon.expires_at = Some(Utc::now() + chrono::Duration::minutes(10));
+        let mut past = sw(SwitchKind::Key, "k2");
+        past.expires_at = Some(Utc::now() - chrono::Duration::seconds(1));
+        s.load(&[soon, past]);
+        let err = s.check("k1", None, "r", &[]).unwrap_err();
+        assert!(err.message.contains("suspended for"), "{}", err.message);
+        assert!(err.message.contains("unkill key k1"), "{}", err.message);
+        assert!(s.key_off("k1"));
+        assert!(s.check("k2", None, "r", &[]).is_ok(), "expired");
+        assert!(!s.key_off("k2"));
     }
 
     #[test]

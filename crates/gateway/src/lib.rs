@@ -130,7 +130,11 @@ pub async fn run_rotation(gw: &Gateway) {
 /// Reload the kill switches from the store; on failure keep the last snapshot (and say so).
 pub async fn refresh_switches(gw: &Gateway) {
     match gw.store.control.switches().await {
-        Ok(list) => gw.switches.load(&list),
+        Ok(list) => {
+            gw.switches.load(&list);
+            // A suspension lifted in the store (`tollgate unkill key`) is lifted here too.
+            gw.limiter.reconcile(|key| gw.switches.key_off(key));
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read kill switches; keeping the last known set")
         }

@@ -287,6 +287,24 @@ pub trait RateLimiter: std::fmt::Debug + Send + Sync {
 
     /// Whether limits are enforced as configured.
     async fn readiness(&self) -> Readiness;
+
+    /// Count an abuse event of a key (see [`Limiter::abuse`]); true for exactly the one
+    /// event that reaches `threshold` within `window`, which must then suspend the key for
+    /// `suspend` (a shared limiter counts across every instance).
+    async fn abuse(
+        &self,
+        key_id: &str,
+        kind: &str,
+        threshold: u32,
+        window: Duration,
+        suspend: Duration,
+    ) -> bool;
+
+    /// Whether [`RateLimiter::abuse`] counts across instances (and so needs a round trip);
+    /// false: it is this instance's count, decided at once.
+    fn shares_abuse(&self) -> bool {
+        false
+    }
 }
 
 /// This instance's [`Limiter`] as a [`RateLimiter`].
@@ -309,6 +327,18 @@ impl RateLimiter for LocalLimits {
     async fn readiness(&self) -> Readiness {
         Readiness::Ready
     }
+
+    async fn abuse(
+        &self,
+        key_id: &str,
+        kind: &str,
+        threshold: u32,
+        window: Duration,
+        suspend: Duration,
+    ) -> bool {
+        self.0
+            .abuse(key_id, kind, threshold, window, suspend, Instant::now())
+    }
 }
 
 /// Most subjects tracked before idle, full ones are forgotten (bounds memory against a flood
@@ -320,7 +350,9 @@ pub const MAX_TRACKED: usize = 200_000;
 pub struct Limiter {
     state: Mutex<HashMap<(Scope, String), SubjectState>>,
     abuse: Mutex<HashMap<String, Vec<Instant>>>,
-    suspended: Mutex<HashMap<String, Instant>>,
+    /// Suspensions decided here: until when, and whether the shared store has it yet (after
+    /// which the store's kill switch is the authority, so lifting it there lifts it here).
+    suspended: Mutex<HashMap<String, (Instant, bool)>>,
 }
 
 impl Limiter {
@@ -432,7 +464,7 @@ impl Limiter {
     pub fn suspended(&self, key_id: &str, now: Instant) -> Option<Instant> {
         let mut s = self.suspended.lock();
         match s.get(key_id) {
-            Some(until) if *until > now => Some(*until),
+            Some((until, _)) if *until > now => Some(*until),
             Some(_) => {
                 s.remove(key_id);
                 None
@@ -461,12 +493,32 @@ impl Limiter {
         list.push(now);
         if list.len() >= threshold as usize {
             list.clear();
-            self.suspended
-                .lock()
-                .insert(key_id.to_owned(), now + suspend);
+            self.suspend(key_id, now + suspend);
             return true;
         }
         false
+    }
+
+    /// Suspend a key here until `until` (at once, before the shared store has it).
+    pub fn suspend(&self, key_id: &str, until: Instant) {
+        self.suspended
+            .lock()
+            .insert(key_id.to_owned(), (until, false));
+    }
+
+    /// The shared store now holds this key's suspension.
+    pub fn suspension_stored(&self, key_id: &str) {
+        if let Some(s) = self.suspended.lock().get_mut(key_id) {
+            s.1 = true;
+        }
+    }
+
+    /// Forget the suspensions the store holds but no longer has on (`key_off` false): an
+    /// admin lifted them early, on any instance or from the CLI.
+    pub fn reconcile(&self, key_off: impl Fn(&str) -> bool) {
+        self.suspended
+            .lock()
+            .retain(|key, (_, stored)| !*stored || key_off(key));
     }
 }
 
@@ -594,6 +646,26 @@ mod tests {
         assert!(l.abuse("k", "block", 3, w, s, t0 + Duration::from_secs(72)));
         assert!(l.suspended("k", t0 + Duration::from_secs(100)).is_some());
         assert!(l.suspended("k", t0 + Duration::from_secs(700)).is_none());
+    }
+
+    #[test]
+    fn a_stored_suspension_lifted_in_the_store_is_lifted_here() {
+        let l = Limiter::new();
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(600);
+        l.suspend("stored", later);
+        l.suspend("local", later);
+        l.suspension_stored("stored");
+        // Nothing is switched off in the store any more.
+        l.reconcile(|_| false);
+        assert!(l.suspended("stored", t0).is_none(), "lifted by an admin");
+        assert!(
+            l.suspended("local", t0).is_some(),
+            "not stored yet: kept until it is"
+        );
+        l.suspension_stored("local");
+        l.reconcile(|k| k == "local");
+        assert!(l.suspended("local", t0).is_some(), "still on in the store");
     }
 
     #[test]

@@ -87,10 +87,13 @@ fn reject(gw: &AppState, mut ctx: RequestContext, mut err: GatewayError) -> Resp
     with_request_id(err.into_response_for(format), &id)
 }
 
-/// A key that keeps tripping guards or asking for what it may not have is suspended (DO-1);
-/// the suspension raises an alert and is audited.
+/// A key that keeps tripping guards or asking for what it may not have is suspended (DO-1).
+/// With shared limits the events are counted in Redis across every instance; the one event
+/// that reaches the threshold suspends the key as an expiring kill switch in the shared
+/// store (so every instance refuses it within a second, [`crate::killswitch`]), raises one
+/// alert and is audited.
 fn count_abuse(gw: &AppState, ctx: &RequestContext, err: &GatewayError) {
-    let Some(key_id) = ctx.key_id.as_deref() else {
+    let Some(key_id) = ctx.key_id.clone() else {
         return;
     };
     let a = gw.config.limits.abuse;
@@ -99,44 +102,106 @@ fn count_abuse(gw: &AppState, ctx: &RequestContext, err: &GatewayError) {
         crate::error::ErrorKind::Forbidden => ("denial", a.denials),
         _ => return,
     };
-    if gw.limiter.abuse(
-        key_id,
-        kind,
-        threshold,
-        a.window.0,
-        a.suspend_for.0,
-        tokio::time::Instant::now(),
-    ) {
-        gw.alerts.raise(crate::alert::Alert {
-            kind: "key_suspended",
-            severity: crate::alert::Severity::Critical,
-            subject: format!("key:{key_id}"),
-            dedup_key: format!("key_suspended:{key_id}"),
-            message: format!(
-                "key {key_id} suspended automatically for {}s after {threshold} {kind}s",
-                a.suspend_for.0.as_secs()
-            ),
-            details: json!({"key_id": key_id, "reason": kind, "threshold": threshold, "seconds": a.suspend_for.0.as_secs()}),
-        });
-        let mut fields = serde_json::Map::new();
-        fields.insert("action".into(), json!("keys.suspend"));
-        fields.insert("actor".into(), json!("abuse-detector"));
-        fields.insert("target".into(), json!(key_id));
-        fields.insert("outcome".into(), json!("ok"));
-        fields.insert(
-            "details".into(),
-            json!({"reason": kind, "threshold": threshold, "seconds": a.suspend_for.0.as_secs()}),
-        );
-        gw.audit.record(crate::audit::Draft {
-            request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
-            time: chrono::Utc::now(),
-            key_id: Some(key_id.to_owned()),
-            team: ctx.team.clone(),
-            fields,
-            payloads: Vec::new(),
-            response_payload: None,
-        });
+    if threshold == 0 {
+        return;
     }
+    let team = ctx.team.clone();
+    if !gw.rate_limiter.shares_abuse() {
+        // This instance's count decides at once, so the very next request is refused.
+        if gw.limiter.abuse(
+            &key_id,
+            kind,
+            threshold,
+            a.window.0,
+            a.suspend_for.0,
+            tokio::time::Instant::now(),
+        ) {
+            suspend(gw, key_id, team, kind, threshold);
+        }
+        return;
+    }
+    let gw = gw.clone();
+    tokio::spawn(async move {
+        if gw
+            .rate_limiter
+            .abuse(&key_id, kind, threshold, a.window.0, a.suspend_for.0)
+            .await
+        {
+            gw.limiter
+                .suspend(&key_id, tokio::time::Instant::now() + a.suspend_for.0);
+            suspend(&gw, key_id, team, kind, threshold);
+        }
+    });
+}
+
+/// Suspend `key_id` on every instance (an expiring kill switch in the shared store, written
+/// in the background), alert and audit; this instance already refuses it.
+fn suspend(
+    gw: &AppState,
+    key_id: String,
+    team: Option<String>,
+    kind: &'static str,
+    threshold: u32,
+) {
+    let a = gw.config.limits.abuse;
+    let secs = a.suspend_for.0.as_secs();
+    let now = tollgate_store::now();
+    let until = chrono::Duration::from_std(a.suspend_for.0)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    gw.alerts.raise(crate::alert::Alert {
+        kind: "key_suspended",
+        severity: crate::alert::Severity::Critical,
+        subject: format!("key:{key_id}"),
+        dedup_key: format!("key_suspended:{key_id}"),
+        message: format!(
+            "key {key_id} suspended automatically for {secs}s after {threshold} {kind}s; lift it early with `tollgate unkill key {key_id}`"
+        ),
+        details: json!({"key_id": key_id, "reason": kind, "threshold": threshold, "seconds": secs, "until": until.to_rfc3339()}),
+    });
+    let mut fields = serde_json::Map::new();
+    fields.insert("action".into(), json!("keys.suspend"));
+    fields.insert("actor".into(), json!("abuse-detector"));
+    fields.insert("target".into(), json!(key_id));
+    fields.insert("outcome".into(), json!("ok"));
+    fields.insert(
+        "details".into(),
+        json!({"reason": kind, "threshold": threshold, "seconds": secs, "until": until.to_rfc3339()}),
+    );
+    gw.audit.record(crate::audit::Draft {
+        request_id: format!("act_{}", uuid::Uuid::now_v7().simple()),
+        time: chrono::Utc::now(),
+        key_id: Some(key_id.clone()),
+        team,
+        fields,
+        payloads: Vec::new(),
+        response_payload: None,
+    });
+    let switch = tollgate_store::control::KillSwitch {
+        kind: tollgate_store::control::SwitchKind::Key,
+        target: key_id,
+        reason: format!("suspended automatically after {threshold} {kind}s"),
+        set_by: "abuse-detector".into(),
+        set_at: now,
+        expires_at: Some(until),
+    };
+    let gw = gw.clone();
+    tokio::spawn(async move {
+        match gw.store.control.set_switch(&switch).await {
+            Ok(()) => {
+                gw.limiter.suspension_stored(&switch.target);
+                crate::refresh_switches(&gw).await;
+            }
+            // Still suspended here; the other instances count on until they suspend it too.
+            Err(e) => tracing::error!(
+                target: "tollgate::alert",
+                error = %e,
+                key_id = %switch.target,
+                "cannot store a suspension: it holds on this instance only"
+            ),
+        }
+    });
 }
 
 /// Tokens reserved for the answer when a request names no `max_tokens`.
@@ -674,7 +739,8 @@ async fn chat(
         }
         Reply::Stream(bytes) => {
             let translator =
-                StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads);
+                StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads)
+                    .with_prompt_estimate(tollgate_guard::tokens::estimate(&request.prompt_text()));
             let checker = StreamChecker::new(route.guards.checks.clone(), check_state);
             let output = StreamOutputGuard::new(format, &masker, restore, Some(checker));
             stream_response(gw, ctx, bytes, translator, output)
@@ -806,7 +872,9 @@ impl StreamRecord {
         error: Option<&GatewayError>,
     ) -> Option<crate::audit::Ticket> {
         let mut ctx = self.ctx.take()?;
-        ctx.usage = t.usage();
+        // An upstream that reports no usage in its stream is estimated, as a whole answer
+        // is: the tokens were spent either way, and limits and budgets must count them.
+        ctx.usage = Some(t.usage_or_estimate());
         if self.gw.config.logging.log_payloads {
             ctx.completion = Some(t.text().to_owned());
         }

@@ -163,17 +163,17 @@ impl Gateway {
             );
         }
         let auth = Authenticator::new(store.keys.clone(), hasher);
-        let limiter = crate::limits::Limiter::new();
-        let rate_limiter: Arc<dyn crate::limits::RateLimiter> =
-            match crate::limits::shared::RedisLimiter::from_config(&config.limits, limiter.clone())?
-            {
-                Some(r) => Arc::new(r),
-                None => Arc::new(crate::limits::LocalLimits(limiter.clone())),
-            };
         let alerts = Arc::new(
             crate::alert::Alerter::new(&config.alerts, store.alerts.clone())
                 .with_secrets(&backends),
         );
+        let limiter = crate::limits::Limiter::new();
+        let rate_limiter: Arc<dyn crate::limits::RateLimiter> =
+            match crate::limits::shared::RedisLimiter::from_config(&config.limits, limiter.clone())?
+            {
+                Some(r) => Arc::new(r.with_alerts(alerts.clone())),
+                None => Arc::new(crate::limits::LocalLimits(limiter.clone())),
+            };
         let budgets = Arc::new(crate::budget::Budgets::new(
             &config,
             store.budgets.clone(),

@@ -2,7 +2,10 @@
 //! instance reads within a second.
 //!
 //! A switch disables one key, team, route, provider or upstream model, or (`lockdown`)
-//! everything but the break-glass keys named in config. Switches live in the shared store, not
+//! everything but the break-glass keys named in config. A switch may carry an expiry: the
+//! gateway's abuse detector suspends a key that way (DO-1), so the suspension reaches every
+//! instance like any switch, shows in `tollgate kill list`, can be lifted early with
+//! `tollgate unkill`, and ends by itself. Switches live in the shared store, not
 //! in one process, so flipping one on any instance (or from the CLI) reaches them all.
 
 use async_trait::async_trait;
@@ -71,15 +74,27 @@ pub struct KillSwitch {
     pub set_by: String,
     /// When.
     pub set_at: DateTime<Utc>,
+    /// When it lifts itself (automatic suspensions); None: on until cleared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl KillSwitch {
+    /// Whether the switch is in force at `now`.
+    pub fn active_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
 }
 
 /// Kill-switch persistence.
 #[async_trait]
 pub trait ControlStore: Send + Sync {
-    /// Turn a switch on (replacing the reason of one already on).
+    /// Turn a switch on (replacing the reason and expiry of one already on), except that a
+    /// switch with an expiry never replaces one without: an automatic suspension must not
+    /// turn a person's permanent switch into one that lifts itself.
     async fn set_switch(&self, s: &KillSwitch) -> Result<()>;
     /// Turn a switch off; false if it was not on.
     async fn clear_switch(&self, kind: SwitchKind, target: &str) -> Result<bool>;
-    /// Every active switch.
+    /// Every switch in force now (expired ones are left out).
     async fn switches(&self) -> Result<Vec<KillSwitch>>;
 }

@@ -398,7 +398,8 @@ async fn openai_chat(
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if include_usage {
+    // Model `no-usage` ignores `stream_options`, as some OpenAI-compatible servers do.
+    if include_usage && model != "no-usage" {
         events.push((
             None,
             json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}).to_string(),

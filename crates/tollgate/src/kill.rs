@@ -64,8 +64,13 @@ pub async fn kill(global: &setup::GlobalArgs, args: KillArgs) -> Result<Outcome>
             println!("No kill switch is on.");
         }
         for s in list {
+            // Automatic suspensions lift themselves: say when, so nobody clears one in vain.
+            let until = s
+                .expires_at
+                .map(|t| format!("\tuntil {}", t.to_rfc3339()))
+                .unwrap_or_default();
             println!(
-                "{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}{until}",
                 s.kind.as_str(),
                 s.target,
                 s.set_at.to_rfc3339(),
@@ -91,6 +96,7 @@ pub async fn kill(global: &setup::GlobalArgs, args: KillArgs) -> Result<Outcome>
             reason: args.reason.clone(),
             set_by: who.id.clone(),
             set_at: tollgate_store::now(),
+            expires_at: None,
         })
         .await?;
     opened

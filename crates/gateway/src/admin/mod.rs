@@ -768,6 +768,7 @@ async fn set_switch(
         reason: req.reason.chars().take(500).collect(),
         set_by: who.id.clone(),
         set_at: tollgate_store::now(),
+        expires_at: None,
     };
     if let Err(e) = gw.store.control.set_switch(&sw).await {
         return error(

@@ -6,8 +6,13 @@
 //! subject, on the Redis server's clock) and one fire-and-forget call when it ends
 //! ([`SETTLE_SCRIPT`], settling the token reservation and releasing the concurrency lease).
 //! Concurrency is counted as leases with an expiry ([`LEASE_TTL`]), so the slots of an
-//! instance that dies are freed by themselves. Keys are `tollgate:v1[:NAMESPACE]:b:SCOPE:ID`
+//! instance that dies are freed by themselves; while a request is in flight a heartbeat task
+//! renews its leases every third of the TTL ([`RENEW_SCRIPT`]), so a stream that outlives the
+//! TTL keeps its slot, and the heartbeat is cancelled when the request ends. Keys are `tollgate:v1[:NAMESPACE]:b:SCOPE:ID`
 //! (bucket hash) and `…:c:SCOPE:ID` (lease set) and expire when idle.
+//!
+//! Abuse events (guard blocks, denials) are counted here too ([`ABUSE_SCRIPT`]), so a key is
+//! suspended once its events reach the threshold in total, wherever they happened.
 //!
 //! When Redis cannot be reached, [`RedisUnavailable`] decides: refuse with 503 naming the
 //! reason (`fail_closed`, the default) or fall back to this instance's local
@@ -32,10 +37,18 @@ use crate::config::limits::LimitsConfig;
 pub const ADMIT_SCRIPT: &str = include_str!("redis_admit.v1.lua");
 /// The settlement and release script: KEYS and ARGV are documented at its top.
 pub const SETTLE_SCRIPT: &str = include_str!("redis_settle.v1.lua");
+/// The lease renewal script: KEYS and ARGV are documented at its top.
+pub const RENEW_SCRIPT: &str = include_str!("redis_renew.v1.lua");
+/// The abuse counting script: KEYS and ARGV are documented at its top.
+pub const ABUSE_SCRIPT: &str = include_str!("redis_abuse.v1.lua");
+/// After a key is suspended, how long further abuse events of it are not counted: they raced
+/// the suspension to the other instances (which load it within a second), and must not
+/// suspend (and alert) a second time.
+pub const ABUSE_SETTLE: Duration = Duration::from_secs(10);
 /// Prefix of every key; the version changes with the scripts' key layout.
 pub const KEY_PREFIX: &str = "tollgate:v1";
-/// How long a concurrency lease lives unless released: bounds how long a dead instance's
-/// requests keep their slots. Longer calls (long streams) stop counting after it.
+/// How long a concurrency lease lives unless renewed or released: bounds how long a dead
+/// instance's requests keep their slots. Requests in flight renew theirs every third of it.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
 /// Longest wait for a connection to Redis.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -87,7 +100,11 @@ struct Inner {
     connecting: tokio::sync::Mutex<()>,
     admit: redis::Script,
     settle: redis::Script,
+    renew: redis::Script,
+    abuse: redis::Script,
     lease_ttl: Duration,
+    /// Where losing and regaining Redis is alerted (stored, webhooks); None: the log only.
+    alerts: Option<Arc<crate::alert::Alerter>>,
 }
 
 /// The Redis-backed [`RateLimiter`].
@@ -152,7 +169,10 @@ impl RedisLimiter {
                 connecting: tokio::sync::Mutex::new(()),
                 admit: redis::Script::new(ADMIT_SCRIPT),
                 settle: redis::Script::new(SETTLE_SCRIPT),
+                renew: redis::Script::new(RENEW_SCRIPT),
+                abuse: redis::Script::new(ABUSE_SCRIPT),
                 lease_ttl: LEASE_TTL,
+                alerts: None,
             }),
         })
     }
@@ -162,6 +182,15 @@ impl RedisLimiter {
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.lease_ttl = ttl;
+        }
+        self
+    }
+
+    /// Raise the alerts of losing and regaining Redis through `alerts` (its sinks: log,
+    /// store, webhooks) rather than the log alone; set before the limiter is shared.
+    pub fn with_alerts(mut self, alerts: Arc<crate::alert::Alerter>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.alerts = Some(alerts);
         }
         self
     }
@@ -221,17 +250,35 @@ impl Inner {
         link.conn = None;
         link.retry_at = Instant::now() + RETRY_INTERVAL;
         if link.down.is_none() {
-            tracing::error!(
-                target: "tollgate::alert",
-                redis = %self.shown,
-                policy = self.policy.as_str(),
-                reason = %reason,
-                "shared rate limits unavailable: {}",
-                match self.policy {
-                    RedisUnavailable::FailClosed => "refusing requests with 503 (limits.redis_unavailable = \"fail_closed\")",
-                    RedisUnavailable::Local => "enforcing limits per instance (limits.redis_unavailable = \"local\")",
+            let what = match self.policy {
+                RedisUnavailable::FailClosed => {
+                    "refusing requests with 503 (limits.redis_unavailable = \"fail_closed\")"
                 }
-            );
+                RedisUnavailable::Local => {
+                    "enforcing limits per instance (limits.redis_unavailable = \"local\")"
+                }
+            };
+            match &self.alerts {
+                Some(alerts) => {
+                    alerts.raise(crate::alert::Alert {
+                        kind: "redis_unavailable",
+                        severity: crate::alert::Severity::Critical,
+                        subject: "global".into(),
+                        dedup_key: format!("redis_unavailable:{}", self.shown),
+                        message: format!("shared rate limits unavailable: {what}: {reason}"),
+                        details: serde_json::json!({
+                            "redis": self.shown, "policy": self.policy.as_str(), "reason": reason,
+                        }),
+                    });
+                }
+                None => tracing::error!(
+                    target: "tollgate::alert",
+                    redis = %self.shown,
+                    policy = self.policy.as_str(),
+                    reason = %reason,
+                    "shared rate limits unavailable: {what}"
+                ),
+            }
         }
         link.down = Some(reason.clone());
         reason
@@ -240,11 +287,20 @@ impl Inner {
     fn up(&self) {
         let mut link = self.link.lock();
         if link.down.take().is_some() {
-            tracing::warn!(
-                target: "tollgate::alert",
-                redis = %self.shown,
-                "shared rate limits restored: Redis answers again"
-            );
+            let message = "shared rate limits restored: Redis answers again";
+            match &self.alerts {
+                Some(alerts) => {
+                    alerts.raise(crate::alert::Alert {
+                        kind: "redis_restored",
+                        severity: crate::alert::Severity::Info,
+                        subject: "global".into(),
+                        dedup_key: format!("redis_restored:{}", self.shown),
+                        message: message.into(),
+                        details: serde_json::json!({"redis": self.shown}),
+                    });
+                }
+                None => tracing::warn!(target: "tollgate::alert", redis = %self.shown, "{message}"),
+            }
         }
     }
 }
@@ -257,11 +313,54 @@ pub(super) struct Lease {
     keys: Vec<String>,
     /// Per subject: tokens per minute, concurrency (0: none).
     rules: Vec<(u64, u32)>,
+    /// The task renewing the concurrency leases while the request is in flight.
+    heartbeat: Option<tokio::task::AbortHandle>,
 }
 
 impl Lease {
+    /// Renew the concurrency leases in `keys` every third of the TTL until aborted. Only the
+    /// process dying (or [`Lease::end`]) stops it, so a dead instance's leases still expire.
+    fn heartbeat(inner: Arc<Inner>, id: String, keys: Vec<String>) -> tokio::task::AbortHandle {
+        let every = (inner.lease_ttl / 3).max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Ok(mut c) = inner.conn().await else {
+                    // Redis is down: the next tick tries again; if it stays down past the
+                    // TTL the lease expires, as every other counter then does.
+                    continue;
+                };
+                let mut call = inner.renew.prepare_invoke();
+                for k in &keys {
+                    call.key(k);
+                }
+                call.arg(&id).arg(inner.lease_ttl.as_millis() as u64);
+                match call.invoke_async::<i64>(&mut c).await {
+                    Ok(n) if n < keys.len() as i64 => {
+                        tracing::warn!(
+                            lease = %id,
+                            renewed = n,
+                            held = keys.len(),
+                            "a concurrency lease expired while its request was in flight (Redis unreachable for longer than the lease); its slot is no longer counted"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        inner.down(format!("renewing a concurrency lease: {e}"));
+                    }
+                }
+            }
+        })
+        .abort_handle()
+    }
+
     /// Settle `delta` tokens (reserved − used) and release the lease, without waiting.
     pub(super) fn end(&mut self, delta: i64) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
         let has_tokens = delta != 0 && self.rules.iter().any(|r| r.0 > 0);
         let has_lease = self.rules.iter().any(|r| r.1 > 0);
         if !has_tokens && !has_lease {
@@ -291,6 +390,14 @@ impl Lease {
                 inner.down(format!("settling a request: {e}"));
             }
         });
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
     }
 }
 
@@ -339,12 +446,21 @@ impl RedisLimiter {
                     tokens_remaining: num(*tr),
                     tokens_reset: ms(*ts),
                 };
+                let leased: Vec<String> = keys
+                    .chunks(2)
+                    .zip(&rules)
+                    .filter(|(_, r)| r.1 > 0)
+                    .filter_map(|(k, _)| k.get(1).cloned())
+                    .collect();
+                let heartbeat = (!leased.is_empty())
+                    .then(|| Lease::heartbeat(inner.clone(), id.clone(), leased));
                 Ok(Admission {
                     hold: Hold::Shared(Lease {
                         inner: inner.clone(),
                         id,
                         keys,
                         rules,
+                        heartbeat,
                     }),
                     reserved: tokens,
                     used: None,
@@ -400,6 +516,50 @@ impl RateLimiter for RedisLimiter {
                     .map_err(LimitError::Refused),
             },
         }
+    }
+
+    async fn abuse(
+        &self,
+        key_id: &str,
+        kind: &str,
+        threshold: u32,
+        window: Duration,
+        suspend: Duration,
+    ) -> bool {
+        if threshold == 0 {
+            return false;
+        }
+        let inner = &self.inner;
+        let counted = async {
+            let mut c = inner.conn().await?;
+            let mut call = inner.abuse.prepare_invoke();
+            call.key(format!("{}:a:{kind}:{key_id}", inner.prefix))
+                .key(format!("{}:s:{key_id}", inner.prefix))
+                .arg(window.as_millis().max(1) as u64)
+                .arg(threshold)
+                .arg(uuid::Uuid::new_v4().simple().to_string())
+                .arg(suspend.min(ABUSE_SETTLE).as_millis().max(1) as u64);
+            call.invoke_async::<i64>(&mut c)
+                .await
+                .map_err(|e| inner.down(format!("counting an abuse event: {e}")))
+        };
+        match counted.await {
+            Ok(n) => {
+                inner.up();
+                n == 1
+            }
+            // Without Redis this instance counts alone: a key abusing it still gets
+            // suspended, only later than with the shared count.
+            Err(_) => {
+                inner
+                    .fallback
+                    .abuse(key_id, kind, threshold, window, suspend, Instant::now())
+            }
+        }
+    }
+
+    fn shares_abuse(&self) -> bool {
+        true
     }
 
     async fn readiness(&self) -> Readiness {
@@ -598,13 +758,109 @@ mod tests {
     #[tokio::test]
     async fn a_dead_instances_concurrency_expires_with_its_leases() {
         let Some(url) = redis_url().await else { return };
-        let l = limiter(&url, &namespace(), RedisUnavailable::FailClosed)
-            .with_lease_ttl(Duration::from_millis(300));
+        let ns = namespace();
         let s = [subj(Scope::Route, "r", None, None, Some(1))];
-        // The instance dies holding it: no release is ever sent.
-        std::mem::forget(admit(&l, &s, 0).await.unwrap());
+        // The instance dies holding the slot: its runtime (and with it the heartbeat that
+        // renews the lease) is gone, and no release is ever sent.
+        let (u, n, held) = (url.clone(), ns.clone(), s.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let dead = limiter(&u, &n, RedisUnavailable::FailClosed)
+                    .with_lease_ttl(Duration::from_millis(300));
+                std::mem::forget(admit(&dead, &held, 0).await.unwrap());
+            });
+            drop(rt);
+        })
+        .join()
+        .unwrap();
+        let l = limiter(&url, &ns, RedisUnavailable::FailClosed);
         assert!(admit(&l, &s, 0).await.is_err());
         assert!(admitted_within(&l, &s, 0).await, "the lease expired");
+    }
+
+    #[tokio::test]
+    async fn a_request_longer_than_the_lease_keeps_its_slot_until_it_ends() {
+        let Some(url) = redis_url().await else { return };
+        let ttl = Duration::from_millis(300);
+        let l = limiter(&url, &namespace(), RedisUnavailable::FailClosed).with_lease_ttl(ttl);
+        let s = [
+            subj(Scope::Key, "k", Some(1_000), None, None),
+            subj(Scope::Route, "r", None, None, Some(1)),
+        ];
+        let long = admit(&l, &s, 0).await.unwrap();
+        // A long stream: in flight for more than three lease lifetimes. Time itself is what
+        // is under test here (the lease expires on the Redis server's clock), so it passes
+        // for real; the heartbeat must have renewed the lease several times meanwhile.
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < ttl * 4 {
+            tokio::time::sleep(ttl / 2).await;
+            match admit(&l, &s, 0).await {
+                Err(LimitError::Refused(r)) => assert_eq!(r.limit, "concurrency"),
+                other => panic!("the slot was freed after {:?}: {other:?}", t0.elapsed()),
+            }
+        }
+        // It ends: the slot is released at once, and the heartbeat stops with it.
+        drop(long);
+        assert!(admitted_within(&l, &s, 0).await, "released when it ended");
+    }
+
+    #[tokio::test]
+    async fn the_renewal_script_never_recreates_an_expired_lease() {
+        let Some(url) = redis_url().await else { return };
+        let ns = namespace();
+        let mut c = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let key = format!("{KEY_PREFIX}:{ns}:c:route:r");
+        let renew = redis::Script::new(RENEW_SCRIPT);
+        let gone: i64 = renew
+            .key(&key)
+            .arg("lease-1")
+            .arg(60_000)
+            .invoke_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(gone, 0);
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "an expired lease must not come back");
+        let _: i64 = redis::cmd("ZADD")
+            .arg(&key)
+            .arg(1)
+            .arg("lease-1")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let held: i64 = renew
+            .key(&key)
+            .arg("lease-1")
+            .arg(60_000)
+            .invoke_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(held, 1);
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(ttl > 60_000 && ttl <= 61_000, "{ttl}");
+        let score: f64 = redis::cmd("ZSCORE")
+            .arg(&key)
+            .arg("lease-1")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(score > 1.0e12, "renewed to server time + TTL: {score}");
     }
 
     #[tokio::test]

@@ -39,6 +39,34 @@ enum OpenBlock {
     Tool(usize),
 }
 
+/// Bytes and words of a text seen in pieces: the inputs of [`tollgate_guard::tokens::estimate`]
+/// over the whole text, without keeping it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    bytes: u64,
+    words: u64,
+    in_word: bool,
+}
+
+impl Tally {
+    fn add(&mut self, piece: &str) {
+        self.bytes += piece.len() as u64;
+        for c in piece.chars() {
+            if c.is_whitespace() {
+                self.in_word = false;
+            } else if !self.in_word {
+                self.in_word = true;
+                self.words += 1;
+            }
+        }
+    }
+
+    /// The same estimate as [`tollgate_guard::tokens::estimate`] of the concatenated pieces.
+    fn estimate(&self) -> u64 {
+        self.bytes.div_ceil(4).max(self.words)
+    }
+}
+
 /// Translates one upstream stream into the client's format.
 #[derive(Debug)]
 pub struct StreamTranslator {
@@ -48,6 +76,11 @@ pub struct StreamTranslator {
     capture_text: bool,
     usage: Option<Usage>,
     text: String,
+    /// The completion text streamed so far, tallied for a token estimate when the upstream
+    /// reports no usage (bounded: counts, not the text).
+    tally: Tally,
+    /// Estimated prompt tokens, for the same case.
+    prompt_estimate: u64,
     saw_finish: bool,
     done: bool,
     to_openai: ToOpenAi,
@@ -68,6 +101,8 @@ impl StreamTranslator {
             capture_text,
             usage: None,
             text: String::new(),
+            tally: Tally::default(),
+            prompt_estimate: 0,
             saw_finish: false,
             done: false,
             to_openai: ToOpenAi {
@@ -83,6 +118,21 @@ impl StreamTranslator {
         self.usage
     }
 
+    /// The prompt's estimated tokens, used by [`Self::usage_or_estimate`].
+    pub fn with_prompt_estimate(mut self, tokens: u64) -> Self {
+        self.prompt_estimate = tokens;
+        self
+    }
+
+    /// The usage the upstream reported, or else an estimate from the prompt and the text
+    /// streamed so far, so that token limits and budgets count a stream without usage too.
+    pub fn usage_or_estimate(&self) -> Usage {
+        self.usage.unwrap_or(Usage {
+            input: self.prompt_estimate,
+            output: self.tally.estimate(),
+        })
+    }
+
     /// Completion text captured so far (only when capture was requested).
     pub fn text(&self) -> &str {
         &self.text
@@ -94,6 +144,7 @@ impl StreamTranslator {
     }
 
     fn capture(&mut self, t: &str) {
+        self.tally.add(t);
         if self.capture_text && self.text.len() < MAX_CAPTURED_TEXT {
             let room = MAX_CAPTURED_TEXT - self.text.len();
             let mut end = t.len().min(room);
@@ -512,6 +563,39 @@ impl StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_without_usage_is_estimated_like_its_whole_text() {
+        let mut t = StreamTranslator::new(WireFormat::OpenAi, WireFormat::OpenAi, false, false)
+            .with_prompt_estimate(7);
+        let mut out = Vec::new();
+        // A word split across two chunks is one word, as in the whole text.
+        for piece in ["Hel", "lo wor", "ld,  this is", " a streamed answer"] {
+            let data = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+            t.push(
+                SseEvent {
+                    event: None,
+                    data: data.to_string(),
+                },
+                &mut out,
+            )
+            .unwrap();
+        }
+        assert_eq!(t.usage(), None);
+        let whole = "Hello world,  this is a streamed answer";
+        let u = t.usage_or_estimate();
+        assert_eq!(u.input, 7);
+        assert_eq!(u.output, tollgate_guard::tokens::estimate(whole));
+        let mut words = Tally::default();
+        words.add("a b c d e f g h");
+        words.add(" i");
+        assert_eq!(
+            words.estimate(),
+            9,
+            "by words when they outnumber bytes / 4"
+        );
+    }
 
     fn run(t: &mut StreamTranslator, events: Vec<SseEvent>) -> Vec<SseEvent> {
         let mut out = Vec::new();

@@ -19,6 +19,7 @@ fn switch(kind: SwitchKind, target: &str) -> KillSwitch {
         reason: "drill".into(),
         set_by: "test".into(),
         set_at: tollgate_store::now(),
+        expires_at: None,
     }
 }
 

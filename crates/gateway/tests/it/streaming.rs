@@ -237,3 +237,52 @@ async fn echo_streams_in_both_formats() {
     let ev = crate::harness::parse_sse(&r.text().await.unwrap());
     assert_eq!(anthropic_stream_text(&ev), "ping me");
 }
+
+/// A stream whose upstream reports no usage (it ignores `stream_options`) used to be
+/// recorded and settled as zero tokens, refunding its whole token reservation and costing
+/// nothing against budgets; it is estimated from the prompt and the streamed text instead.
+#[tokio::test]
+async fn a_stream_without_usage_is_estimated_for_limits_and_the_audit_record() {
+    let h = Harness::start_extra(
+        r#"
+[routes.nousage]
+targets = [{ provider = "oa", model = "no-usage" }]
+limits = { key = { tpm = 1000 } }
+"#,
+    )
+    .await;
+    let mut body = streaming(user("nousage", "hello there, general kenobi"));
+    body["max_tokens"] = json!(100);
+    let (s, ev) = h.stream("/v1/chat/completions", &body).await;
+    assert_eq!(s, 200);
+    let text = openai_stream_text(&ev);
+    assert!(!text.is_empty());
+    h.gw.audit.flush().await;
+    let recs =
+        h.gw.store
+            .audit
+            .records_between(
+                chrono::Utc::now() - chrono::Duration::minutes(5),
+                chrono::Utc::now() + chrono::Duration::minutes(1),
+                None,
+                1000,
+            )
+            .await
+            .unwrap();
+    let rec: Value = recs
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+        .find(|v| v["route"] == "nousage")
+        .expect("the stream's audit record");
+    assert_eq!(rec["stream"], true, "{rec}");
+    assert_eq!(
+        rec["tokens_in"],
+        tollgate_guard::tokens::estimate("hello there, general kenobi"),
+        "{rec}"
+    );
+    assert_eq!(
+        rec["tokens_out"],
+        tollgate_guard::tokens::estimate(&text),
+        "{rec}"
+    );
+}

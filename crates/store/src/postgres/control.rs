@@ -11,14 +11,16 @@ use crate::{Result, StoreError, from_millis, to_millis};
 impl ControlStore for PgStore {
     async fn set_switch(&self, s: &KillSwitch) -> Result<()> {
         sqlx::query(
-            "INSERT INTO kill_switches (kind, target, reason, set_by, set_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT(kind, target) DO UPDATE SET reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+            "INSERT INTO kill_switches (kind, target, reason, set_by, set_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT(kind, target) DO UPDATE SET reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at, expires_at = excluded.expires_at
+             WHERE kill_switches.expires_at IS NOT NULL OR excluded.expires_at IS NULL",
         )
         .bind(s.kind.as_str())
         .bind(&s.target)
         .bind(&s.reason)
         .bind(&s.set_by)
         .bind(to_millis(s.set_at))
+        .bind(s.expires_at.map(to_millis))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -34,8 +36,11 @@ impl ControlStore for PgStore {
     }
 
     async fn switches(&self) -> Result<Vec<KillSwitch>> {
-        let rows = sqlx::query("SELECT * FROM kill_switches ORDER BY set_at, kind, target")
-            .fetch_all(&self.pool)
+        let rows = sqlx::query(
+            "SELECT * FROM kill_switches WHERE expires_at IS NULL OR expires_at > $1 ORDER BY set_at, kind, target",
+        )
+        .bind(to_millis(chrono::Utc::now()))
+        .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
@@ -48,6 +53,7 @@ impl ControlStore for PgStore {
                     reason: r.try_get("reason")?,
                     set_by: r.try_get("set_by")?,
                     set_at: from_millis(r.try_get("set_at")?),
+                    expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_millis),
                 })
             })
             .collect()

@@ -34,6 +34,7 @@ on_each_backend!(
     corrupt_rows_are_errors_not_panics,
     a_store_location_opens_the_same_database,
     kill_switches_are_set_replaced_listed_and_cleared,
+    an_expiring_switch_lifts_itself_and_never_shortens_a_permanent_one,
 );
 
 async fn kill_switches_are_set_replaced_listed_and_cleared(db: TestDb) {
@@ -46,6 +47,7 @@ async fn kill_switches_are_set_replaced_listed_and_cleared(db: TestDb) {
         reason: "outage".into(),
         set_by: "adm_1".into(),
         set_at: tollgate_store::now(),
+        expires_at: None,
     };
     c.set_switch(&s).await.unwrap();
     s.reason = "still out".into();
@@ -56,6 +58,7 @@ async fn kill_switches_are_set_replaced_listed_and_cleared(db: TestDb) {
         reason: "drill".into(),
         set_by: "adm_1".into(),
         set_at: tollgate_store::now(),
+        expires_at: None,
     })
     .await
     .unwrap();
@@ -72,6 +75,44 @@ async fn kill_switches_are_set_replaced_listed_and_cleared(db: TestDb) {
             .await
             .unwrap()
     );
+    assert_eq!(c.switches().await.unwrap().len(), 1);
+}
+
+async fn an_expiring_switch_lifts_itself_and_never_shortens_a_permanent_one(db: TestDb) {
+    use tollgate_store::control::{KillSwitch, SwitchKind};
+    let c = &db.store.control;
+    let now = tollgate_store::now();
+    let switch = |target: &str, expires_at| KillSwitch {
+        kind: SwitchKind::Key,
+        target: target.into(),
+        reason: "suspended automatically".into(),
+        set_by: "abuse-detector".into(),
+        set_at: now,
+        expires_at,
+    };
+    // An automatic suspension is listed until it expires, with its expiry.
+    let live = switch("key_live", Some(now + Duration::minutes(15)));
+    c.set_switch(&live).await.unwrap();
+    c.set_switch(&switch("key_over", Some(now - Duration::seconds(1))))
+        .await
+        .unwrap();
+    assert_eq!(c.switches().await.unwrap(), vec![live.clone()]);
+    // A person's switch replaces a suspension, and stays on...
+    let mut manual = switch("key_live", None);
+    manual.reason = "leaked".into();
+    manual.set_by = "adm_1".into();
+    c.set_switch(&manual).await.unwrap();
+    assert_eq!(c.switches().await.unwrap(), vec![manual.clone()]);
+    // ...and a later suspension of the same key does not make it lift itself.
+    c.set_switch(&live).await.unwrap();
+    assert_eq!(c.switches().await.unwrap(), vec![manual]);
+    // An expired suspension is replaced by a new one.
+    let again = switch("key_over", Some(now + Duration::minutes(5)));
+    c.set_switch(&again).await.unwrap();
+    assert_eq!(c.switches().await.unwrap().len(), 2);
+    assert!(c.switches().await.unwrap().contains(&again));
+    // Cleared early by a person.
+    assert!(c.clear_switch(SwitchKind::Key, "key_over").await.unwrap());
     assert_eq!(c.switches().await.unwrap().len(), 1);
 }
 

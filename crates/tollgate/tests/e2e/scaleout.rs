@@ -1,7 +1,9 @@
-//! Two `tollgate serve` processes sharing one Postgres schema (keys, switches, audit) and one
-//! Redis (limit counters), as a scaled-out deployment runs: a route limit of N admits N in
-//! total across both, a key revoked or switched off from the CLI is refused by both within a
-//! second, and `audit verify` passes with both instances' chains.
+//! Two `tollgate serve` processes sharing one Postgres schema (keys, switches, audit, budgets,
+//! alerts) and one Redis (limit and abuse counters), as a scaled-out deployment runs: a route
+//! limit of N admits N in total across both, a budget is never overshot by concurrent calls
+//! on both, a key revoked or switched off from the CLI is refused by both within a second,
+//! abuse counted on both suspends a key everywhere with one alert, and `audit verify` passes
+//! with both instances' chains.
 //!
 //! Needs `TOLLGATE_TEST_POSTGRES_URL` and `TOLLGATE_TEST_REDIS_URL` (`.ci/run` sets both);
 //! without them the test says why and passes, unless `CI` is set: then it fails.
@@ -10,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tollgate_guard::cost::{Price, PriceTable};
+use tollgate_store::budget::usd_to_nanos;
 use tollgate_testkit::{MOCK_KEY, MockUpstream};
 
 use crate::audit::admin_cli;
@@ -18,8 +22,9 @@ use crate::server::{Server, cli, review_toml};
 const POSTGRES_URL_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
 const REDIS_URL_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
 /// The route limit shared by both instances: with a refill of one per 60/N s, the burst
-/// below finishes long before a single request is refilled.
-const ROUTE_RPM: u64 = 10;
+/// below finishes long before a single request is refilled (15 s: the burst must finish
+/// within it even on a loaded machine, where it has taken over 6 s).
+const ROUTE_RPM: u64 = 4;
 /// Requests sent at once, half to each instance.
 const BURST: usize = 40;
 /// How soon a revocation or a kill switch must reach every instance.
@@ -154,21 +159,6 @@ fn run(dir: &Path, store: &[&str], token: Option<&str>, args: &[&str]) -> (i32, 
     admin_cli(dir, token, &all)
 }
 
-fn create_key(dir: &Path, store: &[&str], owner: &str, name: &str) -> (String, String) {
-    let (code, out, err) = run(
-        dir,
-        store,
-        Some(owner),
-        &["keys", "create", "--name", name, "--json"],
-    );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(out.trim()).unwrap();
-    (
-        v["key"].as_str().unwrap().to_owned(),
-        v["id"].as_str().unwrap().to_owned(),
-    )
-}
-
 fn instance(data: &Path) -> String {
     std::fs::read_to_string(data.join("instance.id"))
         .unwrap()
@@ -176,41 +166,47 @@ fn instance(data: &Path) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_instances_share_limits_revocations_switches_and_the_audit_trail() {
-    let Some((pg, redis)) = services() else {
-        return;
-    };
-    let schema = Schema::create(&pg).await;
-    let mock = MockUpstream::start().await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let location = schema.location();
+/// A scaled-out deployment: one Postgres schema, one Redis namespace, two `tollgate serve`
+/// processes on the project in `dir`, whose config is the shared part below plus `extra`.
+struct Cluster {
+    a: Server,
+    b: Server,
+    data: [PathBuf; 2],
+    dir: PathBuf,
+    owner: String,
+    location: String,
+    master: String,
+    schema: Schema,
+    _mock: MockUpstream,
+    _tmp: tempfile::TempDir,
+}
 
-    // `init` on the shared store: the owner credential lands in Postgres, the master key in
-    // the project's data directory, from where both instances read it.
-    let (code, out, err) = cli(tmp.path(), &["--store", &location, "init", "proj"], None);
-    assert_eq!(code, 0, "{err}");
-    let owner = out
-        .lines()
-        .skip_while(|l| !l.contains("It is shown only this once:"))
-        .skip(1)
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap()
-        .to_owned();
-    let dir: PathBuf = tmp.path().join("proj");
-    let master = dir.join("tollgate-data").join("master.key");
-    let master = master.to_str().unwrap().to_owned();
-    let store = [
-        "--store",
-        location.as_str(),
-        "--master-key-file",
-        master.as_str(),
-    ];
-    std::fs::write(
-        dir.join("tollgate.toml"),
-        format!(
-            r#"
+impl Cluster {
+    async fn start(pg: &str, redis: &str, extra: &str) -> Self {
+        let schema = Schema::create(pg).await;
+        let mock = MockUpstream::start().await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let location = schema.location();
+
+        // `init` on the shared store: the owner credential lands in Postgres, the master key
+        // in the project's data directory, from where both instances read it.
+        let (code, out, err) = cli(tmp.path(), &["--store", &location, "init", "proj"], None);
+        assert_eq!(code, 0, "{err}");
+        let owner = out
+            .lines()
+            .skip_while(|l| !l.contains("It is shown only this once:"))
+            .skip(1)
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap()
+            .to_owned();
+        let dir: PathBuf = tmp.path().join("proj");
+        let master = dir.join("tollgate-data").join("master.key");
+        let master = master.to_str().unwrap().to_owned();
+        std::fs::write(
+            dir.join("tollgate.toml"),
+            format!(
+                r#"
 [storage]
 data_dir = "tollgate-data"
 
@@ -224,49 +220,123 @@ api_key = "keystore://mock"
 retry_backoff = "5ms"
 [providers.oa.review]
 {review}
+{extra}
+"#,
+                ns = schema.name.replace('_', "-"),
+                openai = mock.openai_base(),
+                review = review_toml(),
+            ),
+        )
+        .unwrap();
+        let store = [
+            "--store",
+            location.as_str(),
+            "--master-key-file",
+            master.as_str(),
+        ];
+        let mut args: Vec<&str> = store.to_vec();
+        args.extend_from_slice(&["secrets", "set", "mock"]);
+        let (code, _, err) = cli(&dir, &args, Some(&format!("{MOCK_KEY}\n")));
+        assert_eq!(code, 0, "{err}");
+        let data = [tmp.path().join("data-a"), tmp.path().join("data-b")];
+        let serve = |data: &Path| {
+            let mut a: Vec<&str> = store.to_vec();
+            a.extend_from_slice(&["--redis", redis, "--data-dir", data.to_str().unwrap()]);
+            Server::start(&dir, &a)
+        };
+        let (a, b) = (serve(&data[0]), serve(&data[1]));
+        for s in [&a, &b] {
+            let ready: Value = reqwest::get(format!("{}/readyz", s.url))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(ready["status"], "ready", "{ready}");
+        }
+        Self {
+            a,
+            b,
+            data,
+            dir,
+            owner,
+            location,
+            master,
+            schema,
+            _mock: mock,
+            _tmp: tmp,
+        }
+    }
 
+    /// `--store` and `--master-key-file` of the shared store.
+    fn store(&self) -> [&str; 4] {
+        [
+            "--store",
+            self.location.as_str(),
+            "--master-key-file",
+            self.master.as_str(),
+        ]
+    }
+
+    /// Stop both instances (and wait for them to exit), as a deployment shuts down.
+    fn stop(&mut self) {
+        for s in [&mut self.a, &mut self.b] {
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+        }
+    }
+
+    fn servers(&self) -> [&Server; 2] {
+        [&self.a, &self.b]
+    }
+
+    /// A CLI command as the owner.
+    fn admin(&self, args: &[&str]) -> (i32, String, String) {
+        run(&self.dir, &self.store(), Some(&self.owner), args)
+    }
+
+    /// A new key (key, id), with extra `keys create` options.
+    fn key(&self, name: &str, opts: &[&str]) -> (String, String) {
+        let mut args = vec!["keys", "create", "--name", name, "--json"];
+        args.extend_from_slice(opts);
+        let (code, out, err) = self.admin(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        (
+            v["key"].as_str().unwrap().to_owned(),
+            v["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A connection to the shared schema, to read what the instances wrote.
+    async fn db(&self) -> sqlx::PgConnection {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&self.location).await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_limits_revocations_switches_and_the_audit_trail() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let mut c = Cluster::start(
+        &pg,
+        &redis,
+        &format!(
+            r#"
 [routes.gpt]
 targets = [{{ provider = "oa", model = "gpt-mock" }}]
 [routes.gpt.limits]
 route = {{ rpm = {ROUTE_RPM} }}
-"#,
-            ns = schema.name.replace('_', "-"),
-            openai = mock.openai_base(),
-            review = review_toml(),
+"#
         ),
     )
-    .unwrap();
-    let mut args = store.to_vec();
-    args.extend_from_slice(&["secrets", "set", "mock"]);
-    let (code, _, err) = cli(&dir, &args, Some(&format!("{MOCK_KEY}\n")));
-    assert_eq!(code, 0, "{err}");
-    let (load, _) = create_key(&dir, &store, &owner, "load");
-    let (revoked, revoked_id) = create_key(&dir, &store, &owner, "to-revoke");
-    let (killed, killed_id) = create_key(&dir, &store, &owner, "to-kill");
-
-    let data_a = tmp.path().join("data-a");
-    let data_b = tmp.path().join("data-b");
-    let serve = |data: &Path| {
-        let mut a = store.to_vec();
-        let d = data.to_str().unwrap().to_owned();
-        a.extend_from_slice(&["--redis", redis.as_str(), "--data-dir"]);
-        let mut a: Vec<String> = a.into_iter().map(str::to_owned).collect();
-        a.push(d);
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        Server::start(&dir, &refs)
-    };
-    let a = serve(&data_a);
-    let b = serve(&data_b);
-    for s in [&a, &b] {
-        let ready: Value = reqwest::get(format!("{}/readyz", s.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(ready["status"], "ready", "{ready}");
-    }
-
+    .await;
+    let (load, _) = c.key("load", &[]);
+    let (revoked, revoked_id) = c.key("to-revoke", &[]);
+    let (killed, killed_id) = c.key("to-kill", &[]);
+    let (a, b) = (&c.a, &c.b);
     // A route limit of N admits N in total under a burst across both instances.
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -316,27 +386,21 @@ route = {{ rpm = {ROUTE_RPM} }}
 
     // The route is spent for a while, but authentication (401) and kill switches (403) come
     // before the limits, so the refusals below are the ones under test.
-    let (code, _, err) = run(&dir, &store, Some(&owner), &["keys", "revoke", &revoked_id]);
+    let (code, _, err) = c.admin(&["keys", "revoke", &revoked_id]);
     assert_eq!(code, 0, "{err}");
-    refused_by_both(&[&a, &b], &revoked, 401, "revoked key").await;
+    refused_by_both(&c.servers(), &revoked, 401, "revoked key").await;
 
-    let (code, _, err) = run(
-        &dir,
-        &store,
-        Some(&owner),
-        &["kill", "key", &killed_id, "--reason", "scale-out drill"],
-    );
+    let (code, _, err) = c.admin(&["kill", "key", &killed_id, "--reason", "scale-out drill"]);
     assert_eq!(code, 0, "{err}");
-    refused_by_both(&[&a, &b], &killed, 403, "switched-off key").await;
+    refused_by_both(&c.servers(), &killed, 403, "switched-off key").await;
 
     // Both instances wrote their own chain into the one store, and it verifies.
-    let (ia, ib) = (instance(&data_a), instance(&data_b));
+    let (ia, ib) = (instance(&c.data[0]), instance(&c.data[1]));
     assert_ne!(ia, ib);
-    drop(a);
-    drop(b);
-    let mut args = store.to_vec();
+    c.stop();
+    let mut args = c.store().to_vec();
     args.extend_from_slice(&["audit", "verify", "--json"]);
-    let (code, out, err) = cli(&dir, &args, None);
+    let (code, out, err) = cli(&c.dir, &args, None);
     assert_eq!(code, 0, "{out}{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let chains = report["chains"].as_array().unwrap();
@@ -347,6 +411,311 @@ route = {{ rpm = {ROUTE_RPM} }}
             .unwrap_or_else(|| panic!("no chain {id} in {report}"));
         assert!(c["records"].as_u64().unwrap_or(0) > 0, "{c}");
     }
+}
+
+/// The budget shared by both instances, USD: room for several calls, far fewer than the burst.
+const BUDGET_USD: f64 = 0.2;
+/// Price of gpt-mock per million input and output tokens, USD.
+const PRICE: f64 = 1000.0;
+/// `max_tokens` of each budgeted call: its reservation is the prompt estimate plus this.
+const MAX_TOKENS: u64 = 20;
+
+/// Spend and reservations of the global monthly budget, nano-USD, as the ledger has them.
+async fn ledger(c: &mut sqlx::PgConnection, schema: &str) -> (i64, i64) {
+    let row: Option<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT spent, reserved FROM {schema}.budget_spend WHERE budget = 'global/month'"
+    ))
+    .fetch_optional(c)
+    .await
+    .unwrap();
+    row.unwrap_or((0, 0))
+}
+
+/// A budgeted call: (status, error code, actual cost in nano-USD from the reported usage).
+async fn budgeted_call(url: &str, key: &str, prices: &PriceTable) -> (u16, String, i64) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "gpt", "max_tokens": MAX_TOKENS, "messages": [{"role": "user", "content": "hi"}]}))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cost = match status {
+        200 => {
+            let u = &body["usage"];
+            let (i, o) = (
+                u["prompt_tokens"].as_u64().unwrap(),
+                u["completion_tokens"].as_u64().unwrap(),
+            );
+            usd_to_nanos(prices.cost("gpt-mock", i, 0, o).unwrap())
+        }
+        _ => 0,
+    };
+    (status, code, cost)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_is_not_overshot_by_concurrent_calls_on_two_instances() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let c = Cluster::start(
+        &pg,
+        &redis,
+        &format!(
+            r#"
+[prices]
+gpt-mock = {{ input = {PRICE:?}, output = {PRICE:?} }}
+[[budgets]]
+scope = "global"
+period = "month"
+limit_usd = {BUDGET_USD:?}
+[routes.gpt]
+targets = [{{ provider = "oa", model = "gpt-mock" }}]
+"#
+        ),
+    )
+    .await;
+    let (key, _) = c.key("spender", &[]);
+    let mut prices = PriceTable::with_defaults();
+    prices.set(
+        "gpt-mock",
+        Price {
+            input: PRICE,
+            cached_input: PRICE,
+            output: PRICE,
+        },
+    );
+    let limit = usd_to_nanos(BUDGET_USD);
+    // What the gateway reserves per call: the prompt estimate plus max_tokens, at the price.
+    let reserve = usd_to_nanos(
+        prices
+            .cost(
+                "gpt-mock",
+                tollgate_guard::tokens::estimate("hi"),
+                0,
+                MAX_TOKENS,
+            )
+            .unwrap(),
+    );
+
+    // A burst across both instances while a watcher reads the shared ledger: at every
+    // moment, settled spend plus what calls in flight reserved stays within the limit.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (done, location, schema) = (done.clone(), c.location.clone(), c.schema.name.clone());
+        tokio::spawn(async move {
+            use sqlx::Connection;
+            let mut db = sqlx::PgConnection::connect(&location).await.unwrap();
+            let (mut samples, mut most_reserved) = (0u32, 0i64);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let (spent, reserved) = ledger(&mut db, &schema).await;
+                assert!(
+                    spent + reserved <= limit,
+                    "spent {spent} + reserved {reserved} passed the limit {limit}"
+                );
+                samples += 1;
+                most_reserved = most_reserved.max(reserved);
+            }
+            (samples, most_reserved)
+        })
+    };
+    let mut tasks = Vec::new();
+    for i in 0..BURST {
+        let url = c.servers()[i % 2].url.clone();
+        let (key, prices) = (key.clone(), prices.clone());
+        tasks.push(tokio::spawn(async move {
+            budgeted_call(&url, &key, &prices).await
+        }));
+    }
+    let mut admitted = [0u64; 2];
+    let mut cost = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            (200, _, paid) => {
+                admitted[i % 2] += 1;
+                cost = paid;
+            }
+            (429, code, _) => assert_eq!(code, "budget_exceeded"),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (samples, most_reserved) = watcher.await.unwrap();
+    assert!(samples > 0);
+    assert!(
+        cost > 0 && cost <= reserve,
+        "a call costs {cost}, reserves {reserve}"
+    );
+    assert!(
+        most_reserved % reserve == 0,
+        "reservations are whole calls: {most_reserved} of {reserve} each"
+    );
+
+    // Settlement follows each response; then fill what is left, one call at a time on
+    // alternate instances, until the budget refuses.
+    let mut db = c.db().await;
+    let settled = |(_, reserved): (i64, i64)| reserved == 0;
+    let t0 = Instant::now();
+    while !settled(ledger(&mut db, &c.schema.name).await) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "reservations never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut n = admitted[0] + admitted[1];
+    let mut i = 0;
+    loop {
+        let (status, code, paid) = budgeted_call(&c.servers()[i % 2].url, &key, &prices).await;
+        i += 1;
+        if status == 429 {
+            assert_eq!(code, "budget_exceeded");
+            break;
+        }
+        assert_eq!(status, 200);
+        assert_eq!(paid, cost, "every call costs the same");
+        n += 1;
+        let t0 = Instant::now();
+        while !settled(ledger(&mut db, &c.schema.name).await) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "reservation never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (spent, reserved) = ledger(&mut db, &c.schema.name).await;
+    assert_eq!(reserved, 0);
+    assert_eq!(spent, n as i64 * cost, "each admitted call is counted once");
+    // The precise bound: the last call admitted had room for its whole reservation next to
+    // the others' spend or reservations, each at least its cost, so (n-1)*cost + reserve <=
+    // limit; the refusal had no room, so n*cost + reserve > limit. Together n is fixed:
+    let expected = (limit - reserve) / cost + 1;
+    assert_eq!(
+        n as i64, expected,
+        "admitted {n} calls ({admitted:?} in the burst on a, b); limit {limit}, reserve {reserve}, cost {cost}"
+    );
+    assert!(spent <= limit, "spent {spent} of {limit}");
+    assert!(
+        limit - spent < reserve,
+        "the budget is used up to one reservation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abuse_counted_on_both_instances_suspends_the_key_everywhere_with_one_alert() {
+    const DENIALS: usize = 4;
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let c = Cluster::start(
+        &pg,
+        &redis,
+        &format!(
+            r#"
+[limits.abuse]
+denials = {DENIALS}
+window = "10m"
+suspend_for = "15m"
+[routes.gpt]
+targets = [{{ provider = "oa", model = "gpt-mock" }}]
+[routes.other]
+targets = [{{ provider = "oa", model = "gpt-mock" }}]
+"#
+        ),
+    )
+    .await;
+    let ask = |url: String, key: String, model: &'static str| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let url = |i: usize| c.servers()[i % 2].url.clone();
+
+    // One key denials split between the instances: DENIALS - 1 in total suspend nothing...
+    let (slow, slow_id) = c.key("slow", &["--models", "gpt"]);
+    for i in 0..DENIALS - 1 {
+        assert_eq!(ask(url(i), slow.clone(), "other").await, 403);
+    }
+    for i in 0..2 {
+        assert_eq!(
+            ask(url(i), slow.clone(), "gpt").await,
+            200,
+            "not suspended yet"
+        );
+    }
+    // ...and the one that reaches DENIALS, wherever it lands, suspends it on both.
+    assert_eq!(ask(url(DENIALS - 1), slow.clone(), "other").await, 403);
+    refused_by_both(&c.servers(), &slow, 403, "suspended key").await;
+
+    // Another key denied by both instances at once, twice the threshold: suspended once.
+    let (burst, burst_id) = c.key("burst", &["--models", "gpt"]);
+    let tasks: Vec<_> = (0..2 * DENIALS)
+        .map(|i| tokio::spawn(ask(url(i), burst.clone(), "other")))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 403);
+    }
+    refused_by_both(&c.servers(), &burst, 403, "suspended key").await;
+
+    // The suspensions are expiring switches in the shared store, listed for responders.
+    let (code, out, err) = c.admin(&["kill", "list"]);
+    assert_eq!(code, 0, "{err}");
+    for id in [&slow_id, &burst_id] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(id.as_str()))
+            .unwrap_or_else(|| panic!("{id} not listed: {out}"));
+        assert!(
+            line.contains("abuse-detector") && line.contains("until "),
+            "{line}"
+        );
+    }
+    // Exactly one alert per key, whichever instance saw the crossing.
+    let mut db = c.db().await;
+    let count =
+        |rows: &[(String,)], id: &str| rows.iter().filter(|(s,)| s == &format!("key:{id}")).count();
+    let t0 = Instant::now();
+    let rows = loop {
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT subject FROM {}.alerts WHERE kind = 'key_suspended'",
+            c.schema.name
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        if count(&rows, &slow_id) > 0 && count(&rows, &burst_id) > 0 {
+            break rows;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "alerts missing: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(count(&rows, &slow_id), 1, "{rows:?}");
+    assert_eq!(count(&rows, &burst_id), 1, "{rows:?}");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+
+    // A responder lifts one early: both instances serve it again within a second.
+    let (code, _, err) = c.admin(&["unkill", "key", &slow_id]);
+    assert_eq!(code, 0, "{err}");
+    refused_by_both(&c.servers(), &slow, 200, "lifted suspension").await;
 }
 
 /// Nothing listens here: a Redis that is down.
@@ -395,6 +764,28 @@ async fn redis_down_is_refused_or_degraded_as_configured_and_alerted() {
             let body: Value = resp.json().await.unwrap();
             let msg = body["error"]["message"].as_str().unwrap_or_default();
             assert!(msg.contains("shared rate limits are unavailable"), "{body}");
+        }
+        // The alert went to every sink, the store included, so `tollgate alerts` lists it.
+        let t0 = Instant::now();
+        loop {
+            let (code, out, err) = crate::audit::admin_cli(&p.dir, None, &["alerts", "--json"]);
+            assert_eq!(code, 0, "{err}");
+            let v: Value = serde_json::from_str(&out).unwrap();
+            let found: Vec<&Value> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["kind"] == "redis_unavailable")
+                .collect();
+            if let [a] = found.as_slice() {
+                assert_eq!(a["details"]["policy"], policy, "{a}");
+                break;
+            }
+            assert!(
+                found.is_empty() && t0.elapsed() < Duration::from_secs(5),
+                "{policy}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
