@@ -128,7 +128,12 @@ fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<(String, Option<Stri
         }
         rest = rest.strip_prefix(b"\r\n")?;
         let head_end = find(rest, b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
+        // Only the Content-Disposition line names the part (and its file).
+        let head = String::from_utf8_lossy(&rest[..head_end])
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .unwrap_or_default()
+            .to_owned();
         rest = &rest[head_end + 4..];
         let end = find(rest, &delim)?;
         let content = rest[..end].strip_suffix(b"\r\n")?.to_vec();
