@@ -332,6 +332,34 @@ async fn wait_for_model(mock: &MockUpstream, url: &str, key: &str, want: &str) {
     }
 }
 
+/// Wait (at most a second) until a call with `key` reaches the mock for upstream model
+/// `want`, whatever the answer's status (a version under test may fail).
+async fn wait_for_upstream(mock: &MockUpstream, url: &str, key: &str, want: &str) {
+    let t0 = Instant::now();
+    loop {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        let _ = r.bytes().await;
+        let got = mock.requests().last().unwrap().body["model"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if got == want {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "still {got:?} after 1 s, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn route_versions_are_pushed_tested_promoted_and_rolled_back_from_the_cli() {
     let mock = MockUpstream::start().await.unwrap();
@@ -385,6 +413,7 @@ async fn route_versions_are_pushed_tested_promoted_and_rolled_back_from_the_cli(
     write("v1.yaml", "gpt-next");
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v1.yaml"]);
     assert_eq!(code, 0, "{err}");
+    wait_for_upstream(&mock, &url, &staging, "gpt-next").await;
     // Not evaluated yet: the approver is refused and told how to evaluate it.
     let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
     assert_eq!(code, 2, "an unevaluated route version cannot be promoted");
@@ -405,6 +434,7 @@ async fn route_versions_are_pushed_tested_promoted_and_rolled_back_from_the_cli(
     write("v2.yaml", "gpt-bad-update");
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v2.yaml"]);
     assert_eq!(code, 0, "{err}");
+    wait_for_upstream(&mock, &url, &staging, "gpt-bad-update").await;
     let (code, out, err) = test(&approver);
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
@@ -419,6 +449,7 @@ async fn route_versions_are_pushed_tested_promoted_and_rolled_back_from_the_cli(
     write("v3.yaml", "fail-500");
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v3.yaml"]);
     assert_eq!(code, 0, "{err}");
+    wait_for_upstream(&mock, &url, &staging, "fail-500").await;
     let (code, out, err) = test(&model_admin);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAILED: route gpt v3"), "{out}");
