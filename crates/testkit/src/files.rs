@@ -109,8 +109,11 @@ fn next_id(prefix: &str, n: usize) -> String {
     format!("{prefix}-mock{n:06}")
 }
 
-/// The parts of a multipart body: (name, filename, bytes).
-fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<(String, Option<String>, Vec<u8>)>> {
+/// One part of a multipart body: (name, filename, bytes).
+type Part = (String, Option<String>, Vec<u8>);
+
+/// The parts of a multipart body.
+fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
     let boundary = content_type
         .split(';')
         .map(str::trim)
