@@ -21,6 +21,7 @@ use crate::credential::CredentialRef;
 pub mod alerts;
 pub mod audit;
 pub mod budgets;
+pub mod datasets;
 pub mod incident;
 pub mod limits;
 pub mod review;
@@ -111,6 +112,8 @@ pub struct Config {
     pub alerts: alerts::AlertsConfig,
     /// Automated key rotation (AC-4).
     pub rotation: Option<crate::rotation::RotationConfig>,
+    /// The fine-tuning file and job endpoints, for data-steward keys (AC-3); off without it.
+    pub datasets: Option<datasets::DatasetsConfig>,
 }
 
 /// One model's price, USD per million tokens.
@@ -759,6 +762,9 @@ impl Config {
         self.alerts.validate(problems);
         if let Some(r) = &self.rotation {
             r.validate(problems);
+        }
+        if let Some(d) = &self.datasets {
+            d.validate(&self.providers, problems);
         }
         for (model, p) in &self.prices {
             let bad = |v: f64| !v.is_finite() || v < 0.0;

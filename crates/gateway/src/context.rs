@@ -81,6 +81,9 @@ pub struct RequestContext {
     pub budget: Option<crate::budget::BudgetHold>,
     /// The prompt and version rendered into the request (`NAME@vN`), if it named one.
     pub prompt_ref: Option<String>,
+    /// The route version that served the request (`ALIAS@vN`), if one is deployed for the
+    /// key's environment (None: the config's targets).
+    pub route_ref: Option<String>,
 }
 
 impl RequestContext {
@@ -118,6 +121,7 @@ impl RequestContext {
             policy_skips: Vec::new(),
             budget: None,
             prompt_ref: None,
+            route_ref: None,
         }
     }
 
@@ -179,6 +183,9 @@ impl RequestContext {
         if let Some(p) = &self.prompt_ref {
             f.insert("prompt".into(), json!(p));
         }
+        if let Some(r) = &self.route_ref {
+            f.insert("route_version".into(), json!(r));
+        }
         f.insert("guards".into(), Value::Object(guards));
         f.insert(
             "request_sha256".into(),
@@ -223,6 +230,16 @@ impl RequestContext {
         self.settle(gw);
         let mut draft = self.take_draft();
         draft.set_response_digest(digest, kept);
+        self.log(gw);
+        gw.audit.submit(draft)
+    }
+
+    /// Like [`Self::finish`] for a pass-through response of any size ([`crate::datasets`]),
+    /// which the audit layer must not buffer to digest: the record is submitted now, without
+    /// a response digest, and the caller waits on the ticket before answering.
+    pub fn finish_unbuffered(mut self, gw: &Arc<Gateway>) -> crate::audit::Ticket {
+        self.settle(gw);
+        let draft = self.take_draft();
         self.log(gw);
         gw.audit.submit(draft)
     }

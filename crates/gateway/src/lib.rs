@@ -14,6 +14,7 @@
 //! - [`credential`] resolves providers' `api_key` references, with the clients of the
 //!   secrets managers in [`secrets`] (Vault / OpenBao, AWS Secrets Manager);
 //! - [`audit`] writes every call to the hash-chained audit trail before its response ends;
+//! - [`datasets`] proxies the fine-tuning file and job endpoints for data-steward keys;
 //! - [`budget`] enforces spend limits (DO-2) and [`alert`] raises alerts, with the
 //!   [`anomaly`] detector (MI-2);
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
@@ -27,6 +28,7 @@ pub mod budget;
 pub mod config;
 pub mod context;
 pub mod credential;
+pub mod datasets;
 pub mod error;
 pub mod guards;
 pub mod killswitch;
@@ -69,6 +71,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/messages", post(pipeline::messages))
         .route("/v1/embeddings", post(pipeline::embeddings))
         .route("/v1/models", get(pipeline::models))
+        .merge(datasets::router())
         .fallback(pipeline::fallback)
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),

@@ -46,7 +46,7 @@ use crate::wire::{WireFormat, response};
 /// Shared state type of the router.
 pub type AppState = Arc<Gateway>;
 
-fn with_request_id(mut resp: Response, id: &str) -> Response {
+pub(crate) fn with_request_id(mut resp: Response, id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut().insert("x-request-id", v.clone());
         resp.headers_mut().insert("request-id", v);
@@ -70,11 +70,18 @@ fn with_guard_summary(mut resp: Response, ctx: &RequestContext) -> Response {
     {
         resp.headers_mut().insert("x-tollgate-prompt", v);
     }
+    if let Some(v) = ctx
+        .route_ref
+        .as_deref()
+        .and_then(|r| HeaderValue::from_str(r).ok())
+    {
+        resp.headers_mut().insert("x-tollgate-route", v);
+    }
     resp
 }
 
 /// Finish `ctx` with `err` and build the error response.
-fn reject(gw: &AppState, mut ctx: RequestContext, mut err: GatewayError) -> Response {
+pub(crate) fn reject(gw: &AppState, mut ctx: RequestContext, mut err: GatewayError) -> Response {
     if let crate::error::ErrorKind::Blocked(guard) = err.kind {
         err.message = format!("{} [request {}]", err.message, ctx.id);
         ctx.blocked_by = Some(guard);
@@ -359,7 +366,7 @@ async fn budget(
 }
 
 /// Stage 1: authentication. Also records the key on the context.
-async fn authenticate(
+pub(crate) async fn authenticate(
     gw: &AppState,
     ctx: &mut RequestContext,
     headers: &HeaderMap,
@@ -379,7 +386,11 @@ async fn authenticate(
 }
 
 /// Stage 2: read the body within the size cap.
-async fn read_body(gw: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
+pub(crate) async fn read_body(
+    gw: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, GatewayError> {
     let limit = gw.config.server.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -436,10 +447,11 @@ fn resolve(
         )));
     }
     // The route's deployed version for the key's environment, else the config's targets.
-    let route = gw
+    let (route, version) = gw
         .route_versions
-        .route(gw, model, crate::prompt::env_of(key.environment))
+        .served(gw, model, crate::prompt::env_of(key.environment))
         .ok_or_else(|| GatewayError::model_not_found(model))?;
+    ctx.route_ref = version.map(|v| format!("{model}@v{v}"));
     // The request's data class (DP-4): a key may raise its route's class, never lower it.
     ctx.data_class = Some(
         key.data_class

@@ -326,13 +326,29 @@ pub fn deployed_version(log: &[Deployment], env: PromptEnv) -> Option<i64> {
         .map(|d| d.version)
 }
 
-/// Why `approver` may not promote `v`, if they may not: it was never evaluated, it failed its
-/// evaluation, or (with the four-eyes rule) the approver wrote it.
+/// How people name a stored version's subject, and the command that evaluates it: prompts by
+/// name, route versions (stored as `route:ALIAS`) as "route ALIAS".
+pub fn subject_of(stored: &str) -> (String, String) {
+    match stored.strip_prefix(crate::rollout::STORE_PREFIX) {
+        Some(alias) => (
+            format!("route {alias}"),
+            format!("tollgate routes test {alias} --suite SUITE"),
+        ),
+        None => (
+            stored.to_owned(),
+            format!("tollgate prompts test {stored} --suite SUITE"),
+        ),
+    }
+}
+
+/// Why `approver` may not promote `v` (a prompt or a route version), if they may not: it was
+/// never evaluated, it failed its evaluation, or (with the four-eyes rule) the approver wrote
+/// it.
 pub fn promotion_refusal(v: &PromptVersion, approver: &str, four_eyes: bool) -> Option<String> {
-    let (name, n) = (&v.name, v.version);
+    let ((name, test), n) = (subject_of(&v.name), v.version);
     match &v.eval {
         None => Some(format!(
-            "{name} v{n} has not been evaluated; run `tollgate prompts test {name} --suite SUITE` first"
+            "{name} v{n} has not been evaluated; run `{test}` first"
         )),
         Some(e) if !e.passed => Some(format!(
             "{name} v{n} failed its evaluation ({}); fix it and push a new version",

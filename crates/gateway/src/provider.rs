@@ -176,6 +176,25 @@ impl Provider {
             .header("content-type", "application/json")
             .timeout(self.resilience.total_timeout)
             .body(body);
+        rb = self.with_credential(rb).await?;
+        if self.kind == ProviderKind::Anthropic {
+            let version = client_headers
+                .get("anthropic-version")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(DEFAULT_ANTHROPIC_VERSION);
+            rb = rb.header("anthropic-version", version);
+            if let Some(beta) = client_headers.get("anthropic-beta") {
+                rb = rb.header("anthropic-beta", beta.clone());
+            }
+        }
+        Ok(rb)
+    }
+
+    /// Add this provider's credential header to `rb`.
+    async fn with_credential(
+        &self,
+        mut rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
         if let Some(cred) = &self.credential {
             let secret = cred.get().await.map_err(|e| {
                 tracing::error!(provider = %self.name, error = %e, "provider credential unavailable");
@@ -188,17 +207,22 @@ impl Provider {
                 _ => rb.bearer_auth(value),
             };
         }
-        if self.kind == ProviderKind::Anthropic {
-            let version = client_headers
-                .get("anthropic-version")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or(DEFAULT_ANTHROPIC_VERSION);
-            rb = rb.header("anthropic-version", version);
-            if let Some(beta) = client_headers.get("anthropic-beta") {
-                rb = rb.header("anthropic-beta", beta.clone());
-            }
-        }
         Ok(rb)
+    }
+
+    /// A request to `path` under the base URL (e.g. `/files/file-abc`) with this provider's
+    /// headers and credential, for the pass-through endpoints of [`crate::datasets`]. The
+    /// caller sets the body, content type and timeout.
+    pub async fn passthrough(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
+        let rb = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .headers(self.headers.clone());
+        self.with_credential(rb).await
     }
 }
 

@@ -189,9 +189,21 @@ impl RouteVersions {
 
     /// The route `alias` as served in `env`: its deployed version, else the config's.
     pub fn route(&self, gw: &Gateway, alias: &str, env: PromptEnv) -> Option<Arc<Route>> {
-        if let Some((_, r)) = self.active.read().get(&(alias.to_owned(), env)) {
-            return Some(r.clone());
+        self.served(gw, alias, env).map(|(r, _)| r)
+    }
+
+    /// The route `alias` as served in `env` and the version it is (None: the config's), read
+    /// together so a reload in between cannot pair one version's targets with another's
+    /// number (what `tollgate routes test` checks the gateway served).
+    pub fn served(
+        &self,
+        gw: &Gateway,
+        alias: &str,
+        env: PromptEnv,
+    ) -> Option<(Arc<Route>, Option<i64>)> {
+        if let Some((v, r)) = self.active.read().get(&(alias.to_owned(), env)) {
+            return Some((r.clone(), Some(*v)));
         }
-        gw.routes.get(alias).cloned()
+        gw.routes.get(alias).cloned().map(|r| (r, None))
     }
 }

@@ -257,6 +257,9 @@ pub struct KeyRecord {
     /// Class of the data this key's requests carry (DP-4); a request's class is the more
     /// sensitive of its key's and its route's. None: the route's class alone.
     pub data_class: Option<DataClass>,
+    /// Data-plane role the key is bound to (AC-3): `data-steward` may also use the
+    /// fine-tuning file and job endpoints. None: `app`, the model endpoints only.
+    pub role: Option<String>,
 }
 
 /// Why a stored key may not be used right now.
@@ -289,11 +292,12 @@ impl KeyRecord {
             rotated_from: None,
             rotated_to: None,
             data_class: None,
+            role: None,
         }
     }
 
     /// A successor for this key (AC-4): a fresh key with the same name, owner, team,
-    /// environment, models, data class and lifetime, linked back to this one. The caller
+    /// environment, models, data class, role and lifetime, linked back to this one. The caller
     /// stores it and marks this one rotated with a grace period.
     pub fn successor(&self, hasher: &KeyHasher) -> (VirtualKey, KeyRecord) {
         let key = VirtualKey::generate(self.environment);
@@ -302,6 +306,7 @@ impl KeyRecord {
         rec.team = self.team.clone();
         rec.allowed_models = self.allowed_models.clone();
         rec.data_class = self.data_class;
+        rec.role = self.role.clone();
         rec.rotated_from = Some(self.id.clone());
         if let Some(exp) = self.expires_at {
             // Keep the same lifetime for the successor.

@@ -21,6 +21,9 @@
 //! | `json-repair`  | answers prose first, valid JSON once re-asked                          |
 //! | `guard`        | Llama Guard style: `unsafe` if the conversation mentions "kaboom"      |
 //!
+//! It also speaks OpenAI's fine-tuning endpoints, `/v1/files` and `/v1/fine_tuning/jobs`,
+//! in memory ([`files`]); [`MockUpstream::files`] shows what was uploaded.
+//!
 //! Every request must carry [`MOCK_KEY`] (as `Authorization: Bearer`, `x-api-key` or
 //! `api-key`), otherwise the mock answers 401, like a real provider.
 
@@ -39,6 +42,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+
+pub mod files;
 
 /// The credential the mock expects from the gateway.
 pub const MOCK_KEY: &str = "mock-upstream-secret-value";
@@ -62,6 +67,7 @@ struct MockState {
     counts: Mutex<HashMap<String, usize>>,
     cancelled: AtomicUsize,
     streams_cut: AtomicUsize,
+    datasets: Arc<files::Datasets>,
 }
 
 /// A running mock provider.
@@ -84,7 +90,8 @@ impl MockUpstream {
                 "/openai/deployments/{dep}/chat/completions",
                 post(openai_chat),
             )
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(files::router(state.datasets.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -115,6 +122,16 @@ impl MockUpstream {
     /// Number of requests received for an upstream model.
     pub fn count(&self, model: &str) -> usize {
         self.state.counts.lock().get(model).copied().unwrap_or(0)
+    }
+
+    /// Files uploaded through `/v1/files`, oldest first.
+    pub fn files(&self) -> Vec<files::MockFile> {
+        self.state.datasets.files.lock().clone()
+    }
+
+    /// Fine-tuning jobs created, oldest first.
+    pub fn jobs(&self) -> Vec<files::MockJob> {
+        self.state.datasets.jobs.lock().clone()
     }
 
     /// Number of `hang` calls whose caller went away.

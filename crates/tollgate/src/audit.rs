@@ -3,7 +3,8 @@
 //!
 //! `verify` and `checkpoint` need the data directory and master key; `show`, `export` and the
 //! legal-hold commands also need an admin credential with a role that may read or govern
-//! audit data, and every use of them is itself recorded.
+//! audit data, and every use of them is itself recorded. `export` with `--gateway URL` reads
+//! through that gateway's admin API instead of the store.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use tollgate_store::audit::verify::verify;
 use tollgate_store::audit::{Checkpoint, HoldScope, LegalHold, PayloadKind};
 
 use crate::Outcome;
+use crate::admin_client::{AdminClient, segment};
 use crate::setup::{self, AUDIT_READERS, AdminArgs, DATA_STEWARDS};
 
 /// Records fetched per page by `export`.
@@ -165,9 +167,64 @@ fn record_json(r: &tollgate_store::audit::AuditRecord) -> Value {
     })
 }
 
+/// `audit export` through a gateway's admin API: the same JSON lines, page by page.
+async fn export_remote(
+    api: &AdminClient,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Outcome> {
+    let now = Utc::now();
+    let mut query = Vec::new();
+    if let Some(s) = since {
+        query.push(format!(
+            "since={}",
+            segment(&parse_time(s, now)?.to_rfc3339())?
+        ));
+    }
+    if let Some(u) = until {
+        query.push(format!(
+            "until={}",
+            segment(&parse_time(u, now)?.to_rfc3339())?
+        ));
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut after: Option<String> = None;
+    loop {
+        let mut q = query.clone();
+        if let Some(a) = &after {
+            q.push(format!("after={}", segment(a)?));
+        }
+        let page = api
+            .get(&format!("/admin/v1/audit/export?{}", q.join("&")))
+            .await?;
+        for r in page["records"].as_array().into_iter().flatten() {
+            serde_json::to_writer(&mut out, r)?;
+            out.write_all(b"\n")?;
+        }
+        match page["next"].as_str() {
+            Some(n) if after.as_deref() != Some(n) => after = Some(n.to_owned()),
+            _ => break,
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
 /// Run an audit subcommand.
 pub async fn run(global: &setup::GlobalArgs, cmd: AuditCommand) -> Result<Outcome> {
     setup::init_logging(false);
+    if let AuditCommand::Export {
+        since,
+        until,
+        admin,
+        ..
+    } = &cmd
+    {
+        if let Some(api) = AdminClient::from_args(global, Some(admin))? {
+            return export_remote(&api, since.as_deref(), until.as_deref()).await;
+        }
+    }
     let loaded = setup::load(global)?;
     let opened = setup::open(global, &loaded.data_dir).await?;
     match cmd {

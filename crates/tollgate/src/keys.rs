@@ -2,6 +2,8 @@
 //! the data class their requests carry (DP-4).
 //!
 //! Keys are written straight to the store; a running gateway sees changes within a second.
+//! With `--gateway URL` the same commands go through that gateway's admin API instead
+//! ([`crate::admin_client`]), with an admin credential whose role may manage keys.
 
 use std::io::Write;
 
@@ -10,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tollgate_store::class::DataClass;
 use tollgate_store::key::{Environment, KeyRecord, KeyState, VirtualKey};
 
+use crate::admin_client::{AdminClient, segment};
 use crate::{Outcome, setup};
 
 /// Key subcommands.
@@ -40,6 +43,10 @@ pub enum KeysCommand {
         /// this and the route's class. Default: the route's class alone.
         #[arg(long, value_parser = parse_class)]
         data_class: Option<DataClass>,
+        /// Data-plane role: `app` (default: the model endpoints) or `data-steward` (also the
+        /// fine-tuning file and job endpoints, `/v1/files` and `/v1/fine_tuning/jobs`).
+        #[arg(long, default_value = "app", value_parser = parse_key_role)]
+        role: KeyRole,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -85,6 +92,43 @@ pub enum KeysCommand {
 fn parse_env(s: &str) -> Result<Environment, String> {
     Environment::parse(s)
         .ok_or_else(|| format!("unknown environment {s:?}: use production or staging"))
+}
+
+/// The data-plane role of a key (AC-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// Model endpoints only.
+    App,
+    /// Also the fine-tuning file and job endpoints.
+    DataSteward,
+}
+
+impl KeyRole {
+    /// What the store keeps: nothing for `app`.
+    pub fn stored(self) -> Option<String> {
+        match self {
+            Self::App => None,
+            Self::DataSteward => Some(tollgate_gateway::datasets::STEWARD_ROLE.to_owned()),
+        }
+    }
+
+    /// The name on the command line and in the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::DataSteward => tollgate_gateway::datasets::STEWARD_ROLE,
+        }
+    }
+}
+
+fn parse_key_role(s: &str) -> Result<KeyRole, String> {
+    match s {
+        "app" => Ok(KeyRole::App),
+        "data-steward" => Ok(KeyRole::DataSteward),
+        _ => Err(format!(
+            "unknown key role {s:?}: use app or data-steward (admin roles belong to admin credentials)"
+        )),
+    }
 }
 
 fn parse_class(s: &str) -> Result<DataClass, String> {
@@ -203,6 +247,9 @@ async fn audit_keys(
 
 pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome> {
     setup::init_logging(false);
+    if let Some(api) = AdminClient::from_args(global, None)? {
+        return remote(&api, cmd).await;
+    }
     let loaded = setup::load(global)?;
     let opened = setup::open(global, &loaded.data_dir).await?;
     let keys = &opened.store.keys;
@@ -216,6 +263,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
             models,
             expires_in,
             data_class,
+            role,
             json,
         } => {
             if name.trim().is_empty() {
@@ -235,6 +283,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
             rec.team = team;
             rec.allowed_models = models;
             rec.data_class = data_class;
+            rec.role = role.stored();
             if let Some(d) = expires_in {
                 rec.expires_at = Some(
                     rec.created_at
@@ -299,6 +348,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
                         r.data_class
                             .map_or_else(|| "(the route's)".into(), |c| c.to_string()),
                     ),
+                    ("role", r.role.clone().unwrap_or_else(|| "app".into())),
                     ("created", time(Some(r.created_at))),
                     ("expires", time(r.expires_at)),
                     ("revoked", time(r.revoked_at)),
@@ -344,6 +394,152 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
                 json,
                 &format!("; {} stays valid until {}", old.id, time(Some(until))),
             )?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Print a key created or rotated through the admin API, like [`print_created`].
+fn print_created_remote(v: &serde_json::Value, json: bool, extra: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let key = v["key"].as_str().unwrap_or_default();
+    let rec = &v["record"];
+    if json {
+        let mut r = rec.clone();
+        r["key"] = serde_json::Value::String(key.to_owned());
+        writeln!(out, "{r}")?;
+    } else {
+        writeln!(
+            out,
+            "Created key {} ({}, {}){extra}. Store it now: it is shown only once.",
+            rec["id"].as_str().unwrap_or_default(),
+            rec["name"].as_str().unwrap_or_default(),
+            rec["environment"].as_str().unwrap_or_default()
+        )?;
+        writeln!(out)?;
+        writeln!(out, "{key}")?;
+    }
+    Ok(())
+}
+
+/// `keys …` through a gateway's admin API.
+async fn remote(api: &AdminClient, cmd: KeysCommand) -> Result<Outcome> {
+    let text = |v: &serde_json::Value, f: &str| v[f].as_str().unwrap_or("-").to_owned();
+    match cmd {
+        KeysCommand::Audit { .. } => bail!(
+            "keys audit reads the rotation policy and the store; run it where the config is, without --gateway"
+        ),
+        KeysCommand::Create {
+            name,
+            owner,
+            team,
+            env,
+            models,
+            expires_in,
+            data_class,
+            role,
+            json,
+        } => {
+            let days = match expires_in {
+                None => None,
+                Some(d) if d.as_secs() % 86_400 == 0 && d.as_secs() > 0 => {
+                    Some(d.as_secs() / 86_400)
+                }
+                Some(_) => bail!("through --gateway, --expires-in is whole days (e.g. 90d)"),
+            };
+            let v = api
+                .post(
+                    "/admin/v1/keys",
+                    &serde_json::json!({
+                        "name": name, "owner": owner, "team": team,
+                        "environment": env.as_str(), "models": models,
+                        "expires_in_days": days, "role": role.as_str(),
+                        "data_class": data_class.map(|c| c.to_string()),
+                    }),
+                )
+                .await?;
+            print_created_remote(&v, json, "")?;
+        }
+        KeysCommand::List { json } => {
+            let v = api.get("/admin/v1/keys").await?;
+            let all = v["keys"].as_array().cloned().unwrap_or_default();
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::Value::Array(all))?;
+            } else if all.is_empty() {
+                writeln!(
+                    out,
+                    "No keys. Create one with: tollgate keys create --name my-app"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<22} {:<16} {:<10} {:<8} {:<12} {:<12} MODELS",
+                    "ID", "NAME", "ENV", "STATE", "TEAM", "ROLE"
+                )?;
+                for r in &all {
+                    let models: Vec<&str> = r["models"]
+                        .as_array()
+                        .map(|m| m.iter().filter_map(|x| x.as_str()).collect())
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{:<22} {:<16} {:<10} {:<8} {:<12} {:<12} {}",
+                        text(r, "id"),
+                        text(r, "name"),
+                        text(r, "environment"),
+                        text(r, "state"),
+                        text(r, "team"),
+                        text(r, "role"),
+                        models.join(",")
+                    )?;
+                }
+            }
+        }
+        KeysCommand::Show { id, json } => {
+            let v = api
+                .get(&format!("/admin/v1/keys/{}", segment(&id)?))
+                .await?;
+            let r = &v["key"];
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{r}")?;
+            } else {
+                writeln!(out, "{} is {}", text(r, "id"), text(r, "state"))?;
+                for f in [
+                    "name",
+                    "prefix",
+                    "environment",
+                    "owner",
+                    "team",
+                    "role",
+                    "data_class",
+                    "created_at",
+                    "expires_at",
+                    "revoked_at",
+                    "last_used_at",
+                ] {
+                    writeln!(out, "  {:<13} {}", f.replace('_', " "), text(r, f))?;
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            api.post(
+                &format!("/admin/v1/keys/{}/revoke", segment(&id)?),
+                &serde_json::json!({}),
+            )
+            .await?;
+            println!("Revoked {id}. Gateways refuse it within one second.");
+        }
+        KeysCommand::Rotate { id, grace, json } => {
+            let v = api
+                .post(
+                    &format!("/admin/v1/keys/{}/rotate", segment(&id)?),
+                    &serde_json::json!({"grace": humantime::format_duration(grace).to_string()}),
+                )
+                .await?;
+            let until = v["old"]["valid_until"].as_str().unwrap_or("-").to_owned();
+            print_created_remote(&v, json, &format!("; {id} stays valid until {until}"))?;
         }
     }
     Ok(Outcome::Ok)

@@ -15,6 +15,7 @@
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
 
+mod admin_client;
 mod audit;
 mod budgets;
 mod guard;
@@ -29,6 +30,7 @@ mod scan;
 mod secrets;
 mod serve;
 mod setup;
+mod versions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -12,6 +12,9 @@
 //! - `rollback NAME [--to V]`: production goes back to the previous production version, in
 //!   one atomic write (approver).
 //!
+//! With `--gateway URL`, `history`, `promote` and `rollback` go through that gateway's admin
+//! API instead of the store, under the same gates.
+//!
 //! Gateways reload the deployed versions every 400 ms, so promotions and rollbacks reach every
 //! instance within a second. Every action, and every refusal, is in the audit trail.
 
@@ -22,14 +25,17 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tollgate_gateway::prompt::{self, Prompt};
-use tollgate_store::prompt::{Deployment, EvalRecord, NewPromptVersion, PromptEnv};
+use tollgate_store::prompt::{Deployment, PromptEnv};
 
 use crate::Outcome;
 use crate::setup::{self, AdminArgs};
 
-mod suite;
+pub(crate) mod suite;
 
-use suite::{CaseResult, Suite};
+use suite::Suite;
+
+use crate::admin_client::AdminClient;
+use crate::versions::{self, Kind, Pushed, Remote, Subject};
 
 /// Roles that may push prompts to staging and run their evaluations.
 pub const STAGERS: &[&str] = &["owner", "admin", "prompt-engineer"];
@@ -87,12 +93,10 @@ pub enum PromptsCommand {
         /// Environment whose version is tested (its key must be of that environment).
         #[arg(long, default_value = "staging")]
         env: String,
-        /// Suite file (YAML, TOML or JSON).
+        /// Suite file (YAML, TOML or JSON). The cases run through the gateway named by the
+        /// global `--gateway URL` (`TOLLGATE_GATEWAY`); the result is recorded in the store.
         #[arg(long)]
         suite: PathBuf,
-        /// Base URL of the running gateway.
-        #[arg(long, env = "TOLLGATE_GATEWAY_URL")]
-        gateway: String,
         /// Virtual key to call it with (a `tg_test_` key for staging).
         #[arg(long, env = "TOLLGATE_KEY", hide_env_values = true)]
         key: String,
@@ -186,9 +190,44 @@ pub(crate) fn current(log: &[Deployment], env: PromptEnv) -> Option<i64> {
     prompt::deployed_version(log, env)
 }
 
+impl PromptsCommand {
+    fn admin(&self) -> &AdminArgs {
+        match self {
+            Self::Push { admin, .. }
+            | Self::Diff { admin, .. }
+            | Self::History { admin, .. }
+            | Self::Test { admin, .. }
+            | Self::Promote { admin, .. }
+            | Self::Rollback { admin, .. } => admin,
+        }
+    }
+}
+
+/// `prompts …` through a gateway's admin API (`--gateway URL`).
+async fn remote(api: &AdminClient, cmd: PromptsCommand) -> Result<Outcome> {
+    let (name, op) = match cmd {
+        PromptsCommand::History { name, json, .. } => (name, Remote::History { json }),
+        PromptsCommand::Promote { name, .. } => (name, Remote::Promote),
+        PromptsCommand::Rollback { name, to, .. } => (name, Remote::Rollback { to }),
+        PromptsCommand::Push { .. } | PromptsCommand::Diff { .. } => bail!(
+            "prompts push and diff work on the store; run them without --gateway (the admin API has history, promote and rollback)"
+        ),
+        PromptsCommand::Test { .. } => bail!("prompts test does not go through the admin API"),
+    };
+    check_name(&name)?;
+    versions::remote(api, Kind::Prompt, &name, op).await
+}
+
 /// Run a `prompts` command.
 pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outcome> {
     setup::init_logging(false);
+    // `test` runs its cases through `--gateway` and records the result in the store; the
+    // other commands use the admin API when a gateway is named.
+    if !matches!(cmd, PromptsCommand::Test { .. }) {
+        if let Some(api) = AdminClient::from_args(global, Some(cmd.admin()))? {
+            return remote(&api, cmd).await;
+        }
+    }
     let loaded = setup::load(global)?;
     // Files are checked before anything is opened, so a bad file is reported as such.
     let pushed = match &cmd {
@@ -210,47 +249,20 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
                 bail!("no prompt");
             };
             let who = opened.require_role(&admin, STAGERS, "prompts.push").await?;
-            let content = p.canonical();
-            let hash = prompt::content_hash(&content);
-            let versions = store.prompt_versions(&p.name).await?;
-            if let Some(last) = versions.last().filter(|v| v.content_hash == hash) {
-                println!(
-                    "Unchanged: {} v{} already has this content; no new version.",
-                    p.name, last.version
-                );
-                return Ok(Outcome::Ok);
+            let subject = Subject::new(&opened, Kind::Prompt, &p.name);
+            match subject.push(&who, &p.canonical()).await? {
+                (Pushed::Unchanged(v), _) => println!(
+                    "Unchanged: {} v{v} already has this content; no new version.",
+                    p.name
+                ),
+                (Pushed::Added(v), hash) => println!(
+                    "Pushed {} v{v} to staging (sha256 {}). Staging keys get it within a second.\nNext: tollgate prompts test {} --suite SUITE --gateway URL, then tollgate prompts promote {}.",
+                    p.name,
+                    &hash[..12],
+                    p.name,
+                    p.name
+                ),
             }
-            let diff = versions
-                .last()
-                .map(|v| prompt::line_diff(&v.content, &content))
-                .unwrap_or_default();
-            let v = store
-                .add_prompt_version(&NewPromptVersion {
-                    name: &p.name,
-                    content: &content,
-                    content_hash: &hash,
-                    author: &who.id,
-                    diff: &diff,
-                    at: tollgate_store::now(),
-                })
-                .await?;
-            opened
-                .audit_admin(
-                    "prompts.push",
-                    &who.id,
-                    Some(&p.name),
-                    "ok",
-                    json!({"version": v.version, "sha256": hash, "env": "staging"}),
-                )
-                .await?;
-            println!(
-                "Pushed {} v{} to staging (sha256 {}). Staging keys get it within a second.\nNext: tollgate prompts test {} --suite SUITE --gateway URL, then tollgate prompts promote {}.",
-                p.name,
-                v.version,
-                &hash[..12],
-                p.name,
-                p.name
-            );
             Ok(Outcome::Ok)
         }
         PromptsCommand::Diff {
@@ -363,7 +375,6 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
         PromptsCommand::Test {
             name,
             env,
-            gateway,
             key,
             json,
             admin,
@@ -376,139 +387,32 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
             let Some(suite) = suite else {
                 bail!("no suite");
             };
+            let gateway = global.gateway.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("prompts test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)")
+            })?;
             let who = opened.require_role(&admin, TESTERS, "prompts.test").await?;
-            let log = store.prompt_deployments(&name).await?;
-            let Some(version) = current(&log, env) else {
-                bail!("no version of {name:?} is deployed in {}", env.as_str());
-            };
             let prices = loaded.config.price_table();
-            let report = suite.run(&gateway, &key, &name, version, &prices).await?;
-            let passed = report.iter().all(|c| c.failures.is_empty());
-            let body = json!({
-                "prompt": name, "version": version, "env": env.as_str(), "passed": passed,
-                "cases": report.iter().map(|c| json!({"name": c.name, "passed": c.failures.is_empty(), "failures": c.failures, "latency_ms": c.latency_ms})).collect::<Vec<_>>(),
-            });
-            store
-                .record_prompt_eval(
-                    &name,
-                    version,
-                    &EvalRecord {
-                        passed,
-                        report: body.to_string(),
-                        at: tollgate_store::now(),
-                    },
-                )
-                .await?;
-            opened
-                .audit_admin(
-                    "prompts.test",
-                    &who.id,
-                    Some(&name),
-                    if passed { "passed" } else { "failed" },
-                    json!({"version": version, "cases": report.len(), "failed": report.iter().filter(|c| !c.failures.is_empty()).count()}),
-                )
-                .await?;
-            if json {
-                println!("{body}");
-            } else {
-                let failed: Vec<&CaseResult> =
-                    report.iter().filter(|c| !c.failures.is_empty()).collect();
-                if passed {
-                    println!(
-                        "PASSED: {name} v{version}, {} cases. Recorded on the version; promote it with `tollgate prompts promote {name}`.",
-                        report.len()
-                    );
-                } else {
-                    println!(
-                        "FAILED: {name} v{version}, {} of {} cases failed. Recorded on the version; it cannot be promoted.",
-                        failed.len(),
-                        report.len()
-                    );
-                    for c in failed {
-                        for f in &c.failures {
-                            println!("  {}: {f}", c.name);
-                        }
-                    }
-                }
-            }
-            Ok(if passed {
-                Outcome::Ok
-            } else {
-                Outcome::Findings
-            })
+            Subject::new(&opened, Kind::Prompt, &name)
+                .test(&who, &suite, env, gateway, &key, &prices, json)
+                .await
         }
         PromptsCommand::Promote { name, admin } => {
             check_name(&name)?;
             let who = opened
                 .require_role(&admin, APPROVERS, "prompts.promote")
                 .await?;
-            let log = store.prompt_deployments(&name).await?;
-            let Some(staged) = current(&log, PromptEnv::Staging) else {
-                bail!("no prompt {name:?} in staging");
-            };
-            let Some(v) = store.prompt_version(&name, staged).await? else {
-                bail!("{name} v{staged} is missing from the store");
-            };
-            let refusal =
-                prompt::promotion_refusal(&v, &who.id, loaded.config.governance.four_eyes);
-            if let Some(why) = refusal {
-                opened
-                    .audit_admin(
-                        "prompts.promote",
-                        &who.id,
-                        Some(&name),
-                        "denied",
-                        json!({"version": staged, "reason": why}),
-                    )
-                    .await?;
-                bail!("refused: {why}");
-            }
-            if current(&log, PromptEnv::Production) == Some(staged) {
-                println!("{name} v{staged} is already in production.");
-                return Ok(Outcome::Ok);
-            }
-            let previous = current(&log, PromptEnv::Production);
-            store
-                .deploy_prompt(&name, PromptEnv::Production, staged, &who.id, "promote")
-                .await?;
-            opened
-                .audit_admin(
-                    "prompts.promote",
-                    &who.id,
-                    Some(&name),
-                    "ok",
-                    json!({"version": staged, "previous": previous, "author": v.author}),
-                )
-                .await?;
-            println!(
-                "Promoted {name} v{staged} to production; every gateway serves it within a second. Undo with `tollgate prompts rollback {name}`."
-            );
-            Ok(Outcome::Ok)
+            Subject::new(&opened, Kind::Prompt, &name)
+                .promote(&who, loaded.config.governance.four_eyes)
+                .await
         }
         PromptsCommand::Rollback { name, to, admin } => {
             check_name(&name)?;
             let who = opened
                 .require_role(&admin, APPROVERS, "prompts.rollback")
                 .await?;
-            let log = store.prompt_deployments(&name).await?;
-            let (now, target) =
-                prompt::rollback_target(&name, &log, to).map_err(anyhow::Error::msg)?;
-            store
-                .deploy_prompt(&name, PromptEnv::Production, target, &who.id, "rollback")
-                .await?;
-            opened
-                .audit_admin(
-                    "prompts.rollback",
-                    &who.id,
-                    Some(&name),
-                    "ok",
-                    json!({"from": now, "to": target}),
-                )
-                .await?;
-            println!(
-                "Rolled {name} back from v{now} to v{target} in production; every gateway serves it within a second."
-            );
-            Ok(Outcome::Ok)
+            Subject::new(&opened, Kind::Prompt, &name)
+                .rollback(&who, to)
+                .await
         }
     }
 }

@@ -4,24 +4,30 @@
 //! A route version names a configured route and its targets in fallback order; gateways serve
 //! each environment's version over the targets in `tollgate.toml`
 //! ([`tollgate_gateway::rollout`]) and reload them every 400 ms. `push` (model-admin) stores
-//! a new version and points staging at it; `promote` and `rollback` (approver) move
-//! production; with `[governance] four_eyes = true` the author of a version cannot promote it.
-//! Every action and refusal is audited.
+//! a new version and points staging at it; `test` runs an evaluation suite through a gateway
+//! with a staging key and records the result on the staging version; `promote` (approver)
+//! moves production only if that version passed, and with `[governance] four_eyes = true` not
+//! by its author; `rollback` (approver) moves it back. A model upgrade is thus staged, tested
+//! and promoted like a prompt, with the same steps ([`crate::versions`]). Every action and
+//! refusal is audited.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde_json::json;
-use tollgate_gateway::prompt;
-use tollgate_gateway::rollout::{RouteSpec, STORE_PREFIX};
-use tollgate_store::prompt::{NewPromptVersion, PromptEnv};
+use tollgate_gateway::rollout::RouteSpec;
+use tollgate_store::prompt::PromptEnv;
 
 use crate::Outcome;
+use crate::admin_client::AdminClient;
+use crate::prompts::suite::Suite;
 use crate::prompts::{APPROVERS, current, read_doc};
 use crate::setup::{self, AdminArgs};
+use crate::versions::{self, Kind, Pushed, Remote, Subject};
 
 /// Roles that may push route versions to staging.
 pub const MODEL_ADMINS: &[&str] = &["owner", "admin", "model-admin"];
+/// Roles that may evaluate a route version and record the result.
+pub const TESTERS: &[&str] = &["owner", "admin", "model-admin", "approver"];
 /// Roles that may read route history.
 pub const READERS: &[&str] = &["owner", "admin", "model-admin", "approver", "auditor"];
 
@@ -42,7 +48,28 @@ pub enum RoutesCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Point production at the staging version of a route.
+    /// Run an evaluation suite (cases with `messages`) through a running gateway with a key
+    /// of `--env`, and record the result on the route version deployed there; exit 1 if a
+    /// case fails. The cases run through the gateway named by the global `--gateway URL`.
+    Test {
+        /// Route alias.
+        name: String,
+        /// Environment whose version is tested (its key must be of that environment).
+        #[arg(long, default_value = "staging")]
+        env: String,
+        /// Suite file (YAML, TOML or JSON).
+        #[arg(long)]
+        suite: PathBuf,
+        /// Virtual key to call it with (a `tg_test_` key for staging).
+        #[arg(long, env = "TOLLGATE_KEY", hide_env_values = true)]
+        key: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Point production at the staging version of a route, if it passed its evaluation.
     Promote {
         /// Route alias.
         name: String,
@@ -64,6 +91,28 @@ pub enum RoutesCommand {
 /// Run a `routes` command.
 pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outcome> {
     setup::init_logging(false);
+    // `test` runs its cases through `--gateway` and records the result in the store; the
+    // other commands use the admin API when a gateway is named.
+    let admin = match &cmd {
+        RoutesCommand::Push { admin, .. }
+        | RoutesCommand::History { admin, .. }
+        | RoutesCommand::Test { admin, .. }
+        | RoutesCommand::Promote { admin, .. }
+        | RoutesCommand::Rollback { admin, .. } => admin,
+    };
+    if !matches!(cmd, RoutesCommand::Test { .. }) {
+        if let Some(api) = AdminClient::from_args(global, Some(admin))? {
+            let (name, op) = match cmd {
+                RoutesCommand::History { name, .. } => (name, Remote::History { json: false }),
+                RoutesCommand::Promote { name, .. } => (name, Remote::Promote),
+                RoutesCommand::Rollback { name, to, .. } => (name, Remote::Rollback { to }),
+                RoutesCommand::Push { .. } | RoutesCommand::Test { .. } => bail!(
+                    "routes push validates against the config and writes the store; run it without --gateway (the admin API has history, promote and rollback)"
+                ),
+            };
+            return versions::remote(&api, Kind::Route, &name, op).await;
+        }
+    }
     let loaded = setup::load(global)?;
     let config = &loaded.config;
     let spec = match &cmd {
@@ -81,6 +130,17 @@ pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outco
         }
         _ => None,
     };
+    let suite = match &cmd {
+        RoutesCommand::Test { suite, name, .. } => {
+            if !config.routes.contains_key(name) {
+                bail!("{name:?} is not a route of this gateway's config");
+            }
+            let s = Suite::load(suite)?;
+            s.check_for_route()?;
+            Some(s)
+        }
+        _ => None,
+    };
     let opened = setup::open(global, &loaded.data_dir).await?;
     let store = &opened.store.prompts;
     match cmd {
@@ -91,52 +151,26 @@ pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outco
             let who = opened
                 .require_role(&admin, MODEL_ADMINS, "routes.push")
                 .await?;
-            let (name, content) = (spec.store_name(), spec.canonical());
-            let hash = prompt::content_hash(&content);
-            let versions = store.prompt_versions(&name).await?;
-            if let Some(last) = versions.last().filter(|v| v.content_hash == hash) {
-                println!(
-                    "Unchanged: route {} v{} already has these targets.",
-                    spec.route, last.version
-                );
-                return Ok(Outcome::Ok);
+            let subject = Subject::new(&opened, Kind::Route, &spec.route);
+            match subject.push(&who, &spec.canonical()).await? {
+                (Pushed::Unchanged(v), _) => println!(
+                    "Unchanged: route {} v{v} already has these targets.",
+                    spec.route
+                ),
+                (Pushed::Added(v), _) => println!(
+                    "Pushed route {} v{v} to staging; staging keys use its targets within a second. Test it with `tollgate routes test {} --suite SUITE --gateway URL`, then promote it with `tollgate routes promote {}`.",
+                    spec.route, spec.route, spec.route
+                ),
             }
-            let diff = versions
-                .last()
-                .map(|v| prompt::line_diff(&v.content, &content))
-                .unwrap_or_default();
-            let v = store
-                .add_prompt_version(&NewPromptVersion {
-                    name: &name,
-                    content: &content,
-                    content_hash: &hash,
-                    author: &who.id,
-                    diff: &diff,
-                    at: tollgate_store::now(),
-                })
-                .await?;
-            opened
-                .audit_admin(
-                    "routes.push",
-                    &who.id,
-                    Some(&spec.route),
-                    "ok",
-                    json!({"version": v.version, "sha256": hash, "env": "staging"}),
-                )
-                .await?;
-            println!(
-                "Pushed route {} v{} to staging; staging keys use its targets within a second. Promote with `tollgate routes promote {}`.",
-                spec.route, v.version, spec.route
-            );
             Ok(Outcome::Ok)
         }
         RoutesCommand::History { name, admin } => {
             opened
                 .require_role(&admin, READERS, "routes.history")
                 .await?;
-            let key = format!("{STORE_PREFIX}{name}");
-            let versions = store.prompt_versions(&key).await?;
-            let log = store.prompt_deployments(&key).await?;
+            let subject = Subject::new(&opened, Kind::Route, &name);
+            let versions = store.prompt_versions(subject.key()).await?;
+            let log = store.prompt_deployments(subject.key()).await?;
             if versions.is_empty() {
                 println!("Route {name} has no versions: its targets come from the config.");
                 return Ok(Outcome::Ok);
@@ -175,96 +209,51 @@ pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outco
             }
             Ok(Outcome::Ok)
         }
+        RoutesCommand::Test {
+            name,
+            env,
+            key,
+            json,
+            admin,
+            ..
+        } => {
+            let Some(env) = PromptEnv::parse(&env) else {
+                bail!("--env must be staging or production");
+            };
+            let Some(suite) = suite else {
+                bail!("no suite");
+            };
+            let gateway = global.gateway.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("routes test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)")
+            })?;
+            let who = opened.require_role(&admin, TESTERS, "routes.test").await?;
+            Subject::new(&opened, Kind::Route, &name)
+                .test(
+                    &who,
+                    &suite,
+                    env,
+                    gateway,
+                    &key,
+                    &config.price_table(),
+                    json,
+                )
+                .await
+        }
         RoutesCommand::Promote { name, admin } => {
             let who = opened
                 .require_role(&admin, APPROVERS, "routes.promote")
                 .await?;
-            let key = format!("{STORE_PREFIX}{name}");
-            let log = store.prompt_deployments(&key).await?;
-            let Some(staged) = current(&log, PromptEnv::Staging) else {
-                bail!("route {name} has no staged version; push one with `tollgate routes push`");
-            };
-            let Some(v) = store.prompt_version(&key, staged).await? else {
-                bail!("route {name} v{staged} is missing from the store");
-            };
-            if config.governance.four_eyes && v.author == who.id {
-                let why = format!(
-                    "four-eyes rule ([governance] four_eyes): {} wrote route {name} v{staged} and may not also approve it",
-                    who.id
-                );
-                opened
-                    .audit_admin(
-                        "routes.promote",
-                        &who.id,
-                        Some(&name),
-                        "denied",
-                        json!({"version": staged, "reason": why}),
-                    )
-                    .await?;
-                bail!("refused: {why}");
-            }
-            if current(&log, PromptEnv::Production) == Some(staged) {
-                println!("Route {name} v{staged} is already in production.");
-                return Ok(Outcome::Ok);
-            }
-            store
-                .deploy_prompt(&key, PromptEnv::Production, staged, &who.id, "promote")
-                .await?;
-            opened
-                .audit_admin(
-                    "routes.promote",
-                    &who.id,
-                    Some(&name),
-                    "ok",
-                    json!({"version": staged, "author": v.author}),
-                )
-                .await?;
-            println!(
-                "Promoted route {name} v{staged} to production; every gateway uses it within a second. Undo with `tollgate routes rollback {name}`."
-            );
-            Ok(Outcome::Ok)
+            Subject::new(&opened, Kind::Route, &name)
+                .promote(&who, config.governance.four_eyes)
+                .await
         }
         RoutesCommand::Rollback { name, to, admin } => {
             let who = opened
                 .require_role(&admin, APPROVERS, "routes.rollback")
                 .await?;
-            let key = format!("{STORE_PREFIX}{name}");
-            let log = store.prompt_deployments(&key).await?;
-            let Some(now) = current(&log, PromptEnv::Production) else {
-                bail!("route {name} has no production version to roll back");
-            };
-            let target = match to {
-                Some(v) => v,
-                None => log
-                    .iter()
-                    .filter(|d| d.env == PromptEnv::Production && d.version < now)
-                    .map(|d| d.version)
-                    .max()
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "route {name} v{now} is its first production version; there is nothing to roll back to (name one with --to)"
-                        )
-                    })?,
-            };
-            if target == now {
-                bail!("route {name} v{now} is already in production");
-            }
-            store
-                .deploy_prompt(&key, PromptEnv::Production, target, &who.id, "rollback")
-                .await?;
-            opened
-                .audit_admin(
-                    "routes.rollback",
-                    &who.id,
-                    Some(&name),
-                    "ok",
-                    json!({"from": now, "to": target}),
-                )
-                .await?;
-            println!(
-                "Rolled route {name} back from v{now} to v{target} in production; every gateway uses it within a second."
-            );
-            Ok(Outcome::Ok)
+            Subject::new(&opened, Kind::Route, &name)
+                .rollback(&who, to)
+                .await
         }
     }
 }

@@ -36,6 +36,46 @@ pub struct GlobalArgs {
     /// (default: DATA_DIR/tollgate.db). The master key stays in the data directory.
     #[arg(long, global = true, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreParser)]
     pub store: Option<StoreUrl>,
+    /// A running gateway (http://HOST:PORT). Admin commands (keys, kill switches, prompt and
+    /// route promotion, audit export) then go through its admin API with `--admin-key`
+    /// instead of opening the store; `prompts test` and `routes test` run their cases
+    /// through it.
+    #[arg(long, global = true, env = "TOLLGATE_GATEWAY")]
+    pub gateway: Option<String>,
+    /// Admin credential (`tg_admin_…`) for the admin API of `--gateway`; commands that take
+    /// `--admin-token` also accept that one.
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_ADMIN_KEY",
+        hide_env_values = true
+    )]
+    pub admin_key: Option<AdminKey>,
+}
+
+/// An admin credential from the command line or environment; `Debug` never shows it.
+#[derive(Clone)]
+pub struct AdminKey(String);
+
+impl AdminKey {
+    /// The credential text, for the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminKey(***)")
+    }
+}
+
+impl std::str::FromStr for AdminKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(Self(s.trim().to_owned()))
+    }
 }
 
 /// Parses `--store` when the command line is parsed, so a bad value is a usage error. Not a

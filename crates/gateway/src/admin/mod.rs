@@ -5,6 +5,8 @@
 //! router, the OpenAPI document at `/admin/v1/openapi.json` and the role × endpoint test all
 //! read that one table. Every action and every denial is written to the audit trail.
 
+mod audit;
+mod keys;
 mod prompts;
 pub mod rbac;
 
@@ -19,7 +21,6 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_store::AdminCredential;
-use tollgate_store::key::{Environment, KeyRecord, VirtualKey};
 
 use crate::audit::Draft;
 use crate::state::Gateway;
@@ -55,10 +56,22 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Create a virtual key; the key is returned once",
     },
     Endpoint {
+        method: "GET",
+        path: "/admin/v1/keys/{id}",
+        permission: Permission::KeysRead,
+        summary: "One virtual key's metadata",
+    },
+    Endpoint {
         method: "POST",
         path: "/admin/v1/keys/{id}/revoke",
         permission: Permission::KeysWrite,
         summary: "Revoke a virtual key",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/keys/{id}/rotate",
+        permission: Permission::KeysWrite,
+        summary: "Issue a successor key (returned once); the old one stays valid for {\"grace\": \"24h\"}",
     },
     Endpoint {
         method: "POST",
@@ -83,6 +96,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/admin/v1/audit/verify",
         permission: Permission::AuditRead,
         summary: "Verify every audit chain",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/admin/v1/audit/export",
+        permission: Permission::AuditRead,
+        summary: "Audit records with since <= time < until (RFC 3339), a page at a time: pass `after` from `next`",
     },
     Endpoint {
         method: "DELETE",
@@ -128,6 +147,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "GET",
+        path: "/admin/v1/routes/{id}",
+        permission: Permission::ModelsRead,
+        summary: "A route's versions (author, targets, evaluation) and deployments",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/routes/{id}/promote",
+        permission: Permission::PromptsPromote,
+        summary: "Point production at the staging route version, if it passed its evaluation (four-eyes when configured)",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/routes/{id}/rollback",
+        permission: Permission::PromptsPromote,
+        summary: "Point production back at the previous route version, or {\"to\": VERSION}",
+    },
+    Endpoint {
+        method: "GET",
         path: "/admin/v1/roles",
         permission: Permission::ReportsRead,
         summary: "The role × permission table",
@@ -139,8 +176,6 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
         .route("/admin/v1/whoami", get(whoami))
-        .route("/admin/v1/keys", get(list_keys).post(create_key))
-        .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
         .route("/admin/v1/admins", post(create_admin))
         .route("/admin/v1/providers", get(providers))
         .route("/admin/v1/audit/requests/{id}", get(audit_request))
@@ -155,7 +190,9 @@ pub fn router() -> axum::Router<AppState> {
             "/admin/v1/killswitches/{kind}/{target}",
             delete(clear_switch),
         )
+        .merge(keys::router())
         .merge(prompts::router())
+        .merge(audit::router())
 }
 
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
@@ -280,16 +317,31 @@ async fn authorize(
             StatusCode::FORBIDDEN,
             "permission_error",
             format!(
-                "role {} may not {action}; it needs the {} permission",
+                "role {} may not {action}; it needs the {} permission, held by the roles {}",
                 role.as_str(),
                 serde_json::to_value(permission)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                holders_of(permission)
             ),
         ));
     }
     Ok((cred, role))
+}
+
+/// The roles holding `p`, for refusals that say who may.
+fn holders_of(p: Permission) -> String {
+    let names: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|r| r.allows(p))
+        .map(|r| r.as_str())
+        .collect();
+    if names.is_empty() {
+        "none (no role may)".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 async fn openapi() -> Response {
@@ -351,141 +403,6 @@ async fn whoami(State(gw): State<AppState>, headers: HeaderMap) -> Response {
             }
         }
         Err(resp) => resp,
-    }
-}
-
-fn key_json(k: &KeyRecord) -> Value {
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "prefix": k.display_prefix,
-        "owner": k.owner,
-        "team": k.team,
-        "environment": k.environment.as_str(),
-        "models": k.allowed_models,
-        "created_at": k.created_at,
-        "expires_at": k.expires_at,
-        "revoked_at": k.revoked_at,
-        "last_used_at": k.last_used_at,
-        "state": format!("{:?}", k.state(Utc::now())).to_ascii_lowercase(),
-    })
-}
-
-async fn list_keys(State(gw): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&gw, &headers, Permission::KeysRead, "keys.list").await {
-        return r;
-    }
-    match gw.store.keys.list_keys().await {
-        Ok(keys) => {
-            Json(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()})).into_response()
-        }
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        ),
-    }
-}
-
-/// Body of `POST /admin/v1/keys`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    name: String,
-    owner: Option<String>,
-    team: Option<String>,
-    #[serde(default)]
-    environment: Option<String>,
-    #[serde(default)]
-    models: Option<Vec<String>>,
-    expires_in_days: Option<u32>,
-}
-
-async fn create_key(
-    State(gw): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KeysWrite, "keys.create").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let req: NewKey = match parse_body(&body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    if req.name.trim().is_empty() || req.name.len() > 200 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "name must be 1-200 characters",
-        );
-    }
-    let env = match req.environment.as_deref().map(Environment::parse) {
-        None => Environment::Production,
-        Some(Some(e)) => e,
-        Some(None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "environment must be production or staging",
-            );
-        }
-    };
-    let key = VirtualKey::generate(env);
-    let mut rec = KeyRecord::new(&key, gw.auth.hasher().hash(&key), req.name);
-    rec.owner = req.owner;
-    rec.team = req.team;
-    rec.allowed_models = req.models.unwrap_or_else(|| vec!["*".to_owned()]);
-    rec.expires_at = req
-        .expires_in_days
-        .map(|d| Utc::now() + chrono::Duration::days(i64::from(d)));
-    if let Err(e) = gw.store.keys.insert_key(&rec).await {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        );
-    }
-    record(
-        &gw,
-        "keys.create",
-        &who.id,
-        Some(&rec.id),
-        "ok",
-        json!({"team": rec.team, "environment": env.as_str()}),
-    );
-    (
-        StatusCode::CREATED,
-        Json(json!({"key": key.expose(), "record": key_json(&rec), "note": "the key is shown only this once"})),
-    )
-        .into_response()
-}
-
-async fn revoke_key(
-    State(gw): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KeysWrite, "keys.revoke").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    match gw.store.keys.revoke_key(&id, Utc::now()).await {
-        Ok(true) => {
-            record(&gw, "keys.revoke", &who.id, Some(&id), "ok", json!({}));
-            Json(json!({"id": id, "revoked": true})).into_response()
-        }
-        Ok(false) => error(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            format!("no key {id}"),
-        ),
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        ),
     }
 }
 

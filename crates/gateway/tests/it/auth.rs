@@ -276,17 +276,18 @@ async fn ops_endpoints_health_open_metrics_authenticated() {
 
 #[tokio::test]
 async fn unknown_paths_need_a_key_before_saying_404() {
+    // `/v1/assistants`, not `/v1/files`: the fine-tuning endpoints exist now (data stewards).
     let h = Harness::start().await;
     let r = h
         .client
-        .get(format!("{}/v1/files", h.url))
+        .get(format!("{}/v1/assistants", h.url))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
     let r = h
         .client
-        .get(format!("{}/v1/files", h.url))
+        .get(format!("{}/v1/assistants", h.url))
         .bearer_auth(&h.key)
         .send()
         .await

@@ -355,6 +355,7 @@ impl Harness {
         rec.expires_at = opts.expires_at;
         rec.team = Some("qa".into());
         rec.data_class = opts.data_class;
+        rec.role = opts.role.map(str::to_owned);
         self.store.keys.insert_key(&rec).await.unwrap();
         (key.expose().to_owned(), rec.id)
     }
@@ -422,6 +423,8 @@ pub struct KeyOpts {
     pub models: Vec<&'static str>,
     pub expires_at: Option<DateTime<Utc>>,
     pub data_class: Option<DataClass>,
+    /// Data-plane role (`data-steward`), None for `app`.
+    pub role: Option<&'static str>,
 }
 
 impl Default for KeyOpts {
@@ -431,6 +434,7 @@ impl Default for KeyOpts {
             models: vec!["*"],
             expires_at: None,
             data_class: None,
+            role: None,
         }
     }
 }

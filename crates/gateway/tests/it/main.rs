@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod budgets;
+mod datasets;
 mod guards;
 mod harness;
 mod killswitch;

@@ -154,6 +154,7 @@ fn row_to_key(row: &PgRow) -> Result<KeyRecord> {
                 })
             })
             .transpose()?,
+        role: row.try_get("role")?,
     })
 }
 
@@ -166,8 +167,8 @@ impl KeyStore for PgStore {
         sqlx::query(
             "INSERT INTO virtual_keys (id, hash, display_prefix, name, owner, team, environment,
                 allowed_models, created_at, expires_at, revoked_at, last_used_at, rotated_from, rotated_to,
-                data_class)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                data_class, role)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&r.id)
         .bind(&r.hash.0[..])
@@ -184,6 +185,7 @@ impl KeyStore for PgStore {
         .bind(&r.rotated_from)
         .bind(&r.rotated_to)
         .bind(r.data_class.map(DataClass::as_str))
+        .bind(&r.role)
         .execute(&self.pool)
         .await?;
         Ok(())

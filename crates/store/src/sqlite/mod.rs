@@ -105,6 +105,7 @@ fn row_to_key(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord> {
                 })
             })
             .transpose()?,
+        role: row.try_get("role")?,
     })
 }
 
@@ -117,8 +118,8 @@ impl KeyStore for SqliteStore {
         sqlx::query(
             "INSERT INTO virtual_keys (id, hash, display_prefix, name, owner, team, environment,
                 allowed_models, created_at, expires_at, revoked_at, last_used_at, rotated_from, rotated_to,
-                data_class)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                data_class, role)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(&r.hash.0[..])
@@ -135,6 +136,7 @@ impl KeyStore for SqliteStore {
         .bind(&r.rotated_from)
         .bind(&r.rotated_to)
         .bind(r.data_class.map(DataClass::as_str))
+        .bind(&r.role)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -26,6 +26,7 @@ use backend::{Arg, TestDb, on_each_backend};
 
 on_each_backend!(
     key_lifecycle_create_lookup_revoke_rotate,
+    a_keys_role_round_trips_and_survives_rotation,
     an_unknown_stored_data_class_is_corrupt_not_a_default,
     rotation_never_extends_an_earlier_expiry,
     touching_keys_keeps_the_latest_use,
@@ -114,6 +115,25 @@ async fn an_expiring_switch_lifts_itself_and_never_shortens_a_permanent_one(db: 
     // Cleared early by a person.
     assert!(c.clear_switch(SwitchKind::Key, "key_over").await.unwrap());
     assert_eq!(c.switches().await.unwrap().len(), 1);
+}
+
+async fn a_keys_role_round_trips_and_survives_rotation(db: TestDb) {
+    let db = &db.store.keys;
+    let hasher = KeyHasher::new([4; 32]);
+    let key = VirtualKey::generate(Environment::Production);
+    let mut rec = KeyRecord::new(&key, hasher.hash(&key), "ft-pipeline");
+    rec.role = Some("data-steward".into());
+    db.insert_key(&rec).await.unwrap();
+    let found = db.key_by_hash(&hasher.hash(&key)).await.unwrap().unwrap();
+    assert_eq!(found.role.as_deref(), Some("data-steward"));
+    // A rotated steward key stays a steward key; an app key stays an app key.
+    let (_, succ) = found.successor(&hasher);
+    assert_eq!(succ.role.as_deref(), Some("data-steward"));
+    let plain = VirtualKey::generate(Environment::Staging);
+    let plain_rec = KeyRecord::new(&plain, hasher.hash(&plain), "app");
+    db.insert_key(&plain_rec).await.unwrap();
+    let found = db.key_by_id(&plain_rec.id).await.unwrap().unwrap();
+    assert_eq!(found.role, None);
 }
 
 async fn key_lifecycle_create_lookup_revoke_rotate(db: TestDb) {

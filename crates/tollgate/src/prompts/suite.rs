@@ -1,5 +1,5 @@
-//! Evaluation suites of `tollgate prompts test`: cases sent through a running gateway and the
-//! assertions on each answer (contains, not-contains, regex, JSON Schema, latency, cost, guard
+//! Evaluation suites of `tollgate prompts test` and `tollgate routes test`: cases sent
+//! through a running gateway and the assertions on each answer (contains, not-contains, regex, JSON Schema, latency, cost, guard
 //! verdict).
 
 use std::collections::BTreeMap;
@@ -77,6 +77,25 @@ pub struct Checks {
     pub guard: Option<String>,
 }
 
+/// What a suite evaluates: a prompt version, or a route version (its targets).
+#[derive(Debug, Clone, Copy)]
+pub enum Under<'a> {
+    /// `prompt:NAME` at this version.
+    Prompt {
+        /// Prompt name.
+        name: &'a str,
+        /// Version expected to serve.
+        version: i64,
+    },
+    /// The route alias at this version.
+    Route {
+        /// Route alias.
+        alias: &'a str,
+        /// Version expected to serve.
+        version: i64,
+    },
+}
+
 /// What one case found.
 #[derive(Debug)]
 pub struct CaseResult {
@@ -135,14 +154,30 @@ impl Suite {
         p
     }
 
-    /// Run every case through the gateway at `gateway` with `key`, expecting `name` at
-    /// `version`.
+    /// Every case must carry its own messages: a route version has no prompt to supply them.
+    pub fn check_for_route(&self) -> Result<()> {
+        let bare: Vec<&str> = self
+            .cases
+            .iter()
+            .filter(|c| c.messages.is_empty())
+            .map(|c| c.name.as_str())
+            .collect();
+        if !bare.is_empty() {
+            bail!(
+                "a route suite's cases need `messages` (there is no prompt to supply them): {}",
+                bare.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Run every case through the gateway at `gateway` with `key`, expecting `under` to be
+    /// what serves it.
     pub async fn run(
         &self,
         gateway: &str,
         key: &str,
-        name: &str,
-        version: i64,
+        under: Under<'_>,
         prices: &tollgate_guard::cost::PriceTable,
     ) -> Result<Vec<CaseResult>> {
         let client = reqwest::Client::builder()
@@ -150,11 +185,19 @@ impl Suite {
             .build()
             .context("building the HTTP client")?;
         let url = format!("{}/v1/chat/completions", gateway.trim_end_matches('/'));
-        let want = format!("{name}@v{version}");
+        let (want, header) = match under {
+            Under::Prompt { name, version } => (format!("{name}@v{version}"), "x-tollgate-prompt"),
+            Under::Route { alias, version } => (format!("{alias}@v{version}"), "x-tollgate-route"),
+        };
         let mut out = Vec::new();
         for c in &self.cases {
             let compiled = compile(&c.checks).map_err(anyhow::Error::msg)?;
-            let mut body = json!({"model": format!("{}{name}", prompt::MODEL_PREFIX), "variables": c.variables});
+            let mut body = match under {
+                Under::Prompt { name, .. } => {
+                    json!({"model": format!("{}{name}", prompt::MODEL_PREFIX), "variables": c.variables})
+                }
+                Under::Route { alias, .. } => json!({"model": alias}),
+            };
             if !c.messages.is_empty() {
                 body["messages"] = Value::Array(c.messages.clone());
             }
@@ -169,7 +212,7 @@ impl Suite {
             let status = resp.status().as_u16();
             let served = resp
                 .headers()
-                .get("x-tollgate-prompt")
+                .get(header)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let answer: Value = resp.json().await.unwrap_or(Value::Null);
@@ -187,7 +230,7 @@ impl Suite {
             if (200..300).contains(&status) && served.as_deref() != Some(want.as_str()) {
                 failures.push(format!(
                     "the gateway served {}, not {want} (was a version pushed during the run, or is the key of another environment?)",
-                    served.as_deref().unwrap_or("no prompt")
+                    served.as_deref().unwrap_or("no version")
                 ));
             }
             out.push(CaseResult {

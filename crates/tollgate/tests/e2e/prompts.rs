@@ -15,7 +15,7 @@ use crate::server::{Server, create_key};
 
 /// A prompt file whose user message starts with `tag`: the mock echoes the last user
 /// message, so the answer shows which version was served.
-fn write_prompt(dir: &Path, tag: &str) -> String {
+pub(crate) fn write_prompt(dir: &Path, tag: &str) -> String {
     let path = dir.join("support.yaml");
     std::fs::write(
         &path,
@@ -27,7 +27,7 @@ fn write_prompt(dir: &Path, tag: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-fn write_suite(dir: &Path, name: &str, must_contain: &str) -> String {
+pub(crate) fn write_suite(dir: &Path, name: &str, must_contain: &str) -> String {
     let path = dir.join(name);
     std::fs::write(
         &path,
@@ -39,7 +39,7 @@ fn write_suite(dir: &Path, name: &str, must_contain: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-async fn new_admin(url: &str, owner: &str, role: &str) -> (String, String) {
+pub(crate) async fn new_admin(url: &str, owner: &str, role: &str) -> (String, String) {
     let r = reqwest::Client::new()
         .post(format!("{url}/admin/v1/admins"))
         .bearer_auth(owner)
@@ -75,7 +75,7 @@ async fn ask(client: &reqwest::Client, url: &str, key: &str) -> (u16, String) {
     )
 }
 
-async fn wait_for(url: &str, key: &str, want: &str) {
+pub(crate) async fn wait_for(url: &str, key: &str, want: &str) {
     let client = reqwest::Client::new();
     let t0 = Instant::now();
     loop {
@@ -332,11 +332,40 @@ async fn wait_for_model(mock: &MockUpstream, url: &str, key: &str, want: &str) {
     }
 }
 
+/// Wait (at most a second) until a call with `key` reaches the mock for upstream model
+/// `want`, whatever the answer's status (a version under test may fail).
+async fn wait_for_upstream(mock: &MockUpstream, url: &str, key: &str, want: &str) {
+    let t0 = Instant::now();
+    loop {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        let _ = r.bytes().await;
+        let got = mock.requests().last().unwrap().body["model"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if got == want {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "still {got:?} after 1 s, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn route_versions_are_pushed_promoted_and_rolled_back_from_the_cli() {
+async fn route_versions_are_pushed_tested_promoted_and_rolled_back_from_the_cli() {
     let mock = MockUpstream::start().await.unwrap();
     let p = project(&mock, "[governance]\nfour_eyes = true\n");
     let (live, _) = create_key(&p.dir, &[]);
+    let (staging, _) = create_key(&p.dir, &["--env", "staging"]);
     let server = Server::start(&p.dir, &[]);
     let url = server.url.clone();
     let (model_admin, _) = new_admin(&url, &p.owner, "model-admin").await;
@@ -353,6 +382,29 @@ async fn route_versions_are_pushed_promoted_and_rolled_back_from_the_cli() {
         "route: gpt\ntargets:\n  - provider: nowhere\n    model: x\n",
     )
     .unwrap();
+    // A route suite brings its own messages; the mock answers `mock:openai:<last message>`.
+    std::fs::write(
+        p.dir.join("suite.yaml"),
+        "cases:\n  - name: answers\n    messages: [{role: user, content: ping}]\n    assert:\n      contains: 'mock:openai:ping'\n",
+    )
+    .unwrap();
+    let test = |token: &str| {
+        admin_cli(
+            &p.dir,
+            Some(token),
+            &[
+                "routes",
+                "test",
+                "gpt",
+                "--suite",
+                "suite.yaml",
+                "--gateway",
+                &url,
+                "--key",
+                &staging,
+            ],
+        )
+    };
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "bad.yaml"]);
     assert_eq!(code, 2);
     assert!(err.contains("not a provider"), "{err}");
@@ -361,6 +413,17 @@ async fn route_versions_are_pushed_promoted_and_rolled_back_from_the_cli() {
     write("v1.yaml", "gpt-next");
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v1.yaml"]);
     assert_eq!(code, 0, "{err}");
+    wait_for_upstream(&mock, &url, &staging, "gpt-next").await;
+    // Not evaluated yet: the approver is refused and told how to evaluate it.
+    let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
+    assert_eq!(code, 2, "an unevaluated route version cannot be promoted");
+    assert!(
+        err.contains("has not been evaluated") && err.contains("tollgate routes test gpt"),
+        "{err}"
+    );
+    let (code, out, err) = test(&model_admin);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASSED: route gpt v1"), "{out}");
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "promote", "gpt"]);
     assert_eq!(code, 2, "a model admin cannot promote");
     assert!(err.contains("approver"), "{err}");
@@ -371,6 +434,9 @@ async fn route_versions_are_pushed_promoted_and_rolled_back_from_the_cli() {
     write("v2.yaml", "gpt-bad-update");
     let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v2.yaml"]);
     assert_eq!(code, 0, "{err}");
+    wait_for_upstream(&mock, &url, &staging, "gpt-bad-update").await;
+    let (code, out, err) = test(&approver);
+    assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
     assert_eq!(code, 0, "{err}");
     wait_for_model(&mock, &url, &live, "gpt-bad-update").await;
@@ -378,6 +444,19 @@ async fn route_versions_are_pushed_promoted_and_rolled_back_from_the_cli() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("from v2 to v1"), "{out}");
     wait_for_model(&mock, &url, &live, "gpt-next").await;
+
+    // A model update whose evaluation fails (the upstream errors) is refused promotion.
+    write("v3.yaml", "fail-500");
+    let (code, _, err) = admin_cli(&p.dir, Some(&model_admin), &["routes", "push", "v3.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for_upstream(&mock, &url, &staging, "fail-500").await;
+    let (code, out, err) = test(&model_admin);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAILED: route gpt v3"), "{out}");
+    let (code, _, err) = admin_cli(&p.dir, Some(&approver), &["routes", "promote", "gpt"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("route gpt v3 failed its evaluation"), "{err}");
+    assert_eq!(served_model(&mock, &url, &live).await, "gpt-next");
     let (code, out, _) = admin_cli(&p.dir, Some(&approver), &["routes", "history", "gpt"]);
     assert_eq!(code, 0);
     assert!(
