@@ -24,6 +24,7 @@ pub mod budgets;
 pub mod incident;
 pub mod limits;
 pub mod review;
+pub mod sampling;
 
 pub use limits::{LimitsConfig, RouteLimitsConfig};
 
@@ -111,6 +112,9 @@ pub struct Config {
     pub alerts: alerts::AlertsConfig,
     /// Automated key rotation (AC-4).
     pub rotation: Option<crate::rotation::RotationConfig>,
+    /// The review queue's sample rate and the drift check (MI-4).
+    #[serde(default)]
+    pub review: sampling::ReviewQueueConfig,
 }
 
 /// One model's price, USD per million tokens.
@@ -394,6 +398,8 @@ pub struct RouteConfig {
     pub data_class: Option<Spanned<String>>,
     /// This route's limits and caps over `[limits]`.
     pub limits: Option<RouteLimitsConfig>,
+    /// This route's review sample rate over `[review]` (MI-4).
+    pub review: Option<sampling::RouteReviewConfig>,
 }
 
 /// One target of a route.
@@ -757,6 +763,10 @@ impl Config {
         self.limits.validate(problems);
         budgets::validate(&self.budgets, &self.budgets_settings, problems);
         self.alerts.validate(problems);
+        self.review.validate(
+            self.routes.iter().map(|(a, r)| (a, r.review.as_ref())),
+            problems,
+        );
         if let Some(r) = &self.rotation {
             r.validate(problems);
         }

@@ -526,6 +526,12 @@ async fn chat(
         return reject(&gw, ctx, e);
     }
     let check_state = route.guards.checks.prepare(format, &mut request.body);
+    // The review sample (MI-4) keeps the prompt exactly as it goes upstream, masked by the
+    // guards above; the review queue masks it again before it is stored.
+    let review_window = gw.reviews.window_chars();
+    if gw.reviews.sample(&route.alias) {
+        ctx.review_prompt = Some(crate::review::cut(&request.prompt_text(), review_window).0);
+    }
     let log_payloads = gw.config.logging.log_payloads;
     if log_payloads {
         ctx.prompt = Some(request.prompt_text());
@@ -664,6 +670,7 @@ async fn chat(
                 restore_json(&mut out, &masker);
             }
             ctx.usage = usage;
+            ctx.answer = Some(crate::review::cut(&text, review_window).0);
             if log_payloads {
                 ctx.completion = Some(text);
             }
@@ -673,8 +680,10 @@ async fn chat(
             with_request_id(resp, &id)
         }
         Reply::Stream(bytes) => {
+            // Text is always captured (bounded): drift statistics read every answer's
+            // opening for refusals, and a sampled stream is kept for review.
             let translator =
-                StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads);
+                StreamTranslator::new(upstream_format, format, request.include_usage, true);
             let checker = StreamChecker::new(route.guards.checks.clone(), check_state);
             let output = StreamOutputGuard::new(format, &masker, restore, Some(checker));
             stream_response(gw, ctx, bytes, translator, output)
@@ -807,6 +816,7 @@ impl StreamRecord {
     ) -> Option<crate::audit::Ticket> {
         let mut ctx = self.ctx.take()?;
         ctx.usage = t.usage();
+        ctx.answer = Some(crate::review::cut(t.text(), self.gw.reviews.window_chars()).0);
         if self.gw.config.logging.log_payloads {
             ctx.completion = Some(t.text().to_owned());
         }
