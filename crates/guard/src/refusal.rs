@@ -13,8 +13,6 @@
 //!    to provide", "as an ai language model", "i must decline", …), or starts with an apology
 //!    ("sorry", "i'm sorry", "i apologize") followed within the opening by a negated ability
 //!    ("can't", "cannot", "unable", "not able", "won't").
-//! 3. An OpenAI `refusal` field (structured outputs) is a refusal whatever the text says; the
-//!    gateway passes that separately.
 //!
 //! It is a rate estimator, not a classifier for single answers: some refusals are phrased
 //! otherwise and a few apologies are not refusals, but both errors are stable over time, so

@@ -15,6 +15,7 @@ mod cli;
 mod incident;
 mod prompts;
 mod providers;
+mod review;
 mod scaleout;
 mod scan;
 mod sdk;
