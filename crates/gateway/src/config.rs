@@ -25,6 +25,7 @@ pub mod datasets;
 pub mod incident;
 pub mod limits;
 pub mod review;
+pub mod sampling;
 
 pub use limits::{LimitsConfig, RouteLimitsConfig};
 
@@ -114,6 +115,9 @@ pub struct Config {
     pub rotation: Option<crate::rotation::RotationConfig>,
     /// The fine-tuning file and job endpoints, for data-steward keys (AC-3); off without it.
     pub datasets: Option<datasets::DatasetsConfig>,
+    /// The review queue's sample rate and the drift check (MI-4).
+    #[serde(default)]
+    pub review: sampling::ReviewQueueConfig,
 }
 
 /// One model's price, USD per million tokens.
@@ -397,6 +401,8 @@ pub struct RouteConfig {
     pub data_class: Option<Spanned<String>>,
     /// This route's limits and caps over `[limits]`.
     pub limits: Option<RouteLimitsConfig>,
+    /// This route's review sample rate over `[review]` (MI-4).
+    pub review: Option<sampling::RouteReviewConfig>,
 }
 
 /// One target of a route.
@@ -760,6 +766,10 @@ impl Config {
         self.limits.validate(problems);
         budgets::validate(&self.budgets, &self.budgets_settings, problems);
         self.alerts.validate(problems);
+        self.review.validate(
+            self.routes.iter().map(|(a, r)| (a, r.review.as_ref())),
+            problems,
+        );
         if let Some(r) = &self.rotation {
             r.validate(problems);
         }

@@ -84,6 +84,11 @@ pub struct RequestContext {
     /// The route version that served the request (`ALIAS@vN`), if one is deployed for the
     /// key's environment (None: the config's targets).
     pub route_ref: Option<String>,
+    /// The answer's text, bounded to the review window, once the request is answered: the
+    /// refusal detector reads it and, if sampled, the review queue keeps it (MI-4).
+    pub answer: Option<String>,
+    /// The prompt as sent upstream, bounded, when the request was sampled for review.
+    pub review_prompt: Option<String>,
 }
 
 impl RequestContext {
@@ -122,6 +127,8 @@ impl RequestContext {
             budget: None,
             prompt_ref: None,
             route_ref: None,
+            answer: None,
+            review_prompt: None,
         }
     }
 
@@ -273,6 +280,36 @@ impl RequestContext {
             blocked: self.blocked_by.is_some(),
             auth_failed: self.error_class == Some("auth"),
         });
+        self.review(gw);
+    }
+
+    /// The review step: add the request to its route's day and, if it was sampled and
+    /// answered, hand prompt and answer to the review queue (masked there, off this path).
+    fn review(&mut self, gw: &Gateway) {
+        let Some(route) = self.route.as_deref() else {
+            return;
+        };
+        if !gw.routes.contains_key(route) {
+            return;
+        }
+        // An answer counts only if it reached the client whole.
+        if self.error_class.is_some() || self.blocked_by.is_some() {
+            self.answer = None;
+        }
+        gw.reviews.observe(&crate::review::Finished {
+            route,
+            at: self.arrived,
+            answer: self.answer.as_deref(),
+            output_tokens: self.usage.map_or(0, |u| u.output),
+            blocked: self.blocked_by.is_some(),
+            error: self.error_class.is_some(),
+            latency_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            cost_usd: self.cost_usd,
+        });
+        if let (Some(prompt), Some(answer)) = (self.review_prompt.take(), self.answer.take()) {
+            gw.reviews
+                .keep(&gw.metrics, route, &self.id, self.arrived, prompt, answer);
+        }
     }
 
     fn take_draft(&mut self) -> Draft {

@@ -17,6 +17,8 @@
 //! - [`datasets`] proxies the fine-tuning file and job endpoints for data-steward keys;
 //! - [`budget`] enforces spend limits (DO-2) and [`alert`] raises alerts, with the
 //!   [`anomaly`] detector (MI-2);
+//! - [`review`] samples masked interactions into the review queue and counts each route's
+//!   day; [`drift`] scores those days against a baseline and alerts (MI-4);
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
 pub mod admin;
@@ -29,6 +31,7 @@ pub mod config;
 pub mod context;
 pub mod credential;
 pub mod datasets;
+pub mod drift;
 pub mod error;
 pub mod guards;
 pub mod killswitch;
@@ -39,6 +42,7 @@ pub mod policy;
 pub mod prompt;
 pub mod provider;
 pub mod resilience;
+pub mod review;
 pub mod rollout;
 pub mod rotation;
 pub mod secrets;
@@ -218,6 +222,27 @@ pub async fn serve(
             }
         })
     });
+    // The review sample and route statistics (MI-4) reach the store off the request path.
+    let reviews = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(review::FLUSH_INTERVAL);
+            loop {
+                tick.tick().await;
+                gw.reviews.flush().await;
+            }
+        })
+    };
+    let drift_check = gw.config.review.drift.enabled.then(|| {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(gw.config.review.drift.interval());
+            loop {
+                tick.tick().await;
+                drift::check(&gw, gw.alerts.now()).await;
+            }
+        })
+    });
     let app = router(gw.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -230,7 +255,12 @@ pub async fn serve(
     if let Some(r) = retention {
         r.abort();
     }
+    reviews.abort();
+    if let Some(d) = drift_check {
+        d.abort();
+    }
     gw.auth.flush_last_used().await;
+    gw.reviews.flush().await;
     gw.audit.shutdown().await;
     result
 }

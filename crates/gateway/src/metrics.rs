@@ -81,6 +81,13 @@ pub struct AttemptLabels {
     pub outcome: String,
 }
 
+/// Labels of review samples.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SampleLabels {
+    /// `queued` or `dropped` (the in-memory queue was full).
+    pub outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~65 s: gateway overhead is sub-millisecond, model calls take seconds.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -119,6 +126,8 @@ pub struct Metrics {
     pub guard_blocks: Family<GuardLabels, Counter>,
     /// Highest prompt-injection score per request, by route.
     pub injection_score: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// Interactions sampled for review, by outcome (MI-4).
+    pub review_samples: Family<SampleLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -167,6 +176,12 @@ impl Metrics {
             Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 score_histogram,
             );
+        let review_samples = Family::<SampleLabels, Counter>::default();
+        registry.register(
+            "review_samples",
+            "Interactions sampled for the review queue, by outcome (dropped: queue full)",
+            review_samples.clone(),
+        );
         registry.register("requests", "Finished requests", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -213,7 +228,17 @@ impl Metrics {
             injection_score,
             rate_limited,
             cost_micro_usd,
+            review_samples,
         }
+    }
+
+    /// Count a review sample's outcome.
+    pub fn review_sample(&self, outcome: &str) {
+        self.review_samples
+            .get_or_create(&SampleLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Count a limit refusal.

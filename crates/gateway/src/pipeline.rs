@@ -603,6 +603,12 @@ async fn chat(
         return reject(&gw, ctx, e);
     }
     let check_state = route.guards.checks.prepare(format, &mut request.body);
+    // The review sample (MI-4) keeps the prompt exactly as it goes upstream, masked by the
+    // guards above; the review queue masks it again before it is stored.
+    let review_window = gw.reviews.window_chars();
+    if gw.reviews.sample(&route.alias) {
+        ctx.review_prompt = Some(crate::review::cut(&request.prompt_text(), review_window).0);
+    }
     let log_payloads = gw.config.logging.log_payloads;
     if log_payloads {
         ctx.prompt = Some(request.prompt_text());
@@ -741,6 +747,7 @@ async fn chat(
                 restore_json(&mut out, &masker);
             }
             ctx.usage = usage;
+            ctx.answer = Some(crate::review::cut(&text, review_window).0);
             if log_payloads {
                 ctx.completion = Some(text);
             }
@@ -750,8 +757,10 @@ async fn chat(
             with_request_id(resp, &id)
         }
         Reply::Stream(bytes) => {
+            // Text is always captured (bounded): drift statistics read every answer's
+            // opening for refusals, and a sampled stream is kept for review.
             let translator =
-                StreamTranslator::new(upstream_format, format, request.include_usage, log_payloads)
+                StreamTranslator::new(upstream_format, format, request.include_usage, true)
                     .with_prompt_estimate(tollgate_guard::tokens::estimate(&request.prompt_text()));
             let checker = StreamChecker::new(route.guards.checks.clone(), check_state);
             let output = StreamOutputGuard::new(format, &masker, restore, Some(checker));
@@ -887,6 +896,7 @@ impl StreamRecord {
         // An upstream that reports no usage in its stream is estimated, as a whole answer
         // is: the tokens were spent either way, and limits and budgets must count them.
         ctx.usage = Some(t.usage_or_estimate());
+        ctx.answer = Some(crate::review::cut(t.text(), self.gw.reviews.window_chars()).0);
         if self.gw.config.logging.log_payloads {
             ctx.completion = Some(t.text().to_owned());
         }

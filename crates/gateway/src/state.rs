@@ -87,6 +87,8 @@ pub struct Gateway {
     pub alerts: Arc<crate::alert::Alerter>,
     /// Budgets and their ledger (DO-2).
     pub budgets: Arc<crate::budget::Budgets>,
+    /// The review sample and daily route statistics (MI-4).
+    pub reviews: Arc<crate::review::Reviews>,
     /// Kill switches in force (refreshed from the store).
     pub switches: crate::killswitch::Switches,
     /// Deployed prompt versions (refreshed from the store).
@@ -179,9 +181,19 @@ impl Gateway {
             store.budgets.clone(),
             alerts.clone(),
         ));
+        let reviews = Arc::new(crate::review::Reviews::new(
+            config.review,
+            config
+                .routes
+                .iter()
+                .map(|(alias, rc)| (alias.clone(), config.review.rate_for(rc.review.as_ref())))
+                .collect(),
+            store.reviews.clone(),
+        ));
         Ok(Self {
             alerts,
             budgets,
+            reviews,
             limiter,
             rate_limiter,
             prices: config.price_table(),

@@ -13,7 +13,8 @@
 //!   reversible token restored in the response (streams included), or block;
 //! - [`normalize`]: Unicode normalisation that undoes and counts obfuscation tricks;
 //! - [`injection`]: prompt-injection scoring, spotlighting and canaries (MG-4);
-//! - [`content`]: content-category scores and topic allow/deny lists (MG-2).
+//! - [`content`]: content-category scores and topic allow/deny lists (MG-2);
+//! - [`refusal`]: whether a completion opens with a refusal, for drift statistics (MI-4).
 //!
 //! PII, injection, content and output validation detectors join this crate as they land.
 
@@ -24,5 +25,6 @@ pub mod injection;
 pub mod mask;
 pub mod normalize;
 pub mod pii;
+pub mod refusal;
 pub mod secret;
 pub mod tokens;

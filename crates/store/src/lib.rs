@@ -23,9 +23,11 @@
 //! - [`prompt::PromptStore`]: versioned prompts and their staging/production pointers;
 //! - [`budget::BudgetLedger`]: budget spend with atomic reservations (DO-2);
 //!   [`alert::AlertStore`]: raised alerts and what each key was seen using (MI-2);
+//! - [`review::ReviewStore`]: the review queue of sampled, masked interactions and the daily
+//!   per-route statistics behind drift scores (MI-4);
 //! - [`Store`]: the traits [`KeyStore`], [`SecretStore`], [`AdminStore`],
 //!   [`audit::AuditStore`], [`control::ControlStore`], [`budget::BudgetLedger`] and
-//!   [`alert::AlertStore`] in one handle, over either backend.
+//!   [`alert::AlertStore`] and [`review::ReviewStore`] in one handle, over either backend.
 
 pub mod alert;
 pub mod audit;
@@ -38,6 +40,7 @@ pub mod keystore;
 pub mod master;
 pub mod postgres;
 pub mod prompt;
+pub mod review;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -131,6 +134,8 @@ pub struct Store {
     pub alerts: Arc<dyn alert::AlertStore>,
     /// Versioned prompts and their environments.
     pub prompts: Arc<dyn prompt::PromptStore>,
+    /// The review queue and daily route statistics (MI-4).
+    pub reviews: Arc<dyn review::ReviewStore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,6 +156,7 @@ impl Store {
             + budget::BudgetLedger
             + alert::AlertStore
             + prompt::PromptStore
+            + review::ReviewStore
             + 'static,
     {
         Self {
@@ -161,6 +167,7 @@ impl Store {
             alerts: backend.clone(),
             audit: backend.clone(),
             prompts: backend.clone(),
+            reviews: backend.clone(),
             control: backend,
         }
     }

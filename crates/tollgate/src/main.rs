@@ -10,7 +10,9 @@
 //! - `prompts`: versioned prompts, staging and production, gated promotion, rollback
 //!   ([`prompts`], DO-3, DO-4); `routes`: the same for route configurations ([`routes`]);
 //! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config;
-//! - `budgets`, `alerts`: spend against budgets and recent alerts ([`budgets`]).
+//! - `budgets`, `alerts`: spend against budgets and recent alerts ([`budgets`]);
+//! - `review`, `drift`: the review queue of sampled interactions and each route's drift
+//!   score against its baseline ([`review`], MI-4).
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
@@ -24,6 +26,7 @@ mod keys;
 mod kill;
 mod prompts;
 mod providers;
+mod review;
 mod routes;
 mod runbook;
 mod scan;
@@ -81,6 +84,10 @@ enum Command {
     Budgets(budgets::BudgetsArgs),
     /// Alerts raised recently: budget thresholds, suspensions, anomalies (MI-2).
     Alerts(budgets::AlertsArgs),
+    /// The review queue: list sampled, PII-masked interactions; label them (MI-4).
+    Review(review::ReviewArgs),
+    /// A route's daily output statistics and drift score against its baseline (MI-4).
+    Drift(review::DriftArgs),
     /// Versioned prompts: push to staging, test, promote, roll back (DO-3, DO-4).
     #[command(subcommand)]
     Prompts(prompts::PromptsCommand),
@@ -130,6 +137,8 @@ fn main() -> ExitCode {
             Command::Unkill(args) => kill::unkill(&cli.global, args).await,
             Command::Budgets(args) => budgets::budgets(&cli.global, args).await,
             Command::Alerts(args) => budgets::alerts(&cli.global, args).await,
+            Command::Review(args) => review::run(&cli.global, args).await,
+            Command::Drift(args) => review::drift(&cli.global, args).await,
             Command::Prompts(cmd) => prompts::run(&cli.global, cmd).await,
             Command::Routes(cmd) => routes::run(&cli.global, cmd).await,
             Command::Runbook(args) => runbook::run(&cli.global, args),

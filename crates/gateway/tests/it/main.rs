@@ -21,6 +21,7 @@ mod limits;
 mod policy;
 mod prompts;
 mod resilience;
+mod review;
 mod rotation;
 mod routing;
 mod secret_servers;

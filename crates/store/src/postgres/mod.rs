@@ -13,6 +13,7 @@ mod audit;
 mod budget;
 mod control;
 mod prompt;
+mod review;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -7,6 +7,7 @@ mod audit;
 mod budget;
 mod control;
 mod prompt;
+mod review;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -13,6 +13,7 @@ mod backend;
 mod audit;
 mod budget;
 mod prompt;
+mod review;
 
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};

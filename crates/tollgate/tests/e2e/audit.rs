@@ -168,7 +168,7 @@ fn payload<'a>(doc: &'a Value, kind: &str) -> Option<&'a Value> {
 }
 
 /// SIGTERM the server and wait (bounded) for it to exit.
-fn stop(server: &mut Server) -> ExitStatus {
+pub(crate) fn stop(server: &mut Server) -> ExitStatus {
     let ok = Command::new("kill")
         .arg("-TERM")
         .arg(server.child.id().to_string())

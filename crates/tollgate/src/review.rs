@@ -1,0 +1,383 @@
+//! `tollgate review` and `tollgate drift` (checklist MI-4): the queue of sampled, PII-masked
+//! interactions and reviewers' labels on them; each route's daily statistics and its drift
+//! score against a baseline (method: `tollgate_gateway::drift`).
+//!
+//! Reading the queue needs an admin credential whose role reads reports (owner, admin,
+//! approver, data-steward, auditor): the items are masked, but they are still users' words.
+//! Labelling is a quality judgement on the model's output, the approver's job (as promoting
+//! a prompt is), so it needs owner, admin or approver; every label is written to the audit
+//! trail with the credential that gave it and the reviewer's name.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+use tollgate_gateway::drift::{self, DriftReport};
+use tollgate_store::review::{Labelling, MAX_REVIEW_PAGE, ReviewLabel, ReviewQuery};
+
+use crate::Outcome;
+use crate::setup::{self, AdminArgs};
+
+/// Roles that may read the review queue.
+pub const READERS: &[&str] = &["owner", "admin", "approver", "data-steward", "auditor"];
+/// Roles that may label items.
+pub const LABELLERS: &[&str] = &["owner", "admin", "approver"];
+
+/// Options of `review`: list (the default) or label.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    command: Option<ReviewCommand>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+/// `review` subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum ReviewCommand {
+    /// List items waiting for a label (oldest first).
+    List(ListArgs),
+    /// Label one item.
+    Label(LabelArgs),
+}
+
+/// Options of `review list`.
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// Only this route.
+    #[arg(long)]
+    route: Option<String>,
+    /// Labelled items too.
+    #[arg(long)]
+    all: bool,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+/// Options of `review label`.
+#[derive(Debug, clap::Args)]
+struct LabelArgs {
+    /// Item id (`rev_…`).
+    id: String,
+    /// The verdict.
+    #[arg(long, value_parser = ["good", "wrong", "harmful", "refused", "hallucinated"])]
+    label: String,
+    /// Who reviewed it (default: the admin credential's name).
+    #[arg(long)]
+    reviewer: Option<String>,
+    /// A note for whoever reads the label later.
+    #[arg(long)]
+    note: Option<String>,
+    /// Print the labelled item as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+/// Longest reviewer name and note accepted.
+const MAX_REVIEWER_CHARS: usize = 128;
+const MAX_NOTE_CHARS: usize = 2_000;
+
+/// Run `review`.
+pub async fn run(global: &setup::GlobalArgs, args: ReviewArgs) -> Result<Outcome> {
+    match args.command {
+        Some(ReviewCommand::List(l)) => list(global, l).await,
+        Some(ReviewCommand::Label(l)) => label(global, l).await,
+        None => list(global, args.list).await,
+    }
+}
+
+async fn list(global: &setup::GlobalArgs, args: ListArgs) -> Result<Outcome> {
+    setup::init_logging(false);
+    let loaded = setup::load(global)?;
+    let opened = setup::open(global, &loaded.data_dir).await?;
+    opened
+        .require_role(&args.admin, READERS, "review.list")
+        .await?;
+    let items = opened
+        .store
+        .reviews
+        .review_items(&ReviewQuery {
+            route: args.route.clone(),
+            pending_only: !args.all,
+            limit: args.limit.min(MAX_REVIEW_PAGE),
+        })
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(Outcome::Ok);
+    }
+    let summary = opened.store.reviews.review_summary().await?;
+    let last = summary
+        .last_labelled_at
+        .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+    println!(
+        "{} item(s) waiting for review, {} labelled (last label: {last}).",
+        summary.pending, summary.labelled
+    );
+    if items.is_empty() {
+        if loaded.config.review.sample_rate == 0.0
+            && loaded
+                .config
+                .routes
+                .values()
+                .all(|r| r.review.and_then(|r| r.sample_rate).unwrap_or(0.0) == 0.0)
+        {
+            println!(
+                "Nothing is sampled: set [review] sample_rate (or [routes.NAME.review] sample_rate) in tollgate.toml."
+            );
+        }
+        return Ok(Outcome::Ok);
+    }
+    for i in &items {
+        let state = match (&i.label, &i.reviewer) {
+            (Some(l), Some(r)) => format!("{} by {r}", l.as_str()),
+            (Some(l), None) => l.as_str().to_owned(),
+            _ => "pending".to_owned(),
+        };
+        println!(
+            "\n{}  route {}  {}  [{}]{}",
+            i.id,
+            i.route,
+            i.at.to_rfc3339(),
+            state,
+            if i.truncated { "  (cut)" } else { "" }
+        );
+        println!("  prompt:     {}", one_line(&i.prompt));
+        println!("  completion: {}", one_line(&i.completion));
+    }
+    println!(
+        "\nLabel one with `tollgate review label ID --label good|wrong|harmful|refused|hallucinated --reviewer NAME`."
+    );
+    Ok(Outcome::Ok)
+}
+
+/// Text on one line (newlines shown as `⏎`), for the listing.
+fn one_line(s: &str) -> String {
+    s.replace("\r\n", " ⏎ ").replace(['\n', '\r'], " ⏎ ")
+}
+
+async fn label(global: &setup::GlobalArgs, args: LabelArgs) -> Result<Outcome> {
+    setup::init_logging(false);
+    let Some(label) = ReviewLabel::parse(&args.label) else {
+        bail!(
+            "unknown label {:?}: use good, wrong, harmful, refused or hallucinated",
+            args.label
+        );
+    };
+    if let Some(r) = &args.reviewer {
+        if r.trim().is_empty() || r.chars().count() > MAX_REVIEWER_CHARS {
+            bail!("--reviewer: give a name of 1 to {MAX_REVIEWER_CHARS} characters");
+        }
+    }
+    if args
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+    {
+        bail!("--note: at most {MAX_NOTE_CHARS} characters");
+    }
+    let loaded = setup::load(global)?;
+    let opened = setup::open(global, &loaded.data_dir).await?;
+    let who = opened
+        .require_role(&args.admin, LABELLERS, "review.label")
+        .await?;
+    let reviewer = args
+        .reviewer
+        .as_deref()
+        .map_or_else(|| who.name.clone(), |r| r.trim().to_owned());
+    let found = opened
+        .store
+        .reviews
+        .label_review(
+            &args.id,
+            &Labelling {
+                label,
+                reviewer: &reviewer,
+                labelled_by: &who.id,
+                note: args.note.as_deref(),
+                at: tollgate_store::now(),
+            },
+        )
+        .await?;
+    opened
+        .audit_admin(
+            "review.label",
+            &who.id,
+            Some(&args.id),
+            if found { "ok" } else { "not_found" },
+            json!({"label": label.as_str(), "reviewer": reviewer, "note": args.note.is_some()}),
+        )
+        .await?;
+    if !found {
+        bail!(
+            "no review item {}; list them with `tollgate review --all`",
+            args.id
+        );
+    }
+    if args.json {
+        let item = opened.store.reviews.review_item(&args.id).await?;
+        println!("{}", serde_json::to_string_pretty(&item)?);
+    } else {
+        println!(
+            "Labelled {} as {} (reviewer {reviewer}, recorded by {}).",
+            args.id,
+            label.as_str(),
+            who.id
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Options of `drift`.
+#[derive(Debug, clap::Args)]
+pub struct DriftArgs {
+    /// Route (model alias).
+    route: String,
+    /// Days in the recent window, today included (default `[review.drift] recent_days`).
+    #[arg(long)]
+    days: Option<u32>,
+    /// Days in the baseline before it (default `[review.drift] baseline_days`).
+    #[arg(long)]
+    baseline_days: Option<u32>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Run `drift`: exit 1 when the route drifted.
+pub async fn drift(global: &setup::GlobalArgs, args: DriftArgs) -> Result<Outcome> {
+    setup::init_logging(false);
+    let limit = tollgate_gateway::config::sampling::MAX_WINDOW_DAYS;
+    for (flag, v) in [
+        ("--days", args.days),
+        ("--baseline-days", args.baseline_days),
+    ] {
+        if v.is_some_and(|d| d == 0 || d > limit) {
+            bail!("{flag}: give 1 to {limit} days");
+        }
+    }
+    let loaded = setup::load(global)?;
+    let opened = setup::open(global, &loaded.data_dir).await?;
+    let mut cfg = loaded.config.review.drift;
+    if let Some(d) = args.days {
+        cfg.recent_days = d;
+    }
+    if let Some(d) = args.baseline_days {
+        cfg.baseline_days = d;
+    }
+    let today = chrono::Utc::now().date_naive();
+    let report = drift::report(&opened.store, &args.route, today, &cfg).await?;
+    if !loaded.config.routes.contains_key(&args.route) && report.series.is_empty() {
+        bail!(
+            "route {:?} is not in the config and has no statistics; `tollgate drift` takes a route alias",
+            args.route
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, cfg.min_samples);
+    }
+    Ok(if report.drifted {
+        Outcome::Findings
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+fn print_report(r: &DriftReport, min_samples: u64) {
+    let windows = format!(
+        "recent {}..{} vs baseline {}..{}",
+        r.recent.0, r.recent.1, r.baseline.0, r.baseline.1
+    );
+    match r.score {
+        _ if r.drifted => {
+            let shifted: Vec<String> = r
+                .metrics
+                .iter()
+                .filter(|m| m.drifted)
+                .map(|m| format!("{} PSI {}", m.metric, opt(m.psi, 3)))
+                .collect();
+            println!(
+                "DRIFT on route {}: {} (threshold {}; {windows}).",
+                r.route,
+                shifted.join(", "),
+                r.psi_threshold
+            );
+        }
+        Some(s) => println!(
+            "No drift on route {}: largest PSI {s:.3} < {} ({windows}).",
+            r.route, r.psi_threshold
+        ),
+        None => println!(
+            "Not enough data to score route {}: each window needs {min_samples} observations of a metric ({windows}).",
+            r.route
+        ),
+    }
+    println!(
+        "\n{:<18} {:>9} {:>10} {:>10} {:>12} {:>12}",
+        "metric", "PSI", "baseline n", "recent n", "baseline", "recent"
+    );
+    for m in &r.metrics {
+        println!(
+            "{:<18} {:>9} {:>10} {:>10} {:>12} {:>12}{}",
+            m.metric,
+            opt(m.psi, 3),
+            m.baseline_n,
+            m.recent_n,
+            opt(m.baseline_mean, 3),
+            opt(m.recent_mean, 3),
+            if m.drifted { "  drifted" } else { "" }
+        );
+    }
+    println!(
+        "\n{:<10} {:<8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>10} {:>6}  labels",
+        "day",
+        "window",
+        "requests",
+        "answers",
+        "out tok",
+        "refusal",
+        "blocked",
+        "lat ms",
+        "cost $",
+        "evals"
+    );
+    for d in &r.series {
+        let labels: Vec<String> = d.labels.iter().map(|(l, n)| format!("{l}:{n}")).collect();
+        println!(
+            "{:<10} {:<8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>10.4} {:>6}  {}",
+            d.day,
+            d.window,
+            d.counts.requests,
+            d.counts.completions,
+            opt(d.mean_output_tokens, 1),
+            opt(d.refusal_rate, 3),
+            opt(d.guard_block_rate, 3),
+            opt(d.mean_latency_ms, 0),
+            d.cost_usd,
+            match d.eval_pass_rate {
+                Some(p) => format!("{:.0}%/{}", p * 100.0, d.evals),
+                None => "-".to_owned(),
+            },
+            labels.join(" ")
+        );
+    }
+    if r.drifted {
+        println!(
+            "\nLook at recent answers with `tollgate review --route {route}` and label them; compare prompt and route versions deployed since the baseline (`tollgate prompts history NAME`, `tollgate routes history {route}`).",
+            route = r.route
+        );
+    }
+}
