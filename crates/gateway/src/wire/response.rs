@@ -147,6 +147,116 @@ fn openai_to_anthropic(body: &Value) -> Result<Value, GatewayError> {
     }))
 }
 
+/// A complete client-format answer as the event stream a streaming client expects: what a
+/// buffered stream (a structured answer validated, re-asked or replaced before release) is
+/// sent as. OpenAI: a role chunk, the text and tool calls, the finish chunk, the usage chunk
+/// when asked, `[DONE]`; Anthropic: `message_start`, each content block, `message_delta`,
+/// `message_stop`.
+pub fn as_events(
+    body: &Value,
+    format: WireFormat,
+    include_usage: bool,
+) -> Vec<crate::sse::SseEvent> {
+    use crate::sse::SseEvent;
+    let mut out = Vec::new();
+    match format {
+        WireFormat::OpenAi => {
+            let id = body.get("id").cloned().unwrap_or(Value::Null);
+            let model = body.get("model").cloned().unwrap_or(Value::Null);
+            let created = body
+                .get("created")
+                .cloned()
+                .unwrap_or_else(|| json!(unix_now()));
+            let chunk = |delta: Value, finish: Value| {
+                SseEvent::data(
+                    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+                    .to_string(),
+                )
+            };
+            let message = &body["choices"][0]["message"];
+            out.push(chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ));
+            if let Some(t) = message["content"].as_str().filter(|t| !t.is_empty()) {
+                out.push(chunk(json!({"content": t}), Value::Null));
+            }
+            if let Some(calls) = message["tool_calls"].as_array() {
+                for (i, c) in calls.iter().enumerate() {
+                    let mut c = c.clone();
+                    c["index"] = json!(i);
+                    out.push(chunk(json!({"tool_calls": [c]}), Value::Null));
+                }
+            }
+            let finish = body["choices"][0]["finish_reason"]
+                .as_str()
+                .unwrap_or("stop");
+            out.push(chunk(json!({}), json!(finish)));
+            if include_usage {
+                out.push(SseEvent::data(
+                    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": [], "usage": body.get("usage").cloned().unwrap_or(Value::Null)})
+                    .to_string(),
+                ));
+            }
+            out.push(SseEvent::data("[DONE]"));
+        }
+        WireFormat::Anthropic => {
+            let mut start = body.clone();
+            start["content"] = json!([]);
+            start["stop_reason"] = Value::Null;
+            start["stop_sequence"] = Value::Null;
+            out.push(SseEvent::named(
+                "message_start",
+                json!({"type": "message_start", "message": start}).to_string(),
+            ));
+            let blocks = body["content"].as_array().cloned().unwrap_or_default();
+            for (i, b) in blocks.iter().enumerate() {
+                let (empty, delta) = match b["type"].as_str() {
+                    Some("tool_use") => {
+                        let mut empty = b.clone();
+                        empty["input"] = json!({});
+                        (
+                            empty,
+                            json!({"type": "input_json_delta", "partial_json": b["input"].to_string()}),
+                        )
+                    }
+                    _ => (
+                        json!({"type": "text", "text": ""}),
+                        json!({"type": "text_delta", "text": b["text"].as_str().unwrap_or_default()}),
+                    ),
+                };
+                out.push(SseEvent::named(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": i, "content_block": empty})
+                        .to_string(),
+                ));
+                out.push(SseEvent::named(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": i, "delta": delta}).to_string(),
+                ));
+                out.push(SseEvent::named(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": i}).to_string(),
+                ));
+            }
+            out.push(SseEvent::named(
+                "message_delta",
+                json!({"type": "message_delta",
+                       "delta": {"stop_reason": body["stop_reason"].as_str().unwrap_or("end_turn"), "stop_sequence": null},
+                       "usage": {"output_tokens": body["usage"]["output_tokens"].as_u64().unwrap_or(0)}})
+                .to_string(),
+            ));
+            out.push(SseEvent::named(
+                "message_stop",
+                "{\"type\":\"message_stop\"}",
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

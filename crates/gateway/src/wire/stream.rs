@@ -50,6 +50,7 @@ pub struct StreamTranslator {
     text: String,
     saw_finish: bool,
     done: bool,
+    errored: bool,
     to_openai: ToOpenAi,
     to_anthropic: ToAnthropic,
 }
@@ -70,6 +71,7 @@ impl StreamTranslator {
             text: String::new(),
             saw_finish: false,
             done: false,
+            errored: false,
             to_openai: ToOpenAi {
                 created: unix_now(),
                 ..ToOpenAi::default()
@@ -91,6 +93,12 @@ impl StreamTranslator {
     /// Whether the stream reached its terminal event.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Whether the stream reached its terminal event normally (not an error event): only
+    /// then may the end-of-stream guards release the answer's last events.
+    pub fn completed(&self) -> bool {
+        self.done && !self.errored
     }
 
     fn capture(&mut self, t: &str) {
@@ -138,6 +146,7 @@ impl StreamTranslator {
                 "upstream stream ended before the response was complete",
             )));
             self.done = true;
+            self.errored = true;
         }
     }
 
@@ -155,6 +164,7 @@ impl StreamTranslator {
         let err = GatewayError::upstream_bad(format!("upstream stream error: {message}"));
         out.push(self.error_event(&err));
         self.done = true;
+        self.errored = true;
     }
 
     fn push_openai(&mut self, ev: SseEvent, out: &mut Vec<SseEvent>) -> Result<(), GatewayError> {
