@@ -898,6 +898,24 @@ mod tests {
     }
 
     #[test]
+    fn stream_buffer_and_guard_stream_settings_are_bounded_and_named() {
+        let build = |t: &str| Checks::build(&toml::from_str(t).unwrap(), None);
+        let c = build("").unwrap();
+        assert_eq!(c.output.stream_buffer_bytes, DEFAULT_STREAM_BUFFER_BYTES);
+        assert!(build("output = { stream_buffer_bytes = 4096 }").is_ok());
+        for bad in [0, MAX_STREAM_BUFFER_BYTES + 1] {
+            let e = build(&format!("output = {{ stream_buffer_bytes = {bad} }}")).unwrap_err();
+            assert!(e.contains("stream_buffer_bytes"), "{e}");
+        }
+        let c = build("content = { guard_route = \"g\", guard_stream = \"buffer\" }").unwrap();
+        assert!(c.content.unwrap().guard_model.unwrap().buffer_streams);
+        let c = build("content = { guard_route = \"g\" }").unwrap();
+        assert!(!c.content.unwrap().guard_model.unwrap().buffer_streams);
+        let e = build("content = { guard_route = \"g\", guard_stream = \"later\" }").unwrap_err();
+        assert!(e.contains("guard_stream"), "{e}");
+    }
+
+    #[test]
     fn spotlight_marks_tool_results_and_tells_the_model() {
         let cfg: GuardsConfig = toml::from_str("injection = { spotlight = true }").unwrap();
         let checks = Checks::build(&cfg, None).unwrap();

@@ -262,6 +262,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn whole_answers_become_streams_a_translator_reads_back() {
+        let a = json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "text", "text": "hi"}, {"type": "tool_use", "id": "tu", "name": "f", "input": {"x": 1}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 3, "output_tokens": 4}
+        });
+        let events = as_events(&a, WireFormat::Anthropic, false);
+        assert_eq!(
+            events.first().unwrap().event.as_deref(),
+            Some("message_start")
+        );
+        assert_eq!(
+            events.last().unwrap().event.as_deref(),
+            Some("message_stop")
+        );
+        // Read back as an OpenAI stream: the text, the tool call and the finish survive.
+        let mut t = super::super::stream::StreamTranslator::new(
+            WireFormat::Anthropic,
+            WireFormat::OpenAi,
+            false,
+            true,
+        );
+        let mut out = Vec::new();
+        for e in events {
+            t.push(e, &mut out).unwrap();
+        }
+        assert!(t.completed());
+        assert_eq!(t.text(), "hi");
+        let all: String = out.iter().map(|e| e.data.clone()).collect();
+        assert!(all.contains("\"finish_reason\":\"tool_calls\""), "{all}");
+        assert!(all.contains("{\\\"x\\\":1}"), "{all}");
+
+        let o = json!({"id": "c1", "model": "gpt", "created": 1,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"a\":1}"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}});
+        let events = as_events(&o, WireFormat::OpenAi, true);
+        let mut t = super::super::stream::StreamTranslator::new(
+            WireFormat::OpenAi,
+            WireFormat::OpenAi,
+            true,
+            true,
+        );
+        let mut out = Vec::new();
+        for e in events {
+            t.push(e, &mut out).unwrap();
+        }
+        assert!(t.completed());
+        assert_eq!(t.text(), "{\"a\":1}");
+        assert_eq!(t.usage().map(|u| u.output), Some(2));
+        assert_eq!(out.last().unwrap().data, "[DONE]");
+    }
+
+    #[test]
     fn anthropic_response_becomes_openai() {
         let a = json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
