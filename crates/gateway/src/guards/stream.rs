@@ -405,6 +405,30 @@ impl StreamOutputGuard {
                     data: v.to_string(),
                 });
             }
+            Some("content_block_start")
+                if v["content_block"]["type"] == "text"
+                    && v["content_block"]["text"]
+                        .as_str()
+                        .is_some_and(|t| !t.is_empty()) =>
+            {
+                // Text in the block's start event is text like any delta: it is guarded as
+                // one, so it cannot bypass the checks.
+                let text = v["content_block"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                v["content_block"]["text"] = Value::String(String::new());
+                out.push(SseEvent {
+                    event: ev.event,
+                    data: v.to_string(),
+                });
+                let delta = serde_json::json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": text}});
+                self.process_anthropic(
+                    SseEvent::named("content_block_delta", delta.to_string()),
+                    out,
+                );
+            }
             Some("content_block_stop") => {
                 if !self.flush_anthropic(Some(index), out) {
                     return;
@@ -734,6 +758,28 @@ mod tests {
         g.process(openai_chunk(1, "bird"), &mut out);
         assert!(g.ended());
         assert!(!openai_text(&out, 1).contains("Blue"));
+    }
+
+    #[test]
+    fn text_in_an_anthropic_block_start_is_guarded_too() {
+        let (c, _) = checker("output = { deny_patterns = [\"(?i)project bluebird\"] }");
+        let mut g =
+            StreamOutputGuard::new(WireFormat::Anthropic, &Masker::new([0; 32]), true, Some(c))
+                .unwrap();
+        let mut out = Vec::new();
+        g.process(
+            SseEvent::named(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "text", "text": "about Project Bluebird"}})
+                .to_string(),
+            ),
+            &mut out,
+        );
+        assert!(g.ended());
+        let shown: String = out.iter().map(|e| e.data.clone()).collect();
+        assert!(!shown.contains("Bluebird"), "{shown}");
+        assert_eq!(out.last().unwrap().event.as_deref(), Some("error"));
     }
 
     #[test]
