@@ -212,6 +212,13 @@ pub struct ContentPolicyConfig {
     pub guard_timeout: Option<ConfigDuration>,
     /// When the guard model cannot answer: `open` (default: let through, log) or `closed`.
     pub guard_fail: Option<String>,
+    /// How a guard model judges streamed answers. `end` (default): the answer streams
+    /// without added latency and the guard model judges the complete text before the
+    /// stream's last events go out; an unsafe verdict ends the stream with an error event,
+    /// but what streamed before it was seen. `buffer`: the whole answer is held (up to
+    /// `output.stream_buffer_bytes`) until the verdict, so nothing unsafe is shown, at the
+    /// cost of time to first token.
+    pub guard_stream: Option<String>,
 }
 
 /// Output validation policy.
@@ -244,6 +251,12 @@ pub struct OutputPolicyConfig {
     pub on_invalid: Option<String>,
     /// The safe answer given when the model fails or its output stays invalid (MG-3).
     pub fallback_message: Option<String>,
+    /// Streams whose answer must be judged whole (a JSON Schema applies, or the guard model
+    /// runs with `guard_stream = "buffer"`) are held in memory up to this many bytes of
+    /// events (default 1 MiB, at most 16 MiB), then validated, re-asked or replaced exactly
+    /// like whole answers and sent as a stream. An answer outgrowing the buffer is released
+    /// and streams live; if it then fails, the stream ends with an error event.
+    pub stream_buffer_bytes: Option<usize>,
 }
 
 /// PII policy.

@@ -6,7 +6,8 @@
 //! 4. **route**: model alias → targets (404), key scope (403), the request's data class;
 //! 5. **upstream**: provider approval for the data class (403 when no target may receive
 //!    it, [`crate::policy`]), retries, fallback, breakers ([`crate::upstream`]);
-//! 6. **respond**: translate to the client's format, whole or streamed;
+//! 6. **respond**: translate to the client's format, whole or streamed (streams: the
+//!    [`stream`] submodule, with the output guards and the end-of-stream stages);
 //! 7. **record**: one log line and metrics ([`RequestContext::finish`]).
 //!
 //! After the limits, the **budget** stage reserves the call's largest possible cost
@@ -15,16 +16,13 @@
 //! Guards (PII, injection, output validation, limits, budgets) slot in as further stages
 //! between route and upstream, and between upstream and respond.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tollgate_store::audit::PayloadKind;
 use tollgate_store::key::KeyRecord;
 
@@ -32,16 +30,17 @@ use tollgate_guard::mask::Masker;
 
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::guards::checks::{LeakAction, OnInvalid, StreamChecker};
+use crate::guards::checks::{LeakAction, OnInvalid, RequestChecks, StreamChecker};
 use crate::guards::schema;
 use crate::guards::{StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
-use crate::sse::{SseEvent, SseParser};
 use crate::state::{Gateway, Route, Target};
 use crate::upstream::{self, Call, Reply};
 use crate::wire::request::{ChatRequest, EmbeddingsRequest, parse_json};
 use crate::wire::stream::StreamTranslator;
 use crate::wire::{WireFormat, response};
+
+mod stream;
 
 /// Shared state type of the router.
 pub type AppState = Arc<Gateway>;
@@ -678,14 +677,7 @@ async fn chat(
                 if let Err(problem) = schema::check(expect, &answer) {
                     ctx.checks.output.push("schema");
                     match revalidate(
-                        &gw,
-                        &route,
-                        &headers,
-                        &mut ctx,
-                        &mut request,
-                        format,
-                        expect,
-                        &answer,
+                        &gw, &route, &headers, &mut ctx, &request, format, expect, &answer,
                         &problem,
                     )
                     .await
@@ -710,41 +702,16 @@ async fn chat(
                     }
                 }
             }
-            let answer = response::completion_text(&out, format);
-            if let Err(e) = route
-                .guards
-                .checks
-                .check_output(&answer, &check_state, &mut ctx.checks)
-            {
+            let answering = Answering {
+                route: &route,
+                masker: &masker,
+                check_state: &check_state,
+                prompt: &request.prompt_text(),
+                format,
+                restore,
+            };
+            if let Err(e) = answering.guard(&gw, &mut ctx, &mut out).await {
                 return reject(&gw, ctx, e);
-            }
-            if let Some(gm) = route
-                .guards
-                .checks
-                .content
-                .as_ref()
-                .and_then(|c| c.guard_model.as_ref())
-            {
-                if let Err(e) = crate::guards::remote::check(
-                    &gw,
-                    gm,
-                    &ctx,
-                    Some(&request.prompt_text()),
-                    &answer,
-                )
-                .await
-                {
-                    return reject(&gw, ctx, e);
-                }
-            }
-            if let Err(e) = route.guards.checks.check_complete(&answer, &mut ctx.checks) {
-                return reject(&gw, ctx, e);
-            }
-            if route.guards.checks.output.pii_leak == LeakAction::Redact {
-                crate::guards::redact_leaks(&mut out);
-            }
-            if restore {
-                restore_json(&mut out, &masker);
             }
             ctx.usage = usage;
             ctx.answer = Some(crate::review::cut(&text, review_window).0);
@@ -762,10 +729,74 @@ async fn chat(
             let translator =
                 StreamTranslator::new(upstream_format, format, request.include_usage, true)
                     .with_prompt_estimate(tollgate_guard::tokens::estimate(&request.prompt_text()));
-            let checker = StreamChecker::new(route.guards.checks.clone(), check_state);
-            let output = StreamOutputGuard::new(format, &masker, restore, Some(checker));
-            stream_response(gw, ctx, bytes, translator, output)
+            let checks = &route.guards.checks;
+            let checker = StreamChecker::new(checks.clone(), check_state.clone());
+            let guard_model = checks.content.as_ref().and_then(|c| c.guard_model.clone());
+            let capture = if expect.is_some() {
+                schema::MAX_STREAM_TEXT_BYTES
+            } else if guard_model.is_some() {
+                crate::guards::remote::MAX_GUARD_TEXT_BYTES
+            } else {
+                0
+            };
+            let output = StreamOutputGuard::new(format, &masker, restore, Some(checker))
+                .map(|g| g.with_capture(capture));
+            let end = stream::EndStages {
+                guard_model,
+                prompt: request.prompt_text(),
+                buffer_cap: checks.output.stream_buffer_bytes,
+                structured: expect.map(|expect| stream::Structured {
+                    expect,
+                    route: route.clone(),
+                    headers: headers.clone(),
+                    request,
+                    masker,
+                    check_state,
+                    restore,
+                    fallback,
+                }),
+            };
+            stream::respond(gw, ctx, bytes, translator, output, end)
         }
+    }
+}
+
+/// What the answer stages need to finish a whole answer (a non-streamed one, or a buffered
+/// stream's re-asked answer).
+struct Answering<'a> {
+    route: &'a Route,
+    masker: &'a Masker,
+    check_state: &'a RequestChecks,
+    /// The prompt as the model saw it (masked), for the guard model.
+    prompt: &'a str,
+    format: WireFormat,
+    restore: bool,
+}
+
+impl Answering<'_> {
+    /// The output stages of a whole client-format answer, in order: output checks, the guard
+    /// model, required patterns, then redaction of leaked PII and restoration of tokens.
+    /// `Err` is the refusal to send.
+    async fn guard(
+        &self,
+        gw: &AppState,
+        ctx: &mut RequestContext,
+        out: &mut Value,
+    ) -> Result<(), GatewayError> {
+        let checks = &self.route.guards.checks;
+        let answer = response::completion_text(out, self.format);
+        checks.check_output(&answer, self.check_state, &mut ctx.checks)?;
+        if let Some(gm) = checks.content.as_ref().and_then(|c| c.guard_model.as_ref()) {
+            crate::guards::remote::check(gw, gm, ctx, Some(self.prompt), &answer).await?;
+        }
+        checks.check_complete(&answer, &mut ctx.checks)?;
+        if checks.output.pii_leak == LeakAction::Redact {
+            crate::guards::redact_leaks(out);
+        }
+        if self.restore {
+            restore_json(out, self.masker);
+        }
+        Ok(())
     }
 }
 
@@ -780,7 +811,7 @@ async fn revalidate(
     route: &Route,
     headers: &HeaderMap,
     ctx: &mut RequestContext,
-    request: &mut ChatRequest,
+    request: &ChatRequest,
     format: WireFormat,
     expect: &schema::Expectation,
     answer: &str,
@@ -803,9 +834,14 @@ async fn revalidate(
             "an answer failing its JSON schema",
         ));
     }
-    schema::add_reask(format, &mut request.body, answer, problem);
-    let was_stream = request.stream;
-    request.stream = false;
+    // The re-ask is a whole answer even when the client streams: it is validated before
+    // anything of it is sent.
+    let mut again = request.clone();
+    again.stream = false;
+    again.include_usage = false;
+    again.body.remove("stream");
+    again.body.remove("stream_options");
+    schema::add_reask(format, &mut again.body, answer, problem);
     let (reply, target) = upstream::call(
         gw,
         route,
@@ -813,10 +849,9 @@ async fn revalidate(
         false,
         headers,
         ctx,
-        &ChatCall { request },
+        &ChatCall { request: &again },
     )
     .await?;
-    request.stream = was_stream;
     let Reply::Json(v) = reply else {
         return give_up();
     };
@@ -848,198 +883,6 @@ fn fallback_answer(format: WireFormat, model: &str, message: &str) -> Value {
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }),
     }
-}
-
-/// Logs and audits a streamed request when the stream ends, however it ends (the client may
-/// go away), with the digest of every byte sent.
-struct StreamRecord {
-    gw: AppState,
-    ctx: Option<RequestContext>,
-    sent: Sha256,
-    /// The response bytes, if the route stores completions (bounded).
-    kept: Option<Vec<u8>>,
-}
-
-impl StreamRecord {
-    fn merge_output(&mut self, g: StreamOutputGuard) {
-        if let Some(ctx) = self.ctx.as_mut() {
-            ctx.checks.output.extend(g.report.output);
-            ctx.checks.content.extend(g.report.content);
-            if let Some(e) = g.violation {
-                if let crate::error::ErrorKind::Blocked(guard) = e.kind {
-                    ctx.blocked_by = Some(guard);
-                }
-                ctx.error_class = Some(e.class());
-                ctx.error = Some(e.message);
-            }
-        }
-    }
-
-    /// Account for bytes about to be sent.
-    fn observe(&mut self, chunk: &[u8]) {
-        self.sent.update(chunk);
-        if let Some(k) = self.kept.as_mut() {
-            if k.len() + chunk.len() <= tollgate_store::audit::payload::MAX_PAYLOAD_BYTES {
-                k.extend_from_slice(chunk);
-            } else {
-                self.kept = None;
-            }
-        }
-    }
-
-    fn complete(
-        &mut self,
-        t: &StreamTranslator,
-        error: Option<&GatewayError>,
-    ) -> Option<crate::audit::Ticket> {
-        let mut ctx = self.ctx.take()?;
-        // An upstream that reports no usage in its stream is estimated, as a whole answer
-        // is: the tokens were spent either way, and limits and budgets must count them.
-        ctx.usage = Some(t.usage_or_estimate());
-        ctx.answer = Some(crate::review::cut(t.text(), self.gw.reviews.window_chars()).0);
-        if self.gw.config.logging.log_payloads {
-            ctx.completion = Some(t.text().to_owned());
-        }
-        if let Some(e) = error {
-            // Status was already sent as 200; the class says what happened mid-stream.
-            ctx.error_class = Some(e.class());
-            ctx.error = Some(e.message.clone());
-        }
-        let digest: [u8; 32] = std::mem::take(&mut self.sent).finalize().into();
-        Some(ctx.finish_stream(&self.gw, digest, self.kept.take()))
-    }
-}
-
-impl Drop for StreamRecord {
-    fn drop(&mut self) {
-        if let Some(mut ctx) = self.ctx.take() {
-            ctx.error_class = Some("client_disconnected");
-            ctx.error = Some("client closed the stream before it ended".to_owned());
-            let digest: [u8; 32] = std::mem::take(&mut self.sent).finalize().into();
-            drop(ctx.finish_stream(&self.gw, digest, self.kept.take()));
-        }
-    }
-}
-
-fn stream_response(
-    gw: AppState,
-    ctx: RequestContext,
-    mut upstream: upstream::ByteStream,
-    mut translator: StreamTranslator,
-    mut output: Option<StreamOutputGuard>,
-) -> Response {
-    let id = ctx.id.clone();
-    let summary = ctx.guards.summary();
-    let kept = ctx.response_payload.map(|_| Vec::new());
-    let fail_closed = gw.audit.fail_closed();
-    let mut record = StreamRecord {
-        gw,
-        ctx: Some(ctx),
-        sent: Sha256::new(),
-        kept,
-    };
-    let body = async_stream::stream! {
-        let mut parser = SseParser::new();
-        let mut events = Vec::new();
-        let mut out = Vec::new();
-        let mut failure: Option<GatewayError> = None;
-        loop {
-            let ended = match upstream.next().await {
-                Some(Ok(chunk)) => {
-                    if let Err(e) = parser.feed(&chunk, &mut events) {
-                        failure = Some(GatewayError::upstream_bad(e.to_string()));
-                    }
-                    false
-                }
-                Some(Err(e)) => {
-                    failure = Some(e);
-                    true
-                }
-                None => {
-                    if let Err(e) = parser.finish(&mut events) {
-                        failure = Some(GatewayError::upstream_bad(e.to_string()));
-                    }
-                    true
-                }
-            };
-            for ev in events.drain(..) {
-                if let Err(e) = translator.push(ev, &mut out) {
-                    failure = Some(e);
-                    break;
-                }
-            }
-            if ended && failure.is_none() {
-                translator.finish(&mut out);
-            }
-            let mut guarded = Vec::new();
-            for ev in out.drain(..) {
-                match output.as_mut() {
-                    Some(g) => g.process(ev, &mut guarded),
-                    None => guarded.push(ev),
-                }
-            }
-            let mut chunks: Vec<Bytes> = guarded.iter().map(SseEvent::encode).collect();
-            let stop = if output.as_ref().is_some_and(StreamOutputGuard::ended)
-                || translator.is_done()
-            {
-                true
-            } else if let Some(e) = &failure {
-                chunks.push(translator.error_event(e).encode());
-                true
-            } else {
-                ended
-            };
-            // The final event waits until the audit record is durable (DP-2).
-            let last = if stop { chunks.pop() } else { None };
-            for c in chunks {
-                record.observe(&c);
-                yield Ok::<Bytes, Infallible>(c);
-            }
-            if !stop {
-                continue;
-            }
-            if let Some(c) = &last {
-                record.observe(c);
-            }
-            if let Some(g) = output.take() {
-                record.merge_output(g);
-            }
-            let durable = match record.complete(&translator, failure.as_ref()) {
-                Some(ticket) => ticket.durable().await,
-                None => Ok(()),
-            };
-            match (durable, last) {
-                (Err(e), _) if fail_closed => {
-                    tracing::error!(error = %e, "stream end withheld: its audit record could not be written");
-                    let err = GatewayError::unavailable(
-                        "the audit trail cannot be written, so tollgate withholds the end of this response (audit.fail_closed)",
-                    );
-                    yield Ok(translator.error_event(&err).encode());
-                }
-                (_, Some(c)) => yield Ok(c),
-                (_, None) => {}
-            }
-            break;
-        }
-        if let Some(g) = output.take() {
-            record.merge_output(g);
-        }
-        if let Some(ticket) = record.complete(&translator, failure.as_ref()) {
-            drop(ticket);
-        }
-    };
-    let mut resp = Response::new(Body::from_stream(body));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if let Some(v) = summary.and_then(|s| HeaderValue::from_str(&s).ok()) {
-        h.insert("x-tollgate-guards", v);
-    }
-    with_request_id(resp, &id)
 }
 
 struct EmbeddingsCall<'a> {

@@ -20,6 +20,8 @@
 //! | `json-valid`   | answers `{"city":"Paris"}` (OpenAI format)                             |
 //! | `json-repair`  | answers prose first, valid JSON once re-asked                          |
 //! | `guard`        | Llama Guard style: `unsafe` if the conversation mentions "kaboom"      |
+//! | `chunks`       | like the default, but streams split at each `\|` (removed from the text) |
+//! | `leak-system`  | answers with its system prompt, streamed in 7-byte pieces             |
 //!
 //! It also speaks OpenAI's fine-tuning endpoints, `/v1/files` and `/v1/fine_tuning/jobs`,
 //! in memory ([`files`]); [`MockUpstream::files`] shows what was uploaded.
@@ -289,6 +291,60 @@ fn last_user_text(body: &Value) -> String {
     }
 }
 
+/// The system prompt of a request in either format (OpenAI system messages, Anthropic
+/// `system` string or text blocks).
+fn system_text(body: &Value) -> String {
+    let text_of = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    if let Some(s) = body.get("system") {
+        out.push(text_of(s));
+    }
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if m.get("role").and_then(Value::as_str) == Some("system") {
+            out.push(text_of(m.get("content").unwrap_or(&Value::Null)));
+        }
+    }
+    out.join("\n")
+}
+
+/// The answer text of `model`, and the pieces it is streamed in.
+fn answer_pieces(model: &str, text: &str) -> (String, Vec<String>) {
+    if model == "chunks" {
+        let pieces: Vec<String> = text.split('|').map(str::to_owned).collect();
+        return (pieces.concat(), pieces);
+    }
+    if model == "leak-system" {
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let mut end = rest.len().min(7);
+            while !rest.is_char_boundary(end) {
+                end += 1;
+            }
+            pieces.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+        return (text.to_owned(), pieces);
+    }
+    (
+        text.to_owned(),
+        text.split_inclusive(' ').map(str::to_owned).collect(),
+    )
+}
+
 fn sse(
     state: &Arc<MockState>,
     events: Vec<(Option<&'static str>, String)>,
@@ -356,8 +412,10 @@ async fn openai_chat(
         // A guard model in Llama Guard's output format: anything mentioning "kaboom" is unsafe.
         "guard" if body.to_string().contains("kaboom") => "unsafe\nS9".to_owned(),
         "guard" => "safe".to_owned(),
+        "leak-system" => system_text(&body),
         _ => format!("mock:openai:{}", last_user_text(&body)),
     };
+    let (text, pieces) = answer_pieces(&model, &text);
     let tool = model == "tool";
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let usage = json!({"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18});
@@ -401,7 +459,7 @@ async fn openai_chat(
         ));
         events.push((None, chunk(json!({}), json!("tool_calls"))));
     } else {
-        for w in text.split_inclusive(' ') {
+        for w in &pieces {
             events.push((None, chunk(json!({"content": w}), Value::Null)));
         }
         if model == "truncate" {
@@ -465,7 +523,11 @@ async fn anthropic_messages(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let text = format!("mock:anthropic:{}", last_user_text(&body));
+    let text = match model.as_str() {
+        "leak-system" => system_text(&body),
+        _ => format!("mock:anthropic:{}", last_user_text(&body)),
+    };
+    let (text, pieces) = answer_pieces(&model, &text);
     let tool = model == "tool";
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if !stream {
@@ -492,7 +554,7 @@ async fn anthropic_messages(
     } else {
         events.push((Some("content_block_start"), json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}).to_string()));
         events.push((Some("ping"), json!({"type": "ping"}).to_string()));
-        for w in text.split_inclusive(' ') {
+        for w in &pieces {
             events.push((Some("content_block_delta"), json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}).to_string()));
         }
         if model == "truncate" {

@@ -36,6 +36,12 @@ pub const MAX_SCORED_BYTES: usize = 64 * 1024;
 /// Bytes of streamed text held back so a canary, a credential or an exfiltration link split
 /// across chunks is caught before the client sees all of it.
 pub const STREAM_HOLD_BACK: usize = 96;
+/// Default most bytes of events a streamed structured answer (or a guard-model route with
+/// `guard_stream = "buffer"`) is held before release (`output.stream_buffer_bytes`): 1 MiB,
+/// more than any model's longest answer, so in practice the whole answer is validated.
+pub const DEFAULT_STREAM_BUFFER_BYTES: usize = 1024 * 1024;
+/// Largest `output.stream_buffer_bytes` a route may set: the buffer is per stream, in memory.
+pub const MAX_STREAM_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// Fewest words for which the injection model may block without a rule firing.
 pub const MIN_WORDS_FOR_MODEL_BLOCK: usize = 4;
 /// Default content score from which the gateway blocks (per-route `thresholds` override).
@@ -92,7 +98,7 @@ pub struct ContentCheck {
 pub enum LeakAction {
     /// Record it.
     Flag,
-    /// Replace it with `[TYPE]` (whole answers; streamed answers are flagged).
+    /// Replace it with `[TYPE]`, in whole and streamed answers.
     Redact,
     /// Refuse the answer.
     Block,
@@ -112,22 +118,28 @@ fn leak_worthy(kind: tollgate_guard::pii::PiiType) -> bool {
     )
 }
 
-/// Redact leaked PII in `text` (for whole answers under `pii_leak = "redact"`).
-pub fn redact_pii(text: &str) -> Option<String> {
-    let found: Vec<_> = PII
-        .detect(text)
+/// Leaked PII in `text` worth acting on: byte ranges and type labels.
+pub fn pii_leaks(text: &str) -> Vec<(usize, usize, &'static str)> {
+    PII.detect(text)
         .into_iter()
         .filter(|d| leak_worthy(d.kind))
-        .collect();
+        .map(|d| (d.start, d.end, d.kind.label()))
+        .collect()
+}
+
+/// Redact leaked PII in `text` (for whole answers under `pii_leak = "redact"`; streams
+/// redact piecewise in [`super::stream`]).
+pub fn redact_pii(text: &str) -> Option<String> {
+    let found = pii_leaks(text);
     if found.is_empty() {
         return None;
     }
     let spans: Vec<tollgate_guard::mask::Span<'_>> = found
         .iter()
-        .map(|d| tollgate_guard::mask::Span {
-            start: d.start,
-            end: d.end,
-            label: d.kind.label(),
+        .map(|&(start, end, label)| tollgate_guard::mask::Span {
+            start,
+            end,
+            label,
             action: tollgate_guard::mask::Action::Redact,
         })
         .collect();
@@ -166,6 +178,8 @@ pub struct OutputCheck {
     pub on_invalid: OnInvalid,
     /// Safe answer when the model fails or stays invalid (MG-3).
     pub fallback_message: Option<String>,
+    /// Most bytes of events a buffered stream holds before releasing them.
+    pub stream_buffer_bytes: usize,
 }
 
 /// Every scoring guard of a route.
@@ -254,6 +268,13 @@ fn content(cfg: Option<&ContentPolicyConfig>) -> Result<Option<ContentCheck>, St
             timeout: c
                 .guard_timeout
                 .map_or(std::time::Duration::from_secs(2), |d| d.0),
+            buffer_streams: match c.guard_stream.as_deref() {
+                None | Some("end") => false,
+                Some("buffer") => true,
+                Some(other) => {
+                    return Err(format!("unknown guard_stream {other:?}: use end or buffer"));
+                }
+            },
             fail_closed: match c.guard_fail.as_deref() {
                 None | Some("open") => false,
                 Some("closed") => true,
@@ -326,6 +347,12 @@ fn output(cfg: Option<&OutputPolicyConfig>) -> Result<OutputCheck, String> {
     if on_invalid == OnInvalid::Fallback && c.fallback_message.is_none() {
         return Err("on_invalid = \"fallback\" needs fallback_message".into());
     }
+    let stream_buffer_bytes = c.stream_buffer_bytes.unwrap_or(DEFAULT_STREAM_BUFFER_BYTES);
+    if stream_buffer_bytes == 0 || stream_buffer_bytes > MAX_STREAM_BUFFER_BYTES {
+        return Err(format!(
+            "stream_buffer_bytes must be between 1 and {MAX_STREAM_BUFFER_BYTES}"
+        ));
+    }
     Ok(OutputCheck {
         secrets: verdict(c.secrets.as_deref(), Verdict::Block)?,
         exfil: verdict(c.exfil_links.as_deref(), Verdict::Block)?,
@@ -341,6 +368,7 @@ fn output(cfg: Option<&OutputPolicyConfig>) -> Result<OutputCheck, String> {
         json_schema,
         on_invalid,
         fallback_message: c.fallback_message.clone(),
+        stream_buffer_bytes,
     })
 }
 
@@ -726,6 +754,12 @@ pub struct StreamChecker {
 }
 
 impl StreamChecker {
+    /// Whether leaked PII is redacted (`output.pii_leak = "redact"`) rather than flagged or
+    /// blocked.
+    pub fn redacts(&self) -> bool {
+        self.checks.output.pii_leak == LeakAction::Redact
+    }
+
     /// A checker for one stream.
     pub fn new(checks: Checks, state: RequestChecks) -> Self {
         Self {
@@ -861,6 +895,24 @@ mod tests {
                 )
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn stream_buffer_and_guard_stream_settings_are_bounded_and_named() {
+        let build = |t: &str| Checks::build(&toml::from_str(t).unwrap(), None);
+        let c = build("").unwrap();
+        assert_eq!(c.output.stream_buffer_bytes, DEFAULT_STREAM_BUFFER_BYTES);
+        assert!(build("output = { stream_buffer_bytes = 4096 }").is_ok());
+        for bad in [0, MAX_STREAM_BUFFER_BYTES + 1] {
+            let e = build(&format!("output = {{ stream_buffer_bytes = {bad} }}")).unwrap_err();
+            assert!(e.contains("stream_buffer_bytes"), "{e}");
+        }
+        let c = build("content = { guard_route = \"g\", guard_stream = \"buffer\" }").unwrap();
+        assert!(c.content.unwrap().guard_model.unwrap().buffer_streams);
+        let c = build("content = { guard_route = \"g\" }").unwrap();
+        assert!(!c.content.unwrap().guard_model.unwrap().buffer_streams);
+        let e = build("content = { guard_route = \"g\", guard_stream = \"later\" }").unwrap_err();
+        assert!(e.contains("guard_stream"), "{e}");
     }
 
     #[test]

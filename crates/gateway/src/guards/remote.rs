@@ -26,6 +26,10 @@ pub struct GuardModel {
     pub timeout: Duration,
     /// Refuse when the guard model cannot answer (default: let through and log).
     pub fail_closed: bool,
+    /// On streams, hold the whole answer until the verdict (`guard_stream = "buffer"`)
+    /// rather than only its last events (`"end"`, the default); see
+    /// `crate::pipeline` (streamed responses) for the trade-off.
+    pub buffer_streams: bool,
 }
 
 /// The guard model's verdict: Llama Guard answers `safe` or `unsafe` (then the category

@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::wire::WireFormat;
 
+/// Longest streamed answer text kept for validation: beyond it a streamed structured answer
+/// cannot be validated and is refused at its end.
+pub const MAX_STREAM_TEXT_BYTES: usize = 4 * 1024 * 1024;
 /// Most validation errors quoted back to the model in a re-ask.
 const MAX_ERRORS_QUOTED: usize = 3;
 

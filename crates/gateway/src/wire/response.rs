@@ -147,9 +147,172 @@ fn openai_to_anthropic(body: &Value) -> Result<Value, GatewayError> {
     }))
 }
 
+/// A complete client-format answer as the event stream a streaming client expects: what a
+/// buffered stream (a structured answer validated, re-asked or replaced before release) is
+/// sent as. OpenAI: a role chunk, the text and tool calls, the finish chunk, the usage chunk
+/// when asked, `[DONE]`; Anthropic: `message_start`, each content block, `message_delta`,
+/// `message_stop`.
+pub fn as_events(
+    body: &Value,
+    format: WireFormat,
+    include_usage: bool,
+) -> Vec<crate::sse::SseEvent> {
+    use crate::sse::SseEvent;
+    let mut out = Vec::new();
+    match format {
+        WireFormat::OpenAi => {
+            let id = body.get("id").cloned().unwrap_or(Value::Null);
+            let model = body.get("model").cloned().unwrap_or(Value::Null);
+            let created = body
+                .get("created")
+                .cloned()
+                .unwrap_or_else(|| json!(unix_now()));
+            let chunk = |delta: Value, finish: Value| {
+                SseEvent::data(
+                    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+                    .to_string(),
+                )
+            };
+            let message = &body["choices"][0]["message"];
+            out.push(chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ));
+            if let Some(t) = message["content"].as_str().filter(|t| !t.is_empty()) {
+                out.push(chunk(json!({"content": t}), Value::Null));
+            }
+            if let Some(calls) = message["tool_calls"].as_array() {
+                for (i, c) in calls.iter().enumerate() {
+                    let mut c = c.clone();
+                    c["index"] = json!(i);
+                    out.push(chunk(json!({"tool_calls": [c]}), Value::Null));
+                }
+            }
+            let finish = body["choices"][0]["finish_reason"]
+                .as_str()
+                .unwrap_or("stop");
+            out.push(chunk(json!({}), json!(finish)));
+            if include_usage {
+                out.push(SseEvent::data(
+                    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": [], "usage": body.get("usage").cloned().unwrap_or(Value::Null)})
+                    .to_string(),
+                ));
+            }
+            out.push(SseEvent::data("[DONE]"));
+        }
+        WireFormat::Anthropic => {
+            let mut start = body.clone();
+            start["content"] = json!([]);
+            start["stop_reason"] = Value::Null;
+            start["stop_sequence"] = Value::Null;
+            out.push(SseEvent::named(
+                "message_start",
+                json!({"type": "message_start", "message": start}).to_string(),
+            ));
+            let blocks = body["content"].as_array().cloned().unwrap_or_default();
+            for (i, b) in blocks.iter().enumerate() {
+                let (empty, delta) = match b["type"].as_str() {
+                    Some("tool_use") => {
+                        let mut empty = b.clone();
+                        empty["input"] = json!({});
+                        (
+                            empty,
+                            json!({"type": "input_json_delta", "partial_json": b["input"].to_string()}),
+                        )
+                    }
+                    _ => (
+                        json!({"type": "text", "text": ""}),
+                        json!({"type": "text_delta", "text": b["text"].as_str().unwrap_or_default()}),
+                    ),
+                };
+                out.push(SseEvent::named(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": i, "content_block": empty})
+                        .to_string(),
+                ));
+                out.push(SseEvent::named(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": i, "delta": delta}).to_string(),
+                ));
+                out.push(SseEvent::named(
+                    "content_block_stop",
+                    json!({"type": "content_block_stop", "index": i}).to_string(),
+                ));
+            }
+            out.push(SseEvent::named(
+                "message_delta",
+                json!({"type": "message_delta",
+                       "delta": {"stop_reason": body["stop_reason"].as_str().unwrap_or("end_turn"), "stop_sequence": null},
+                       "usage": {"output_tokens": body["usage"]["output_tokens"].as_u64().unwrap_or(0)}})
+                .to_string(),
+            ));
+            out.push(SseEvent::named(
+                "message_stop",
+                "{\"type\":\"message_stop\"}",
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_answers_become_streams_a_translator_reads_back() {
+        let a = json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "text", "text": "hi"}, {"type": "tool_use", "id": "tu", "name": "f", "input": {"x": 1}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 3, "output_tokens": 4}
+        });
+        let events = as_events(&a, WireFormat::Anthropic, false);
+        assert_eq!(
+            events.first().unwrap().event.as_deref(),
+            Some("message_start")
+        );
+        assert_eq!(
+            events.last().unwrap().event.as_deref(),
+            Some("message_stop")
+        );
+        // Read back as an OpenAI stream: the text, the tool call and the finish survive.
+        let mut t = super::super::stream::StreamTranslator::new(
+            WireFormat::Anthropic,
+            WireFormat::OpenAi,
+            false,
+            true,
+        );
+        let mut out = Vec::new();
+        for e in events {
+            t.push(e, &mut out).unwrap();
+        }
+        assert!(t.completed());
+        assert_eq!(t.text(), "hi");
+        let all: String = out.iter().map(|e| e.data.clone()).collect();
+        assert!(all.contains("\"finish_reason\":\"tool_calls\""), "{all}");
+        assert!(all.contains("{\\\"x\\\":1}"), "{all}");
+
+        let o = json!({"id": "c1", "model": "gpt", "created": 1,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"a\":1}"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}});
+        let events = as_events(&o, WireFormat::OpenAi, true);
+        let mut t = super::super::stream::StreamTranslator::new(
+            WireFormat::OpenAi,
+            WireFormat::OpenAi,
+            true,
+            true,
+        );
+        let mut out = Vec::new();
+        for e in events {
+            t.push(e, &mut out).unwrap();
+        }
+        assert!(t.completed());
+        assert_eq!(t.text(), "{\"a\":1}");
+        assert_eq!(t.usage().map(|u| u.output), Some(2));
+        assert_eq!(out.last().unwrap().data, "[DONE]");
+    }
 
     #[test]
     fn anthropic_response_becomes_openai() {

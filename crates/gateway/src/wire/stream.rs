@@ -83,6 +83,7 @@ pub struct StreamTranslator {
     prompt_estimate: u64,
     saw_finish: bool,
     done: bool,
+    errored: bool,
     to_openai: ToOpenAi,
     to_anthropic: ToAnthropic,
 }
@@ -105,6 +106,7 @@ impl StreamTranslator {
             prompt_estimate: 0,
             saw_finish: false,
             done: false,
+            errored: false,
             to_openai: ToOpenAi {
                 created: unix_now(),
                 ..ToOpenAi::default()
@@ -141,6 +143,12 @@ impl StreamTranslator {
     /// Whether the stream reached its terminal event.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Whether the stream reached its terminal event normally (not an error event): only
+    /// then may the end-of-stream guards release the answer's last events.
+    pub fn completed(&self) -> bool {
+        self.done && !self.errored
     }
 
     fn capture(&mut self, t: &str) {
@@ -189,6 +197,7 @@ impl StreamTranslator {
                 "upstream stream ended before the response was complete",
             )));
             self.done = true;
+            self.errored = true;
         }
     }
 
@@ -206,6 +215,7 @@ impl StreamTranslator {
         let err = GatewayError::upstream_bad(format!("upstream stream error: {message}"));
         out.push(self.error_event(&err));
         self.done = true;
+        self.errored = true;
     }
 
     fn push_openai(&mut self, ev: SseEvent, out: &mut Vec<SseEvent>) -> Result<(), GatewayError> {

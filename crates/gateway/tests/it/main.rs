@@ -28,4 +28,5 @@ mod secret_servers;
 mod secrets_aws;
 mod secrets_gateway;
 mod secrets_vault;
+mod stream_guards;
 mod streaming;

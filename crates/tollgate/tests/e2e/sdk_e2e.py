@@ -82,6 +82,25 @@ def openai_structured_output_is_repaired_by_a_reask():
     assert json.loads(r.choices[0].message.content) == {"city": "Paris"}
 
 
+def openai_structured_output_streamed_is_buffered_and_repaired():
+    # Streamed with a schema: the gateway buffers, re-asks the invalid first answer and
+    # streams only the valid one.
+    schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
+    s = oa.chat.completions.create(model="json-repair", messages=[{"role": "user", "content": "capital of France?"}],
+                                   response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
+                                   stream=True, stream_options={"include_usage": True})
+    text, finish, usage = "", None, None
+    for chunk in s:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert json.loads(text) == {"city": "Paris"}, text
+    assert finish == "stop", finish
+    assert usage is not None, "the usage chunk asked for"
+
+
 def openai_guards_mask_and_restore():
     r = oa.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "mail jane.doe@corp.com"}])
     assert r.choices[0].message.content == "mock:openai:mail jane.doe@corp.com"
