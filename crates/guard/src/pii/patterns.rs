@@ -390,6 +390,32 @@ static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| {
 });
 static PHONE_NATIONAL: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?:\(0\d{1,4}\)|\b0\d{1,4})(?:[ \-]?\d{2,8}){1,4}\b"));
+/// Digits in two to five groups ("78 651 450", "(37) 788-063", "71-33-52-22"): the shape of
+/// a national number in many countries, but also of amounts and references, so it counts
+/// only with a phone word near (see [`PHONE_GROUPED_CONTEXT`]).
+static PHONE_GROUPED: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:\(\d{2,4}\)[ .\-]?|\b\d{2,4}[ .\-])\d{2,4}(?:[ .\-]\d{2,4}){0,3}\b"));
+/// Score of a grouped number alone: under the threshold until a phone word is near.
+const PHONE_GROUPED_BASE: f32 = 0.3;
+/// Words that make a grouped number a phone: the usual phone words, and the labels written
+/// after a number in signatures ("416 60 039 office") or around one in calls.
+const PHONE_GROUPED_CONTEXT: &[&str] = &[
+    "phone",
+    "call",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "whatsapp",
+    "text me",
+    "sms",
+    "dial",
+    "landline",
+    "office",
+    "answering",
+    "voicemail",
+];
 const PHONE_CONTEXT: &[&str] = &[
     "phone",
     "call",
@@ -490,6 +516,34 @@ fn phones(text: &str, out: &mut Vec<Detection>) {
         let base = if grouped { 0.6 } else { 0.35 };
         push_near(text, out, &m, PiiType::Phone, base, PHONE_CONTEXT);
     }
+    for m in PHONE_GROUPED.find_iter(text) {
+        let s = m.as_str();
+        let digits = s.bytes().filter(u8::is_ascii_digit).count();
+        // A dotted quad is an IP address, and d/m/y or y-m-d shapes are dates.
+        if !(7..=12).contains(&digits) || IPV4.is_match(s) || date_shaped(s) {
+            continue;
+        }
+        push_near(
+            text,
+            out,
+            &m,
+            PiiType::Phone,
+            PHONE_GROUPED_BASE,
+            PHONE_GROUPED_CONTEXT,
+        );
+    }
+}
+
+/// Whether `s` (digits and separators) reads as a date: three groups with one of four
+/// digits at either end ("12-05-2020", "2020.05.12").
+fn date_shaped(s: &str) -> bool {
+    let groups: Vec<&str> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    groups.len() == 3
+        && (groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2
+            || groups[2].len() == 4 && groups[0].len() <= 2 && groups[1].len() <= 2)
 }
 
 static IPV4: LazyLock<Regex> = LazyLock::new(|| {

@@ -58,6 +58,78 @@ pub(super) static AFTER_NAME_VERBS_SET: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| AFTER_NAME_VERBS.iter().copied().collect());
 pub(super) static AMBIGUOUS_COUNTRIES_SET: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| AMBIGUOUS_COUNTRIES.iter().copied().collect());
+pub(super) static STREET_WORDS_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| STREET_WORDS.iter().copied().collect());
+
+/// Words that end a street's name ("Inna Loop", "Philip Bypass", "Radolič Harbor") and are
+/// rarely surnames: after a first name they make a street, not a person. Street words that
+/// are common surnames too ("Parks", "Lane", "Hill", "Brooks", "Wells") are left out, so
+/// "Rosa Parks" stays a person.
+pub(super) const STREET_WORDS: &[&str] = &[
+    "loop",
+    "harbor",
+    "harbour",
+    "bypass",
+    "forge",
+    "forges",
+    "flat",
+    "flats",
+    "trail",
+    "isle",
+    "cove",
+    "coves",
+    "route",
+    "point",
+    "dam",
+    "union",
+    "extension",
+    "extensions",
+    "gateway",
+    "mall",
+    "turnpike",
+    "radial",
+    "courts",
+    "crossing",
+    "expressway",
+    "freeway",
+    "motorway",
+    "skyway",
+    "underpass",
+    "overpass",
+    "viaduct",
+    "throughway",
+    "parkway",
+    "causeway",
+    "spur",
+    "plaza",
+    "junction",
+    "landing",
+    "estates",
+    "heights",
+    "shoals",
+    "summit",
+    "canyon",
+    "creek",
+    "bluff",
+    "bluffs",
+    "knoll",
+    "knolls",
+    "inlet",
+    "rapids",
+    "ridge",
+    "shores",
+    "squares",
+    "trace",
+    "tunnel",
+    "vista",
+    "crescent",
+    "terrace",
+    "boulevard",
+    "avenue",
+    "drive",
+    "passage",
+    "ramp",
+];
 
 pub(super) static FIRST: LazyLock<HashSet<String>> =
     LazyLock::new(|| lexicon(include_str!("../../../data/lexicon/first_names.txt")));
@@ -86,6 +158,8 @@ pub(super) const AMBIGUOUS_FIRST: &[&str] = &[
     "sky", "star", "dawn", "eve", "lane", "chance", "case", "cash", "price", "rock", "river",
     "story", "miles", "long", "young", "paris", "florence", "victoria", "georgia", "virginia",
     "carolina", "dakota", "austin", "jordan", "sydney", "madison", "phoenix", "lincoln",
+    // Terms of endearment, used to address people as names are: "Honey, we can't".
+    "honey", "darling", "baby", "babe", "buddy", "sugar", "angel", "sweetie", "love",
 ];
 /// Verbs that, right after a lone first name at a sentence start, make it a person.
 pub(super) const AFTER_NAME_VERBS: &[&str] = &[
@@ -419,6 +493,21 @@ pub(super) const PERSON_CUES: &[&[&str]] = &[
     &["client"],
     &["tenant"],
     &["landlord"],
+    &["call", "me"],
+    &["calls", "me"],
+    &["my", "son"],
+    &["my", "daughter"],
+    &["my", "kid"],
+    &["my", "child"],
+    &["my", "wife"],
+    &["my", "husband"],
+    &["my", "partner"],
+    &["my", "brother"],
+    &["my", "sister"],
+    &["my", "mother"],
+    &["my", "father"],
+    &["my", "friend"],
+    &["my", "boss"],
 ];
 /// Cues that need a lexicon hit to count (they often precede non-names too).
 pub(super) const WEAK_PERSON_CUES: &[&str] =

@@ -53,9 +53,12 @@ fn tokenize(text: &str) -> Vec<Tok> {
                 continue;
             }
             if b.is_ascii() {
-                // Apostrophes and hyphens inside a word: O'Connor, Smith-Jones.
+                // Apostrophes and hyphens inside a word: O'Connor, Smith-Jones; but a
+                // possessive "'s" ends the word, so that "Szczepańska's" is looked up as
+                // "Szczepańska".
                 if (b == b'\'' || b == b'-')
                     && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+                    && !(b == b'\'' && possessive_s(bytes, i + 1))
                 {
                     i += 1;
                     continue;
@@ -69,7 +72,10 @@ fn tokenize(text: &str) -> Vec<Tok> {
                 rest_lower &= !d.is_uppercase();
                 len_chars += 1;
                 i += d.len_utf8();
-            } else if d == '’' && text[i + d.len_utf8()..].starts_with(char::is_alphabetic) {
+            } else if d == '’'
+                && text[i + d.len_utf8()..].starts_with(char::is_alphabetic)
+                && !possessive_s(bytes, i + d.len_utf8())
+            {
                 i += d.len_utf8();
             } else {
                 break;
@@ -99,6 +105,14 @@ fn tokenize(text: &str) -> Vec<Tok> {
         });
     }
     toks
+}
+
+/// Whether `bytes[at..]` is the "s" of a possessive: an `s` or `S` that ends the word.
+fn possessive_s(bytes: &[u8], at: usize) -> bool {
+    matches!(bytes.get(at), Some(b's' | b'S'))
+        && bytes
+            .get(at + 1)
+            .is_none_or(|&b| b.is_ascii() && !b.is_ascii_alphanumeric())
 }
 
 fn rest_upper(word: &str) -> bool {
@@ -213,8 +227,9 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
         }
         // A full name beats a place ("Jordan Smith"); a place after a locative cue beats a
         // cue-only name ("from Paris, France").
-        let found = strong_place_at(text, &toks, i)
-            .map(|(e, s)| (e, s, PiiType::Location))
+        let found = street_name_at(text, &toks, i)
+            .map(|(e, s)| (e, s, PiiType::StreetAddress))
+            .or_else(|| strong_place_at(text, &toks, i).map(|(e, s)| (e, s, PiiType::Location)))
             .or_else(|| full_name_at(text, &toks, i, &w).map(|(e, s)| (e, s, PiiType::Person)))
             .or_else(|| place_at(text, &toks, i, &w).map(|(e, s)| (e, s, PiiType::Location)))
             .or_else(|| cued_person_at(text, &toks, i, &w).map(|(e, s)| (e, s, PiiType::Person)));
@@ -275,6 +290,9 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
         }
         if let Some(n) = next(j) {
             let nw = lower(text, *n);
+            if STREET_WORDS_SET.contains(nw.as_str()) {
+                return None;
+            }
             if LAST.contains(&nw) && !NOT_NAMES_SET.contains(&nw.as_str()) {
                 let mut end = j;
                 if let Some(n2) = next(j + 1) {
@@ -290,9 +308,7 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
                 && !NOT_AFTER_NAME_SET.contains(&nw.as_str())
                 && !PLACES.contains(&nw);
             if plain && !LAST.contains(&nw) {
-                let ending = SURNAME_ENDINGS
-                    .iter()
-                    .any(|e| nw.ends_with(e) && nw.len() > e.len() + 1);
+                let ending = surname_shaped(&nw, 1);
                 return Some((
                     extend_suffixes(text, toks, j),
                     if ending { 0.8 } else { 0.65 },
@@ -310,16 +326,17 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
             !gap.contains(['.', '!', '?', '\n', ':', '"', '(']) && !toks[i - 1].title
         });
         let line_start = gap_before.is_none_or(|gap| gap.contains(['\n', '.', '!', '?', '"']));
-        let addressed = text[toks[i].end..].starts_with(':');
+        // "Leif, can I…": a comma and a lower-case word after a name that opens a line.
+        let after = &text[toks[i].end..];
+        let addressed = after.starts_with(':')
+            || after
+                .strip_prefix(", ")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_lowercase()));
         // "from Alabama to Atlanta": a known place after a locative cue is the place.
         let place_cued = PLACES.contains(w)
             && cue_matches(&words_before(text, toks, i), LOCATIVE_CUES).is_some();
         let in_list = listed_with_first_name(text, toks, i);
-        let verb_after = toks.get(i + 1).is_some_and(|n| {
-            !n.title
-                && &text[toks[i].end..n.start] == " "
-                && AFTER_NAME_VERBS_SET.contains(&lower(text, *n).as_str())
-        });
+        let verb_after = verb_after(text, toks, i);
         let followed_by_noun = next(i + 1).is_some();
         if (mid_sentence || verb_after || in_list || line_start && addressed)
             && !followed_by_noun
@@ -328,12 +345,34 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
             return Some((extend_suffixes(text, toks, i), 0.55));
         }
     }
+    // Two capitalised words, one a known first name or surname, that are a line of their
+    // own (a signature or a contact card: "Maha Cazares\nSpain"), or that a verb said of
+    // people follows ("Tosh Olsen lives at…", "Willemine Pas said").
+    if let Some(n) = next(i + 1) {
+        let nw = lower(text, *n);
+        let known = is_first && !AMBIGUOUS_FIRST_SET.contains(w) || LAST.contains(&nw);
+        let plain = |x: &str| {
+            !NOT_NAMES_SET.contains(x)
+                && !NOT_AFTER_NAME_SET.contains(x)
+                && !STREET_WORDS_SET.contains(x)
+                && !PLACES.contains(x)
+                && !COUNTRIES.contains(x)
+        };
+        if known
+            && plain(w)
+            && plain(&nw)
+            && (own_line(text, toks, i, i + 1) || person_verb_after(text, toks, i + 1))
+        {
+            return Some((extend_suffixes(text, toks, i + 1), 0.6));
+        }
+    }
     // A capitalised word with letters outside ASCII and a known surname: "Calquín Cazares".
     if !is_first && !w.is_ascii() && !PLACES.contains(w) {
         if let Some(n) = next(i + 1) {
             let nw = lower(text, *n);
             if LAST.contains(&nw)
                 && !PLACES.contains(&nw)
+                && !STREET_WORDS_SET.contains(nw.as_str())
                 && !NOT_NAMES_SET.contains(nw.as_str())
                 && !NOT_AFTER_NAME_SET.contains(nw.as_str())
             {
@@ -344,10 +383,8 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
     // Capitalised word + capitalised word with a surname ending: "Przemek Kucharski".
     if let Some(n) = next(i + 1) {
         let nw = lower(text, *n);
-        let ending = SURNAME_ENDINGS
-            .iter()
-            .any(|e| nw.ends_with(e) && nw.len() > e.len() + 2);
-        if ending
+        if surname_shaped(&nw, 2)
+            && !STREET_WORDS_SET.contains(nw.as_str())
             && !NOT_NAMES_SET.contains(&w)
             && !PLACES.contains(w)
             && !PLACES.contains(&nw)
@@ -357,6 +394,66 @@ fn full_name_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f
         }
     }
     None
+}
+
+/// Whether a verb said of people ("said", "lives", "was") follows token `i`.
+fn verb_after(text: &str, toks: &[Tok], i: usize) -> bool {
+    toks.get(i + 1).is_some_and(|n| {
+        !n.title
+            && &text[toks[i].end..n.start] == " "
+            && AFTER_NAME_VERBS_SET.contains(&lower(text, *n).as_str())
+    })
+}
+
+/// Verbs of [`AFTER_NAME_VERBS`] said of people only: firms and titles are, have and will
+/// too ("Berkshire Hathaway is…", "Entertainment Weekly and…").
+const NOT_PERSON_ONLY_VERBS: &[&str] = &["is", "was", "has", "had", "will", "would", "and", "just"];
+
+/// Whether a verb said of people only ("lives", "said", "told") follows token `i`.
+fn person_verb_after(text: &str, toks: &[Tok], i: usize) -> bool {
+    verb_after(text, toks, i)
+        && toks
+            .get(i + 1)
+            .is_some_and(|n| !NOT_PERSON_ONLY_VERBS.contains(&lower(text, *n).as_str()))
+}
+
+/// Whether tokens `first..=last` make a line of their own: nothing but spaces and quoting
+/// marks ("> ", "??? ") before them on their line, and nothing but spaces after.
+fn own_line(text: &str, toks: &[Tok], first: usize, last: usize) -> bool {
+    let head = &text[..toks[first].start];
+    let line_head = head.rsplit('\n').next().unwrap_or(head);
+    let tail = &text[toks[last].end..];
+    let line_tail = tail.split('\n').next().unwrap_or(tail);
+    line_head
+        .chars()
+        .all(|c| c.is_whitespace() || matches!(c, '>' | '?' | '*' | '-' | '|'))
+        && line_tail.trim().is_empty()
+}
+
+/// Whether `word` (lower case) ends like a surname ("Kucharski", "Petersson") with at least
+/// `extra` letters before the ending. Nouns in "-person" ("Salesperson") end in "son" too.
+fn surname_shaped(word: &str, extra: usize) -> bool {
+    !word.ends_with("person")
+        && SURNAME_ENDINGS
+            .iter()
+            .any(|e| word.ends_with(e) && word.len() > e.len() + extra)
+}
+
+/// A street named after a person or a thing, written without a number after a conjunction
+/// or a preposition: "the corner of Kuusiku 7 and Alexander Flat", "on Inna Loop". Such a
+/// name is a street, not a person.
+fn street_name_at(text: &str, toks: &[Tok], i: usize) -> Option<(usize, f32)> {
+    let prev = *toks.get(i.checked_sub(1)?)?;
+    let n = *toks.get(i + 1)?;
+    if !n.title
+        || !joined(text, toks[i], n)
+        || &text[prev.end..toks[i].start] != " "
+        || !STREET_WORDS_SET.contains(lower(text, n).as_str())
+        || !["and", "on", "at", "of"].contains(&lower(text, prev).as_str())
+    {
+        return None;
+    }
+    Some((i + 1, 0.6))
 }
 
 /// Whether token `i` stands in a list next to another (unambiguous) first name: "Gaetane,
@@ -458,6 +555,7 @@ fn cued_person_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize,
         let mut end = i;
         while end - i < 2 {
             match next(end + 1) {
+                Some(n) if STREET_WORDS_SET.contains(lower(text, *n).as_str()) => return None,
                 Some(n) if !NOT_NAMES_SET.contains(&lower(text, *n).as_str()) => end += 1,
                 _ => break,
             }

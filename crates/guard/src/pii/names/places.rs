@@ -132,9 +132,13 @@ pub(super) const STRONG_LOCATIVE_CUES: &[&[&str]] = &[
     &["town", "of"],
     &["village", "of"],
     &["university", "of"],
+    &["home", "city"],
+    &["home", "town"],
+    &["hometown"],
 ];
 /// Last words of the strong cues: a cheap test before the cue itself is read.
-pub(super) const STRONG_CUE_LAST: &[&str] = &["to", "in", "at", "from", "of"];
+pub(super) const STRONG_CUE_LAST: &[&str] =
+    &["to", "in", "at", "from", "of", "city", "town", "hometown"];
 /// Lower-case words inside place names ("Villafranca del Cid", "Novo mesto" is not covered).
 pub(super) const PLACE_PARTICLES: &[&str] = &[
     "de", "del", "della", "di", "do", "da", "dos", "la", "le", "les", "sur", "am", "an", "nad",

@@ -167,3 +167,97 @@ fn odd_unicode_is_safe() {
         }
     }
 }
+
+// "Szczepańska's" was one token (the apostrophe joined the "s"), so a possessive name was
+// never looked up.
+#[test]
+fn possessive_names_are_found() {
+    assert_eq!(
+        found("Wisława Szczepańska's killers were sentenced"),
+        vec![("Wisława Szczepańska".into(), PiiType::Person)]
+    );
+    assert_eq!(
+        found("the verses from Emmie Ström’s Cautionary Tales"),
+        vec![("Emmie Ström".into(), PiiType::Person)]
+    );
+    // "O'Connor" still is one word; "'S" in capitals and a lone "'s" do not panic.
+    assert_eq!(
+        found("Yesterday Sean O'Connor called"),
+        vec![("Sean O'Connor".into(), PiiType::Person)]
+    );
+    for t in ["'s", "JOHN'S", "Ann'sé", "x’s\u{301}", "’s’s"] {
+        let mut out = Vec::new();
+        scan(t, &mut out);
+        for d in out {
+            assert!(
+                t.is_char_boundary(d.start) && t.is_char_boundary(d.end),
+                "{t}"
+            );
+        }
+    }
+}
+
+// "the corner of Kuusiku 7 and Alexander Flat" was masked as a person: a street word after
+// a name makes a street.
+#[test]
+fn names_followed_by_a_street_word_are_streets() {
+    let f = found("the corner of Kuusiku 7 and Alexander Flat");
+    assert!(
+        f.contains(&("Alexander Flat".into(), PiiType::StreetAddress)),
+        "{f:?}"
+    );
+    for t in [
+        "Ask the driver to stop at Inna Loop St.",
+        "Meet me at P.O. Box 149 Philip Bypass",
+    ] {
+        let f = found(t);
+        assert!(!f.iter().any(|(_, k)| *k == PiiType::Person), "{t}: {f:?}");
+    }
+    // Surnames that are also street words stay names.
+    assert_eq!(
+        found("Yesterday Jessica Meadows called"),
+        vec![("Jessica Meadows".into(), PiiType::Person)]
+    );
+}
+
+// Nouns in "-person" end in "son" like surnames: "Awarded Salesperson" was a person.
+#[test]
+fn person_nouns_are_not_surnames() {
+    let f = found("Awarded Salesperson of the Month three times.");
+    assert!(!f.iter().any(|(_, k)| *k == PiiType::Person), "{f:?}");
+    assert_eq!(
+        found("Yesterday Przemek Kucharski called"),
+        vec![("Przemek Kucharski".into(), PiiType::Person)]
+    );
+}
+
+#[test]
+fn more_person_cues() {
+    for (t, name) in [
+        ("Sometimes people call me Csanád", "Csanád"),
+        (
+            "I would like to remove my kid Tadzio from the will.",
+            "Tadzio",
+        ),
+        ("Leif, can I please speak to your boss?", "Leif"),
+        ("Tosh Olsen lives at the end of the road", "Tosh Olsen"),
+        ("Best wishes\n\n> Maha Cazares\n> Spain", "Maha Cazares"),
+    ] {
+        let f = found(t);
+        assert!(f.contains(&(name.into(), PiiType::Person)), "{t}: {f:?}");
+    }
+    for t in [
+        "Berkshire Hathaway is a holding company.",
+        "Entertainment Weekly and others listed it.",
+        "Action Items\nReview the draft",
+    ] {
+        let f = found(t);
+        assert!(!f.iter().any(|(_, k)| *k == PiiType::Person), "{t}: {f:?}");
+    }
+}
+
+#[test]
+fn home_city_is_a_locative_cue() {
+    let f = found("the economy of their home city Voorburg: cars");
+    assert!(f.contains(&("Voorburg".into(), PiiType::Location)), "{f:?}");
+}
