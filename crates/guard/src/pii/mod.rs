@@ -19,6 +19,7 @@ mod checksum;
 mod context;
 mod names;
 mod patterns;
+mod phones;
 
 use std::fmt;
 

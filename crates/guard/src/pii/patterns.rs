@@ -7,6 +7,7 @@ use regex::Regex;
 
 use super::checksum;
 use super::context::{BOOST, near};
+use super::phones::phones;
 use super::{Detection, PiiType};
 
 pub(super) fn re(pattern: &str) -> Regex {
@@ -382,117 +383,7 @@ fn us_ids(text: &str, out: &mut Vec<Detection>) {
     }
 }
 
-static PHONE_INTL: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\+\d{1,3}(?:[ .\-]?\(0?\d{1,4}\))?(?:[ .\-]?\d{1,5}){1,5}(?:\s?(?:x|ext\.?)\s?\d{1,6})?\b")
-});
-static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:\(\d{3}\)\s?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,6})?\b")
-});
-static PHONE_NATIONAL: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?:\(0\d{1,4}\)|\b0\d{1,4})(?:[ \-]?\d{2,8}){1,4}\b"));
-const PHONE_CONTEXT: &[&str] = &[
-    "phone",
-    "call",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "whatsapp",
-    "contact",
-    "reach",
-    "text me",
-    "sms",
-    "dial",
-    "ring",
-    "landline",
-];
-
-/// Digits of a national significant number allowed per country calling code, for the
-/// countries the checklist names (ITU-T E.164 national plans); others: E.164's 4..14.
-fn plausible_international(cc_and_rest: &[u8]) -> bool {
-    let plans: &[(&[u8], usize, usize)] = &[
-        (b"1", 10, 10),
-        (b"44", 9, 10),
-        (b"49", 6, 13),
-        (b"33", 9, 9),
-        (b"34", 9, 9),
-        (b"31", 9, 9),
-        (b"91", 10, 10),
-    ];
-    for (cc, lo, hi) in plans {
-        if let Some(rest) = cc_and_rest.strip_prefix(*cc) {
-            return (*lo..=*hi).contains(&rest.len());
-        }
-    }
-    (8..=15).contains(&cc_and_rest.len())
-}
-
-static PHONE_LABELLED: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)\b(?:phone|mobile|mob|tel|telephone|cell|fax|desk|office|whatsapp|call me (?:on|at)|reach me (?:on|at))\b\.?:?\s{0,3}(\(?\+?\d{1,4}\)?(?:[ .\-]?\d{2,5}){1,5})",
-    )
-});
-
-fn phones(text: &str, out: &mut Vec<Detection>) {
-    // After an explicit label ("Phone: 467 3395") local formats without a country or trunk
-    // prefix count too.
-    for c in PHONE_LABELLED.captures_iter(text) {
-        let Some(m) = c.get(1) else { continue };
-        let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-        if (7..=15).contains(&n) {
-            push(out, m.start(), m.end(), PiiType::Phone, 0.8);
-        }
-    }
-    for m in PHONE_INTL.find_iter(text) {
-        let s = m.as_str();
-        let main = s.split(['x', 'e']).next().unwrap_or(s);
-        let mut d: Vec<u8> = main.bytes().filter(u8::is_ascii_digit).collect();
-        // "+44 (0)20 …": the trunk 0 in brackets is not dialled internationally.
-        if main.contains("(0") {
-            if let Some(i) = main.find("(0") {
-                let before = main[..i].bytes().filter(u8::is_ascii_digit).count();
-                if before < d.len() {
-                    d.remove(before);
-                }
-            }
-        }
-        if plausible_international(&d) {
-            push_near(text, out, &m, PiiType::Phone, 0.75, PHONE_CONTEXT);
-        }
-    }
-    for m in PHONE_NANP.find_iter(text) {
-        let d: Vec<u8> = m
-            .as_str()
-            .split(['x', 'e'])
-            .next()
-            .unwrap_or("")
-            .bytes()
-            .filter(u8::is_ascii_digit)
-            .collect();
-        if d.len() != 10 {
-            continue;
-        }
-        // NANP: area and exchange codes start with 2-9. Numbers breaking that rule but
-        // written in the 3-3-4 phone layout still look like phones, with less confidence.
-        let valid = d[0] >= b'2' && d[3] >= b'2';
-        let base = if valid { 0.65 } else { 0.45 };
-        push_near(text, out, &m, PiiType::Phone, base, PHONE_CONTEXT);
-    }
-    for m in PHONE_NATIONAL.find_iter(text) {
-        let s = m.as_str();
-        let d: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
-        // National numbers with a trunk 0: UK 10-11 digits, DE 6-14, FR/NL/IN 10-11.
-        if !(9..=12).contains(&d.len()) || d.get(1) == Some(&b'0') && d.len() < 11 {
-            continue;
-        }
-        let grouped = s.contains([' ', '-', '(']);
-        let base = if grouped { 0.6 } else { 0.35 };
-        push_near(text, out, &m, PiiType::Phone, base, PHONE_CONTEXT);
-    }
-}
-
-static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static IPV4: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b")
 });
 static IPV6: LazyLock<Regex> =

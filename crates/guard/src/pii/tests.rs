@@ -137,6 +137,33 @@ fn phones_in_several_countries() {
     assert!(none_of("+1 2", PiiType::Phone));
 }
 
+// Grouped national numbers without a trunk prefix ("78 651 450") were missed even next to
+// a phone word; without one they must still not count (amounts, references).
+#[test]
+fn grouped_numbers_are_phones_only_with_a_phone_word() {
+    for (text, value) in [
+        ("They're not answering at 78 651 450", "78 651 450"),
+        ("416 60 039 office\nfax below", "416 60 039"),
+        ("(37) 788-063-Office", "(37) 788-063"),
+        ("call me on 71-33-52-22 tonight", "71-33-52-22"),
+    ] {
+        assert!(
+            has(text, value, PiiType::Phone),
+            "{text}: {:?}",
+            kinds(text)
+        );
+    }
+    for text in [
+        "Reference 78 651 450 is attached.",
+        "We shipped 12 500 units in 2023.",
+        "call back about the meeting on 12-05-2020",
+        "call the host at 192.168.10.20 instead",
+        "Phone\u{200b} 7\u{301}8 651 450",
+    ] {
+        assert!(none_of(text, PiiType::Phone), "{text}: {:?}", kinds(text));
+    }
+}
+
 #[test]
 fn ip_and_mac() {
     assert!(has(

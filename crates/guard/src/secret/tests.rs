@@ -251,3 +251,48 @@ fn redaction_hides_the_body() {
     assert!(r.starts_with("sk-ant"));
     assert!(!r.contains("abcdefghijkl"));
 }
+
+/// The rules whose keywords `contains` finds: what the one-pass keyword search must agree with.
+fn rules_by_contains(view: &str) -> Vec<bool> {
+    rules()
+        .iter()
+        .map(|r| r.keywords.iter().any(|k| view.contains(k)))
+        .collect()
+}
+
+// The one-pass keyword search reports one of several overlapping keywords ("sk-" inside
+// "sk-ant-"); each rule whose keyword occurs must still run.
+#[test]
+fn keyword_search_sees_overlapping_keywords() {
+    for text in [
+        "",
+        "plain prose without any of them",
+        "sk-ant-",
+        "task-sk-ant-api03",
+        "xsk-or-v1 sk-proj- T3BlbkFJ",
+        "hooks.slack.com/services https://x",
+        "AKIAASIA ghp_gho_ github_pat_",
+        "é sk-\u{301}ant- ключ pypi-AgE",
+        "-----BEGIN RSA PRIVATE KEY-----",
+    ] {
+        assert_eq!(
+            rules_with_keywords(text),
+            rules_by_contains(text),
+            "{text:?}"
+        );
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn keyword_search_agrees_with_contains(parts in proptest::collection::vec(
+        proptest::sample::select(vec![
+            "sk-", "ant-", "sk-ant-", "proj-", "or-", "T3Blbk", "FJ", "hf_", "api_", "org_",
+            "AKIA", "gh", "p_", "://", "eyJ", "x", "o", "SG.", "é", " ", "Q~", "_live_", "rk",
+        ]),
+        0..24,
+    )) {
+        let text = parts.concat();
+        proptest::prop_assert_eq!(rules_with_keywords(&text), rules_by_contains(&text));
+    }
+}
