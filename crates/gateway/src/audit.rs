@@ -395,6 +395,10 @@ impl Auditor {
 
     /// Seal `draft` here if its day key is loaded and commit it here if the writer is idle;
     /// otherwise what is left for the writer.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the record comes back by value only when it must queue; boxing would allocate for every record"
+    )]
     fn seal_and_commit(&self, draft: Draft) -> Result<(), Entry> {
         match seal_cached(&self.keyring, &draft) {
             Some(payloads) => {
@@ -409,6 +413,10 @@ impl Auditor {
     /// embedded, commit the record on this thread: a lone request then waits for one SQLite
     /// commit and no thread hand-offs. Under load the writer is busy, this declines, and
     /// records are group-committed by the writer as before.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the record comes back by value only when it must queue; boxing would allocate for every record"
+    )]
     fn commit_if_idle(&self, record: NewRecord) -> Result<(), NewRecord> {
         if !self.shared.direct.load(Ordering::Relaxed)
             || self.shared.queued.load(Ordering::Acquire) != 0
@@ -491,6 +499,10 @@ impl Writer {
     /// queued, and drives the async parts (sealing, non-embedded stores) on the runtime. It
     /// holds the writer's lock only while it works, so an idle writer lets a request commit
     /// its own record ([`Auditor::submit`]).
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "this thread holds the lock while it works, awaits included, on its own block_on; request tasks only try_lock it and never wait"
+    )]
     fn run(
         writer: Arc<Mutex<Writer>>,
         rx: std::sync::mpsc::Receiver<Job>,
@@ -591,6 +603,10 @@ impl Writer {
     /// and nothing waits for a retry; `Ok(true)` when a checkpoint is now due. The record
     /// comes back for the queue otherwise, and a failure is left to the writer, which
     /// retries it and applies `audit.fail_closed`.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the record comes back by value only when it must queue; boxing would allocate for every record"
+    )]
     fn commit_now(&mut self, record: NewRecord) -> Result<bool, NewRecord> {
         if !self.pending.is_empty() || !self.shared.healthy.load(Ordering::Relaxed) {
             return Err(record);
