@@ -3,8 +3,8 @@
 //!
 //! - [`Auditor`] owns one writer thread per process. The submitting task seals its own
 //!   record (payload encryption, canonical body), so that work runs on every core. If the
-//!   writer is idle and the store is embedded, the task commits the record itself (one SQLite
-//!   commit, no thread hand-off); otherwise records queue on a channel and the writer writes
+//!   writer is idle, the store is embedded and traffic is sparse ([`DIRECT_MIN_GAP`]), the
+//!   task commits the record itself (one SQLite commit, no thread hand-off); otherwise records queue on a channel and the writer writes
 //!   them in batches, one transaction each (group commit), so durability costs one commit per
 //!   batch rather than per request. It signs a checkpoint every `checkpoint_every` records,
 //!   every [`CHECKPOINT_INTERVAL`] and at shutdown.
@@ -49,6 +49,10 @@ pub const MAX_PENDING: usize = 100_000;
 pub const QUEUE_DEPTH: usize = 65_536;
 /// How often a failing store is retried.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// A request commits its own record only if none was committed that way within this gap: sparse traffic
+/// then waits for one commit and no hand-off, while a burst (even from one task submitting
+/// record after record) is queued and group-committed, which amortizes the commit.
+pub const DIRECT_MIN_GAP: Duration = Duration::from_micros(200);
 /// A checkpoint is signed at least this often while records arrive.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -269,6 +273,9 @@ struct Shared {
     queued: AtomicU64,
     /// The store commits on the calling thread (embedded), so an idle writer can be skipped.
     direct: AtomicBool,
+    /// When a request last committed its own record, in nanoseconds since `epoch`.
+    last_direct: AtomicU64,
+    epoch: std::time::Instant,
 }
 
 impl Auditor {
@@ -290,6 +297,8 @@ impl Auditor {
             failures: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             direct: AtomicBool::new(true),
+            last_direct: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         });
         let verifying_key = signer.verifying_key();
         let writer = Arc::new(Mutex::new(Writer {
@@ -418,8 +427,14 @@ impl Auditor {
         reason = "the record comes back by value only when it must queue; boxing would allocate for every record"
     )]
     fn commit_if_idle(&self, record: NewRecord) -> Result<(), NewRecord> {
+        let since_epoch = |t: std::time::Instant| {
+            u64::try_from((t - self.shared.epoch).as_nanos()).unwrap_or(u64::MAX)
+        };
+        let now = since_epoch(std::time::Instant::now());
+        let last = self.shared.last_direct.load(Ordering::Relaxed);
         if !self.shared.direct.load(Ordering::Relaxed)
             || self.shared.queued.load(Ordering::Acquire) != 0
+            || now.saturating_sub(last) < DIRECT_MIN_GAP.as_nanos() as u64
         {
             return Err(record);
         }
@@ -428,6 +443,9 @@ impl Auditor {
         };
         let due = w.commit_now(record)?;
         drop(w);
+        self.shared
+            .last_direct
+            .store(since_epoch(std::time::Instant::now()), Ordering::Relaxed);
         if due {
             self.send(Job::Checkpoint);
         }
