@@ -41,7 +41,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // The store's checkpointer thread copies the WAL back (see `audit.rs`); a pool
+            // connection that did it inline would hold up whatever it was committing.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -49,7 +52,7 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self {
             pool,
-            appender: std::sync::Arc::new(audit::Appender::new(path.to_owned())),
+            appender: std::sync::Arc::new(audit::Appender::new(path.to_owned())?),
         })
     }
 
