@@ -201,6 +201,56 @@ impl RedisLimiter {
     }
 }
 
+/// The limiter's connection to Redis, lent to the other counters kept there (budget
+/// reservations, [`crate::budget::shared`]): one link, so one outage alert, one retry
+/// schedule and one policy (`[limits] redis_unavailable`) for everything shared.
+#[derive(Debug, Clone)]
+pub struct RedisLink {
+    inner: Arc<Inner>,
+}
+
+impl RedisLink {
+    /// A connection, or why there is none (no new attempt within [`RETRY_INTERVAL`] of a
+    /// failure).
+    pub(crate) async fn conn(&self) -> Result<MultiplexedConnection, String> {
+        self.inner.conn().await
+    }
+
+    /// Record that a call failed (alerting when Redis was up); returns the reason to show.
+    pub(crate) fn down(&self, why: String) -> String {
+        self.inner.down(why)
+    }
+
+    /// Record that a call succeeded (alerting when Redis was down).
+    pub(crate) fn up(&self) {
+        self.inner.up();
+    }
+
+    /// Why Redis counts as unreachable right now, or None while it answers.
+    pub fn down_reason(&self) -> Option<String> {
+        self.inner.link.lock().down.clone()
+    }
+
+    /// Prefix of every key (`tollgate:v1[:NAMESPACE]`).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// What happens while Redis is unreachable.
+    pub fn policy(&self) -> RedisUnavailable {
+        self.inner.policy
+    }
+}
+
+impl RedisLimiter {
+    /// The link to this limiter's Redis, for other shared counters.
+    pub fn link(&self) -> RedisLink {
+        RedisLink {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl Inner {
     fn keys(&self, s: &Subject) -> [String; 2] {
         let scope = s.scope.as_str();
@@ -255,7 +305,7 @@ impl Inner {
                     "refusing requests with 503 (limits.redis_unavailable = \"fail_closed\")"
                 }
                 RedisUnavailable::Local => {
-                    "enforcing limits per instance (limits.redis_unavailable = \"local\")"
+                    "enforcing limits per instance and reserving budgets in the store (limits.redis_unavailable = \"local\")"
                 }
             };
             match &self.alerts {
