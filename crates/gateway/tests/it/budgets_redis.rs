@@ -89,9 +89,13 @@ impl Shared {
     }
 
     async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        // Patient: a loaded test machine can be slower than the client's default timeout.
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(30)))
+            .set_response_timeout(Some(Duration::from_secs(30)));
         redis::Client::open(self.redis.as_str())
             .unwrap()
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&cfg)
             .await
             .unwrap()
     }
