@@ -570,3 +570,48 @@ async fn redis_down_refuses_or_reserves_in_the_store_as_configured() {
     assert!(e.message.contains("spent $0.4000"), "{}", e.message);
     assert_eq!(up.readiness(), Readiness::Ready);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_and_budgeted_calls_follow_the_policy_while_redis_is_down() {
+    for (policy, ready_code, ready_status, call_code, says) in [
+        (
+            "fail_closed",
+            503,
+            "unavailable",
+            503,
+            "budgeted calls are refused",
+        ),
+        (
+            "local",
+            200,
+            "degraded",
+            200,
+            "budgets are reserved in the store",
+        ),
+    ] {
+        let h = crate::harness::Harness::start_extra(&format!(
+            "[prices]\ngpt-mock = {{ input = 1.0, output = 1.0 }}\n[limits]\nredis = \"{CLOSED}\"\nredis_unavailable = \"{policy}\"\n[[budgets]]\nscope = \"global\"\nperiod = \"day\"\nlimit_usd = 10.0\n"
+        ))
+        .await;
+        let (status, body) = h
+            .json(
+                "/v1/chat/completions",
+                &crate::harness::user("gpt", "hello"),
+            )
+            .await;
+        assert_eq!(status, call_code, "{policy}: {body}");
+        if call_code == 503 {
+            let msg = crate::harness::error_message(&body);
+            assert!(msg.contains("shared budgets are unavailable"), "{msg}");
+        }
+        let resp = reqwest::get(format!("{}/readyz", h.url)).await.unwrap();
+        assert_eq!(resp.status().as_u16(), ready_code, "{policy}");
+        let ready: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(ready["status"], ready_status, "{policy}: {ready}");
+        let reason = ready["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("redis://127.0.0.1:1") && reason.contains(says),
+            "{policy}: {reason}"
+        );
+    }
+}
