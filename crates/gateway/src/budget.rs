@@ -150,12 +150,12 @@ pub struct Budgets {
     /// Redis, when the reservations are shared there.
     shared: Option<shared::SharedBudgets>,
     /// Per budget: what this instance knows of its counters in Redis.
-    sync: Vec<parking_lot::Mutex<Sync>>,
+    redis_view: Vec<parking_lot::Mutex<RedisView>>,
 }
 
 /// What one instance knows of a budget's counters in Redis.
 #[derive(Debug, Default)]
-struct Sync {
+struct RedisView {
     /// The counters' generation last seen (they are seeded anew when Redis loses them).
     generation: Option<String>,
     /// Spend this instance settled in the store alone (Redis unreachable), not yet added to
@@ -215,7 +215,7 @@ impl Budgets {
             })
             .collect::<Vec<_>>();
         Self {
-            sync: list.iter().map(|_| Default::default()).collect(),
+            redis_view: list.iter().map(|_| Default::default()).collect(),
             list,
             tz: config.budgets_settings.tz(),
             ledger,
@@ -259,7 +259,7 @@ impl Budgets {
         if nanos <= 0 {
             return;
         }
-        if let Some(st) = self.sync.get(i) {
+        if let Some(st) = self.redis_view.get(i) {
             let mut st = st.lock();
             if st.unsynced == 0 {
                 st.unsynced_generation = st.generation.clone();
@@ -270,7 +270,7 @@ impl Budgets {
 
     /// Take the catch-up of budget `i` for a reservation in Redis.
     fn take_catch_up(&self, i: usize) -> Option<(String, i64)> {
-        let mut st = self.sync.get(i)?.lock();
+        let mut st = self.redis_view.get(i)?.lock();
         let n = std::mem::take(&mut st.unsynced);
         let generation = st.unsynced_generation.take()?;
         (n > 0).then_some((generation, n))
@@ -278,7 +278,7 @@ impl Budgets {
 
     /// Put back a catch-up that did not reach Redis.
     fn restore_catch_up(&self, i: usize, catch_up: Option<(String, i64)>) {
-        let (Some((generation, n)), Some(st)) = (catch_up, self.sync.get(i)) else {
+        let (Some((generation, n)), Some(st)) = (catch_up, self.redis_view.get(i)) else {
             return;
         };
         let mut st = st.lock();
@@ -291,7 +291,7 @@ impl Budgets {
     /// Remember the counters' generations Redis answered with.
     fn seen(&self, applying: &[(usize, String)], generations: &[String]) {
         for ((i, _), g) in applying.iter().zip(generations) {
-            if let Some(st) = self.sync.get(*i) {
+            if let Some(st) = self.redis_view.get(*i) {
                 let mut st = st.lock();
                 if st.generation.as_deref() != Some(g.as_str()) {
                     st.generation = Some(g.clone());
