@@ -18,8 +18,20 @@
 //! period is a new ledger row starting at zero.
 //!
 //! **Soft thresholds** (default 50 %, 80 %, 100 %) raise one `budget_threshold` alert each
-//! per period, on whichever instance crosses them first; a refusal raises
-//! `budget_exceeded` (deduplicated by the alerter's cooldown).
+//! per period, on whichever instance crosses them first (the store records each crossing
+//! once); a refusal raises `budget_exceeded` (deduplicated by the alerter's cooldown).
+//!
+//! **With Redis** (`[limits] redis`), reservations live there instead ([`shared`]): one round
+//! trip reserves in every budget, reservations are leases that expire when their instance
+//! dies, and the store's ledger keeps only the settled spend, written before Redis hears of
+//! it, so it stays the durable record and the seed of Redis's counters. When Redis cannot be
+//! reached, `[limits] redis_unavailable` decides as for the rate limits: `fail_closed`
+//! refuses budgeted calls with 503, `local` reserves in the store's rows as without Redis
+//! (shared by every instance reaching the store, but not seen by those still on Redis).
+//! Spend settled in the store meanwhile is caught up in Redis on this instance's next
+//! reservation there.
+
+pub mod shared;
 
 use std::sync::Arc;
 
@@ -27,12 +39,14 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::json;
-use tollgate_store::budget::{BudgetLedger, nanos_to_usd, usd_to_nanos};
+use tollgate_store::budget::{BudgetLedger, Spend, nanos_to_usd, usd_to_nanos};
 
 use crate::alert::{Alert, Alerter, Pending, Severity};
 use crate::config::Config;
 use crate::config::budgets::{BudgetScope, DEFAULT_THRESHOLDS, Period};
 use crate::error::GatewayError;
+use crate::limits::Readiness;
+use crate::limits::shared::RedisUnavailable;
 
 /// One configured budget, resolved.
 #[derive(Debug, Clone)]
@@ -133,6 +147,21 @@ pub struct Budgets {
     ledger: Arc<dyn BudgetLedger>,
     alerts: Arc<Alerter>,
     pending: Arc<Pending>,
+    /// Redis, when the reservations are shared there.
+    shared: Option<shared::SharedBudgets>,
+    /// Per budget: what this instance knows of its counters in Redis.
+    redis_view: Vec<parking_lot::Mutex<RedisView>>,
+}
+
+/// What one instance knows of a budget's counters in Redis.
+#[derive(Debug, Default)]
+struct RedisView {
+    /// The counters' generation last seen (they are seeded anew when Redis loses them).
+    generation: Option<String>,
+    /// Spend this instance settled in the store alone (Redis unreachable), not yet added to
+    /// Redis, nano-USD; and the generation last seen before it.
+    unsynced: i64,
+    unsynced_generation: Option<String>,
 }
 
 impl std::fmt::Debug for Budgets {
@@ -150,6 +179,8 @@ pub struct BudgetHold {
     budgets: Arc<Budgets>,
     /// (budget index, period label, reserved nano-USD).
     entries: Vec<(usize, String, i64)>,
+    /// The reservation in Redis; None: it is in the store's rows.
+    lease: Option<shared::Reservation>,
     done: bool,
 }
 
@@ -182,13 +213,90 @@ impl Budgets {
                     thresholds,
                 })
             })
-            .collect();
+            .collect::<Vec<_>>();
         Self {
+            redis_view: list.iter().map(|_| Default::default()).collect(),
             list,
             tz: config.budgets_settings.tz(),
             ledger,
             alerts,
             pending: Arc::new(Pending::default()),
+            shared: None,
+        }
+    }
+
+    /// Reserve in Redis (see the module doc) rather than in the store's rows.
+    pub fn with_shared(mut self, shared: shared::SharedBudgets) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether budgets are enforced as configured, for `/readyz`: with Redis unreachable,
+    /// budgeted calls are refused (`fail_closed`) or reserved in the store (`local`).
+    pub fn readiness(&self) -> Readiness {
+        let Some(shared) = &self.shared else {
+            return Readiness::Ready;
+        };
+        if self.list.is_empty() {
+            return Readiness::Ready;
+        }
+        match (shared.down_reason(), shared.policy()) {
+            (None, _) => Readiness::Ready,
+            (Some(why), RedisUnavailable::FailClosed) => Readiness::Unavailable(format!(
+                "{why}: budgeted calls are refused (limits.redis_unavailable = \"fail_closed\")"
+            )),
+            (Some(why), RedisUnavailable::Local) => Readiness::Degraded(format!(
+                "{why}: budgets are reserved in the store, not seen by instances still on Redis (limits.redis_unavailable = \"local\")"
+            )),
+        }
+    }
+
+    /// Note `nanos` settled in the store alone, to add to Redis's counters later. Spend
+    /// settled before this instance ever saw the counters is not added: counters seeded
+    /// since read it from the store (an instance cut off from Redis from its start, while
+    /// others kept counting there, is the case this misses).
+    fn unsynced(&self, i: usize, nanos: i64) {
+        if nanos <= 0 {
+            return;
+        }
+        if let Some(st) = self.redis_view.get(i) {
+            let mut st = st.lock();
+            if st.unsynced == 0 {
+                st.unsynced_generation = st.generation.clone();
+            }
+            st.unsynced = st.unsynced.saturating_add(nanos);
+        }
+    }
+
+    /// Take the catch-up of budget `i` for a reservation in Redis.
+    fn take_catch_up(&self, i: usize) -> Option<(String, i64)> {
+        let mut st = self.redis_view.get(i)?.lock();
+        let n = std::mem::take(&mut st.unsynced);
+        let generation = st.unsynced_generation.take()?;
+        (n > 0).then_some((generation, n))
+    }
+
+    /// Put back a catch-up that did not reach Redis.
+    fn restore_catch_up(&self, i: usize, catch_up: Option<(String, i64)>) {
+        let (Some((generation, n)), Some(st)) = (catch_up, self.redis_view.get(i)) else {
+            return;
+        };
+        let mut st = st.lock();
+        if st.unsynced == 0 {
+            st.unsynced_generation = Some(generation);
+        }
+        st.unsynced = st.unsynced.saturating_add(n);
+    }
+
+    /// Remember the counters' generations Redis answered with.
+    fn seen(&self, applying: &[(usize, String)], generations: &[String]) {
+        for ((i, _), g) in applying.iter().zip(generations) {
+            if let Some(st) = self.redis_view.get(*i) {
+                let mut st = st.lock();
+                if st.generation.as_deref() != Some(g.as_str()) {
+                    st.generation = Some(g.clone());
+                }
+            }
         }
     }
 
@@ -216,17 +324,41 @@ impl Budgets {
     ) -> Result<Option<BudgetHold>, GatewayError> {
         let amount = max_cost_usd.map_or(0, usd_to_nanos);
         let now = self.alerts.now();
+        let applying: Vec<(usize, String)> = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.applies(key_id, team))
+            .map(|(i, b)| (i, self.period_label(b, now)))
+            .collect();
+        if applying.is_empty() {
+            return Ok(None);
+        }
+        if let Some(shared) = &self.shared {
+            match self.reserve_shared(shared, &applying, amount, now).await {
+                Ok(hold) => return Ok(Some(hold)),
+                Err(Shared::Refused(e)) => return Err(e),
+                Err(Shared::Unreachable(reason)) => match shared.policy() {
+                    RedisUnavailable::FailClosed => {
+                        return Err(GatewayError::unavailable(format!(
+                            "shared budgets are unavailable: {reason}; refusing rather than letting spend go unchecked (limits.redis_unavailable = \"fail_closed\")"
+                        )));
+                    }
+                    // Reserve in the store's rows instead; what this settles there is caught
+                    // up in Redis later.
+                    RedisUnavailable::Local => {}
+                },
+            }
+        }
         let mut hold = BudgetHold {
             budgets: self.clone(),
             entries: Vec::new(),
+            lease: None,
             done: false,
         };
-        for (i, b) in self.list.iter().enumerate() {
-            if !b.applies(key_id, team) {
-                continue;
-            }
+        for (i, period) in applying {
+            let Some(b) = self.list.get(i) else { continue };
             let id = b.id();
-            let period = self.period_label(b, now);
             match self
                 .ledger
                 .reserve(&id, &period, amount, b.limit_nanos())
@@ -235,36 +367,8 @@ impl Budgets {
                 Ok(true) => hold.entries.push((i, period, amount)),
                 Ok(false) => {
                     let spend = self.ledger.spend(&id, &period).await.unwrap_or_default();
-                    let resets = period_end(b.period, self.tz, now);
-                    self.alerts.raise(Alert {
-                        kind: "budget_exceeded",
-                        severity: Severity::Critical,
-                        subject: b.scope.to_string(),
-                        dedup_key: format!("budget_exceeded:{id}:{period}"),
-                        message: format!(
-                            "{} budget of {} (${:.2}) is exhausted: calls are refused until {}",
-                            b.period.as_str(),
-                            b.scope,
-                            b.limit_usd,
-                            resets.to_rfc3339()
-                        ),
-                        details: json!({
-                            "budget": id, "period": period, "limit_usd": b.limit_usd,
-                            "spent_usd": nanos_to_usd(spend.spent),
-                            "reserved_usd": nanos_to_usd(spend.reserved),
-                        }),
-                    });
                     // `hold` drops here and releases what it reserved in other budgets.
-                    return Err(GatewayError::budget_exceeded(format!(
-                        "the {} budget of {} (${:.2}) has no room for this call (spent ${:.4}, ${:.4} reserved by calls in flight, this call may cost up to ${:.4}); it resets at {}",
-                        b.period.as_str(),
-                        b.scope,
-                        b.limit_usd,
-                        nanos_to_usd(spend.spent),
-                        nanos_to_usd(spend.reserved),
-                        nanos_to_usd(amount),
-                        resets.to_rfc3339()
-                    )));
+                    return Err(self.refuse(b, &period, spend, amount, now));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, budget = %id, "cannot reserve budget; refusing the call");
@@ -274,7 +378,133 @@ impl Budgets {
                 }
             }
         }
-        Ok((!hold.entries.is_empty()).then_some(hold))
+        Ok(Some(hold))
+    }
+
+    /// Reserve in Redis: one round trip, or two (with a store read between) when a budget's
+    /// counters must be seeded first.
+    async fn reserve_shared(
+        self: &Arc<Self>,
+        shared: &shared::SharedBudgets,
+        applying: &[(usize, String)],
+        amount: i64,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetHold, Shared> {
+        let mut asks = Vec::with_capacity(applying.len());
+        for (i, period) in applying {
+            let Some(b) = self.list.get(*i) else { continue };
+            asks.push(shared::Ask {
+                budget: b.id(),
+                period: period.clone(),
+                limit: b.limit_nanos(),
+                seed: None,
+                catch_up: self.take_catch_up(*i),
+            });
+        }
+        let mut seeded = false;
+        let outcome = 'reserve: loop {
+            let outcome = match shared.reserve(&asks, amount).await {
+                Ok(shared::Reserved::Unseeded(list)) if !seeded => {
+                    seeded = true;
+                    for at in list {
+                        let Some(ask) = asks.get_mut(at) else {
+                            continue;
+                        };
+                        match self.ledger.spend(&ask.budget, &ask.period).await {
+                            Ok(s) => ask.seed = Some(s.spent),
+                            Err(e) => {
+                                tracing::error!(error = %e, budget = %ask.budget, "cannot read budget spend to seed Redis; refusing the call");
+                                break 'reserve Err(Shared::Refused(GatewayError::unavailable(
+                                    "the budget ledger cannot be reached, so tollgate cannot tell whether this call fits its budget",
+                                )));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Ok(shared::Reserved::Unseeded(list)) => Err(Shared::Unreachable(format!(
+                    "the budget script asked again for seeds of {list:?}"
+                ))),
+                Ok(r) => Ok(r),
+                Err(reason) => Err(Shared::Unreachable(reason)),
+            };
+            break outcome;
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                // Nothing was applied: keep the catch-ups for the next reservation.
+                for ((i, _), ask) in applying.iter().zip(asks) {
+                    self.restore_catch_up(*i, ask.catch_up);
+                }
+                return Err(e);
+            }
+        };
+        match outcome {
+            shared::Reserved::Held(lease, generations) => {
+                self.seen(applying, &generations);
+                Ok(BudgetHold {
+                    budgets: self.clone(),
+                    entries: applying
+                        .iter()
+                        .map(|(i, p)| (*i, p.clone(), amount))
+                        .collect(),
+                    lease: Some(lease),
+                    done: false,
+                })
+            }
+            shared::Reserved::Refused(at, spend, generations) => {
+                self.seen(applying, &generations);
+                let odd = || Shared::Unreachable(format!("the budget script named budget {at}"));
+                let (i, period) = applying.get(at).ok_or_else(odd)?;
+                let b = self.list.get(*i).ok_or_else(odd)?;
+                Err(Shared::Refused(self.refuse(b, period, spend, amount, now)))
+            }
+            shared::Reserved::Unseeded(_) => Err(Shared::Unreachable(
+                "the budget script asked for seeds twice".into(),
+            )),
+        }
+    }
+
+    /// The refusal of a call by budget `b` (and its `budget_exceeded` alert).
+    fn refuse(
+        &self,
+        b: &Budget,
+        period: &str,
+        spend: Spend,
+        amount: i64,
+        now: DateTime<Utc>,
+    ) -> GatewayError {
+        let id = b.id();
+        let resets = period_end(b.period, self.tz, now);
+        self.alerts.raise(Alert {
+            kind: "budget_exceeded",
+            severity: Severity::Critical,
+            subject: b.scope.to_string(),
+            dedup_key: format!("budget_exceeded:{id}:{period}"),
+            message: format!(
+                "{} budget of {} (${:.2}) is exhausted: calls are refused until {}",
+                b.period.as_str(),
+                b.scope,
+                b.limit_usd,
+                resets.to_rfc3339()
+            ),
+            details: json!({
+                "budget": id, "period": period, "limit_usd": b.limit_usd,
+                "spent_usd": nanos_to_usd(spend.spent),
+                "reserved_usd": nanos_to_usd(spend.reserved),
+            }),
+        });
+        GatewayError::budget_exceeded(format!(
+            "the {} budget of {} (${:.2}) has no room for this call (spent ${:.4}, ${:.4} reserved by calls in flight, this call may cost up to ${:.4}); it resets at {}",
+            b.period.as_str(),
+            b.scope,
+            b.limit_usd,
+            nanos_to_usd(spend.spent),
+            nanos_to_usd(spend.reserved),
+            nanos_to_usd(amount),
+            resets.to_rfc3339()
+        ))
     }
 
     /// Wait until every settlement so far is written (tests, shutdown).
@@ -283,13 +513,23 @@ impl Budgets {
         self.alerts.idle().await;
     }
 
-    /// Spend of every budget in its current period.
+    /// Spend of every budget in its current period: settled spend from the store (the
+    /// durable record); reserved, from the store's rows plus Redis's live leases.
     pub async fn status(&self) -> tollgate_store::Result<Vec<BudgetStatus>> {
         let now = self.alerts.now();
         let mut out = Vec::new();
         for b in &self.list {
             let period = self.period_label(b, now);
-            let s = self.ledger.spend(&b.id(), &period).await?;
+            let mut s = self.ledger.spend(&b.id(), &period).await?;
+            if let Some(shared) = &self.shared {
+                match shared.read(&b.id(), &period).await {
+                    Ok(Some(live)) => s.reserved = s.reserved.saturating_add(live.reserved),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read reservations in flight from Redis");
+                    }
+                }
+            }
             out.push(BudgetStatus {
                 budget: b.id(),
                 scope: b.scope.to_string(),
@@ -305,6 +545,7 @@ impl Budgets {
         Ok(out)
     }
 
+    /// Settle a reservation held in the store's rows.
     async fn settle_one(&self, i: usize, period: &str, reserved: i64, actual: i64) {
         let Some(b) = self.list.get(i) else { return };
         let id = b.id();
@@ -315,6 +556,53 @@ impl Budgets {
         if actual == 0 {
             return;
         }
+        if self.shared.is_some() {
+            // Spent in the store alone: Redis catches up on the next reservation there.
+            self.unsynced(i, actual);
+        }
+        self.thresholds(b, period).await;
+    }
+
+    /// Settle a reservation held in Redis: the cost goes to the store first (the durable
+    /// record), then Redis releases the lease and counts the cost.
+    async fn settle_shared(
+        &self,
+        entries: &[(usize, String, i64)],
+        lease: &shared::Reservation,
+        actual: i64,
+    ) {
+        let mut recorded = Vec::with_capacity(entries.len());
+        for (i, period, _) in entries {
+            let Some(b) = self.list.get(*i) else { continue };
+            if actual > 0 {
+                if let Err(e) = self.ledger.settle(&b.id(), period, 0, actual).await {
+                    tracing::error!(error = %e, budget = %b.id(), "cannot record a call's cost in the budget ledger");
+                    continue;
+                }
+            }
+            recorded.push((*i, b, period));
+        }
+        if let Some(shared) = &self.shared {
+            if let Err(e) = shared.settle(&lease.keys, &lease.id, actual).await {
+                // The lease expires by itself; the cost is in the store, and Redis is
+                // caught up from there on the next reservation.
+                tracing::warn!(error = %e, "cannot settle a budget reservation in Redis");
+                for (i, _, _) in &recorded {
+                    self.unsynced(*i, actual);
+                }
+            }
+        }
+        if actual > 0 {
+            for (_, b, period) in recorded {
+                self.thresholds(b, period).await;
+            }
+        }
+    }
+
+    /// Raise the soft thresholds `b` crossed in `period`, each once per period across
+    /// every instance (the store records the first crossing).
+    async fn thresholds(&self, b: &Budget, period: &str) {
+        let id = b.id();
         let spent = match self.ledger.spend(&id, period).await {
             Ok(s) => s.spent,
             Err(_) => return,
@@ -357,6 +645,14 @@ impl Budgets {
     }
 }
 
+/// Why a reservation in Redis did not happen.
+enum Shared {
+    /// A budget refused the call, or the store could not seed Redis: the call's answer.
+    Refused(GatewayError),
+    /// Redis cannot be reached (why): `[limits] redis_unavailable` decides.
+    Unreachable(String),
+}
+
 impl BudgetHold {
     /// Swap the reservations for the call's actual cost (None: unknown, counted as zero).
     pub fn settle(mut self, actual_usd: Option<f64>) {
@@ -369,10 +665,19 @@ impl BudgetHold {
         }
         self.done = true;
         let entries = std::mem::take(&mut self.entries);
+        let mut lease = self.lease.take();
+        if let Some(l) = lease.as_mut() {
+            l.stop();
+        }
         let budgets = self.budgets.clone();
         self.budgets.pending.spawn(async move {
-            for (i, period, reserved) in entries {
-                budgets.settle_one(i, &period, reserved, actual).await;
+            match lease {
+                Some(lease) => budgets.settle_shared(&entries, &lease, actual).await,
+                None => {
+                    for (i, period, reserved) in entries {
+                        budgets.settle_one(i, &period, reserved, actual).await;
+                    }
+                }
             }
         });
     }

@@ -1069,17 +1069,22 @@ pub async fn readyz(State(gw): State<AppState>) -> Response {
         )
             .into_response();
     }
-    // Shared limits (Redis): refusing requests is unavailable, per-instance limits degraded.
-    let limits = gw.rate_limiter.readiness().await;
-    if let crate::limits::Readiness::Unavailable(reason) = &limits {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "unavailable", "reason": reason})),
-        )
-            .into_response();
-    }
-    // Shared limits (Redis): refusing requests is unavailable, per-instance limits degraded.
-    let limits = gw.rate_limiter.readiness().await;
+    // Shared limits and budgets (Redis): refusing requests is unavailable, per-instance
+    // limits or budgets in the store degraded. The limiter's check asks Redis; the budgets
+    // then read the same link's state.
+    let limits = match (gw.rate_limiter.readiness().await, gw.budgets.readiness()) {
+        (crate::limits::Readiness::Unavailable(a), crate::limits::Readiness::Unavailable(b)) => {
+            crate::limits::Readiness::Unavailable(format!("{a}; {b}"))
+        }
+        (u @ crate::limits::Readiness::Unavailable(_), _)
+        | (_, u @ crate::limits::Readiness::Unavailable(_)) => u,
+        (crate::limits::Readiness::Degraded(a), crate::limits::Readiness::Degraded(b)) => {
+            crate::limits::Readiness::Degraded(format!("{a}; {b}"))
+        }
+        (d @ crate::limits::Readiness::Degraded(_), _)
+        | (_, d @ crate::limits::Readiness::Degraded(_)) => d,
+        _ => crate::limits::Readiness::Ready,
+    };
     if let crate::limits::Readiness::Unavailable(reason) = &limits {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

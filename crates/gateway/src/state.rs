@@ -170,17 +170,21 @@ impl Gateway {
                 .with_secrets(&backends),
         );
         let limiter = crate::limits::Limiter::new();
+        let mut budgets =
+            crate::budget::Budgets::new(&config, store.budgets.clone(), alerts.clone());
         let rate_limiter: Arc<dyn crate::limits::RateLimiter> =
             match crate::limits::shared::RedisLimiter::from_config(&config.limits, limiter.clone())?
             {
-                Some(r) => Arc::new(r.with_alerts(alerts.clone())),
+                Some(r) => {
+                    let r = r.with_alerts(alerts.clone());
+                    // Budget reservations share the limiter's Redis, link and policy.
+                    budgets =
+                        budgets.with_shared(crate::budget::shared::SharedBudgets::new(r.link()));
+                    Arc::new(r)
+                }
                 None => Arc::new(crate::limits::LocalLimits(limiter.clone())),
             };
-        let budgets = Arc::new(crate::budget::Budgets::new(
-            &config,
-            store.budgets.clone(),
-            alerts.clone(),
-        ));
+        let budgets = Arc::new(budgets);
         let reviews = Arc::new(crate::review::Reviews::new(
             config.review,
             config

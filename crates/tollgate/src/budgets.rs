@@ -1,5 +1,6 @@
 //! `tollgate budgets` and `tollgate alerts`: spend against each budget in its current period
-//! (DO-2), and the alerts raised recently (MI-2), read from the shared store.
+//! (DO-2), and the alerts raised recently (MI-2), read from the shared store (and the
+//! reservations in flight from Redis, with `[limits] redis`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +46,16 @@ pub async fn budgets(global: &setup::GlobalArgs, args: BudgetsArgs) -> Result<Ou
         &loaded.config.alerts,
         opened.store.alerts.clone(),
     ));
-    let b = Budgets::new(&loaded.config, opened.store.budgets.clone(), alerts);
+    let mut b = Budgets::new(&loaded.config, opened.store.budgets.clone(), alerts);
+    // With `[limits] redis`, calls in flight hold their reservations there: read them too.
+    if let Ok(Some(r)) = tollgate_gateway::limits::shared::RedisLimiter::from_config(
+        &loaded.config.limits,
+        tollgate_gateway::limits::Limiter::new(),
+    ) {
+        b = b.with_shared(tollgate_gateway::budget::shared::SharedBudgets::new(
+            r.link(),
+        ));
+    }
     let list = b.status().await?;
     let exhausted = list.iter().filter(|s| s.used >= 1.0).count();
     if args.json {

@@ -110,12 +110,14 @@ pub struct LimitsConfig {
     #[serde(default)]
     pub abuse: AbuseConfig,
     /// Redis holding the counters every instance shares (`redis://HOST:PORT/DB`), so a limit
-    /// of N admits N in total across instances; without it each instance counts alone. A
+    /// of N admits N in total across instances; without it each instance counts alone. Budget
+    /// reservations are kept there too (their spend stays in the store). A
     /// URL with a password belongs in `TOLLGATE_REDIS` (`tollgate serve --redis`), not here.
     #[serde(default)]
     pub redis: Option<String>,
     /// When Redis cannot be reached: `fail_closed` (default) refuses requests with 503,
-    /// `local` enforces the limits per instance. Either way `/readyz` and an alert say so.
+    /// `local` enforces the limits per instance and reserves budgets in the store. Either way
+    /// `/readyz` and an alert say so.
     #[serde(default)]
     pub redis_unavailable: crate::limits::shared::RedisUnavailable,
     /// Keeps this deployment's keys apart from others sharing the Redis

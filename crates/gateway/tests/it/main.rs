@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod budgets;
+mod budgets_redis;
 mod datasets;
 mod guards;
 mod harness;

@@ -1,7 +1,7 @@
 //! Two `tollgate serve` processes sharing one Postgres schema (keys, switches, audit, budgets,
-//! alerts) and one Redis (limit and abuse counters), as a scaled-out deployment runs: a route
-//! limit of N admits N in total across both, a budget is never overshot by concurrent calls
-//! on both, a key revoked or switched off from the CLI is refused by both within a second,
+//! alerts) and one Redis (limit, abuse and budget counters), as a scaled-out deployment runs: a
+//! route limit of N admits N in total across both, a budget is never overshot by concurrent
+//! calls on both (its reservations in Redis, its spend recorded in Postgres), a key revoked or switched off from the CLI is refused by both within a second,
 //! abuse counted on both suspends a key everywhere with one alert, and `audit verify` passes
 //! with both instances' chains.
 //!
@@ -420,7 +420,36 @@ const PRICE: f64 = 1000.0;
 /// `max_tokens` of each budgeted call: its reservation is the prompt estimate plus this.
 const MAX_TOKENS: u64 = 20;
 
-/// Spend and reservations of the global monthly budget, nano-USD, as the ledger has them.
+/// The live counters of the global monthly budget in Redis (spent, reserved), nano-USD:
+/// where both instances reserve. Zero before the first call seeds them.
+async fn counters(c: &mut redis::aio::MultiplexedConnection, namespace: &str) -> (i64, i64) {
+    // Periods are calendar months in UTC (no `[budgets_settings] timezone` here).
+    let period = chrono::Utc::now().format("%Y-%m-01");
+    let (spent, reserved): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+        .arg(format!("tollgate:v1:{namespace}:g:global/month:{period}"))
+        .arg("spent")
+        .arg("reserved")
+        .query_async(c)
+        .await
+        .unwrap();
+    (spent.unwrap_or(0), reserved.unwrap_or(0))
+}
+
+async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    // A loaded machine (two gateways, Postgres, Redis on two cores) can be slower to answer
+    // than the client's default timeout: the watcher waits rather than fails.
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(30)))
+        .set_response_timeout(Some(Duration::from_secs(30)));
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+        .unwrap()
+}
+
+/// Spend and reservations of the global monthly budget, nano-USD, as the store's ledger has
+/// them: the durable record of spend (reservations live in Redis).
 async fn ledger(c: &mut sqlx::PgConnection, schema: &str) -> (i64, i64) {
     let row: Option<(i64, i64)> = sqlx::query_as(&format!(
         "SELECT spent, reserved FROM {schema}.budget_spend WHERE budget = 'global/month'"
@@ -506,17 +535,17 @@ targets = [{{ provider = "oa", model = "gpt-mock" }}]
             .unwrap(),
     );
 
-    // A burst across both instances while a watcher reads the shared ledger: at every
-    // moment, settled spend plus what calls in flight reserved stays within the limit.
+    // A burst across both instances while a watcher reads the shared counters in Redis: at
+    // every moment, settled spend plus what calls in flight reserved stays within the limit.
+    let namespace = c.schema.name.replace('_', "-");
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
-        let (done, location, schema) = (done.clone(), c.location.clone(), c.schema.name.clone());
+        let (done, redis, namespace) = (done.clone(), redis.clone(), namespace.clone());
         tokio::spawn(async move {
-            use sqlx::Connection;
-            let mut db = sqlx::PgConnection::connect(&location).await.unwrap();
+            let mut r = redis_conn(&redis).await;
             let (mut samples, mut most_reserved) = (0u32, 0i64);
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let (spent, reserved) = ledger(&mut db, &schema).await;
+                let (spent, reserved) = counters(&mut r, &namespace).await;
                 assert!(
                     spent + reserved <= limit,
                     "spent {spent} + reserved {reserved} passed the limit {limit}"
@@ -550,6 +579,7 @@ targets = [{{ provider = "oa", model = "gpt-mock" }}]
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let (samples, most_reserved) = watcher.await.unwrap();
     assert!(samples > 0);
+    assert!(most_reserved > 0, "the watcher saw calls in flight");
     assert!(
         cost > 0 && cost <= reserve,
         "a call costs {cost}, reserves {reserve}"
@@ -559,12 +589,19 @@ targets = [{{ provider = "oa", model = "gpt-mock" }}]
         "reservations are whole calls: {most_reserved} of {reserve} each"
     );
 
-    // Settlement follows each response; then fill what is left, one call at a time on
-    // alternate instances, until the budget refuses.
+    // Settlement follows each response: the cost into the store, then the reservation out
+    // of Redis. Then fill what is left, one call at a time on alternate instances, until the
+    // budget refuses.
     let mut db = c.db().await;
-    let settled = |(_, reserved): (i64, i64)| reserved == 0;
+    let mut r = redis_conn(&redis).await;
+    let settled = |(spent, reserved): (i64, i64), (stored, in_store): (i64, i64)| {
+        reserved == 0 && in_store == 0 && spent == stored
+    };
     let t0 = Instant::now();
-    while !settled(ledger(&mut db, &c.schema.name).await) {
+    while !settled(
+        counters(&mut r, &namespace).await,
+        ledger(&mut db, &c.schema.name).await,
+    ) {
         assert!(
             t0.elapsed() < Duration::from_secs(5),
             "reservations never settled"
@@ -584,7 +621,10 @@ targets = [{{ provider = "oa", model = "gpt-mock" }}]
         assert_eq!(paid, cost, "every call costs the same");
         n += 1;
         let t0 = Instant::now();
-        while !settled(ledger(&mut db, &c.schema.name).await) {
+        while !settled(
+            counters(&mut r, &namespace).await,
+            ledger(&mut db, &c.schema.name).await,
+        ) {
             assert!(
                 t0.elapsed() < Duration::from_secs(5),
                 "reservation never settled"
@@ -595,6 +635,11 @@ targets = [{{ provider = "oa", model = "gpt-mock" }}]
     let (spent, reserved) = ledger(&mut db, &c.schema.name).await;
     assert_eq!(reserved, 0);
     assert_eq!(spent, n as i64 * cost, "each admitted call is counted once");
+    assert_eq!(
+        counters(&mut r, &namespace).await,
+        (spent, 0),
+        "Redis counts what the store recorded"
+    );
     // The precise bound: the last call admitted had room for its whole reservation next to
     // the others' spend or reservations, each at least its cost, so (n-1)*cost + reserve <=
     // limit; the refusal had no room, so n*cost + reserve > limit. Together n is fixed:

@@ -1,0 +1,315 @@
+//! Budget reservations shared by every instance through Redis (DO-2 at scale), next to the
+//! rate limits of [`crate::limits::shared`] and over the same link.
+//!
+//! **Reserve** is one round trip ([`RESERVE_SCRIPT`]): the call's largest cost is reserved in
+//! every budget that applies, or in none, on the Redis server's clock. **Settle** is one
+//! more, off the request path ([`SETTLE_SCRIPT`]), after the actual cost has been added to
+//! the store's ledger — the store stays the durable record of spend (`tollgate budgets`, a
+//! Redis restart), Redis holds the live counters that every instance checks against.
+//!
+//! **Reservations are leases**: each expires [`RESERVATION_TTL`] after it was taken or last
+//! renewed, and a call in flight renews its own every third of the TTL ([`RENEW_SCRIPT`]).
+//! So the room held by an instance that dies mid-call comes back by itself, one TTL later.
+//!
+//! **Seeding**: a budget's counters are missing in Redis at the start of a period, after a
+//! day without calls ([`KEY_IDLE_TTL`]), or when Redis lost its data. The reserve script
+//! then reserves nothing and names the budgets it needs; the caller reads their spend from
+//! the store and calls again with it, and the first seed wins. Settlements that land while a
+//! budget is unseeded are kept aside and added to the seed, so a settlement racing a seed can
+//! be counted twice in Redis but never lost: the shared figure errs towards refusing.
+//!
+//! Keys are `tollgate:v1[:NAMESPACE]:g:BUDGET:PERIOD` (a hash: spent, reserved, each lease's
+//! amount) and `…:gr:BUDGET:PERIOD` (the leases' expiries), e.g.
+//! `tollgate:v1:g:team:search/month:2026-11-01`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tollgate_store::budget::Spend;
+
+use crate::limits::shared::{RedisLink, RedisUnavailable};
+
+/// The reservation script: KEYS and ARGV are documented at its top.
+pub const RESERVE_SCRIPT: &str = include_str!("redis_budget_reserve.v1.lua");
+/// The settlement (and read) script: KEYS and ARGV are documented at its top.
+pub const SETTLE_SCRIPT: &str = include_str!("redis_budget_settle.v1.lua");
+/// The lease renewal script: KEYS and ARGV are documented at its top.
+pub const RENEW_SCRIPT: &str = include_str!("redis_budget_renew.v1.lua");
+/// How long a reservation lives unless renewed or settled: bounds how long a dead
+/// instance's calls keep their room. Calls in flight renew theirs every third of it.
+pub const RESERVATION_TTL: Duration = Duration::from_secs(120);
+/// How long a budget's keys live without a call: then they go, and the next call seeds them
+/// from the store again.
+pub const KEY_IDLE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug)]
+struct Inner {
+    link: RedisLink,
+    reserve: redis::Script,
+    settle: redis::Script,
+    renew: redis::Script,
+    ttl: Duration,
+}
+
+/// The Redis side of [`super::Budgets`]; see the module doc.
+#[derive(Debug, Clone)]
+pub struct SharedBudgets {
+    inner: Arc<Inner>,
+}
+
+/// One budget a call asks room in.
+#[derive(Debug, Clone)]
+pub(crate) struct Ask {
+    /// Ledger name (`scope/period`).
+    pub(crate) budget: String,
+    /// Period label.
+    pub(crate) period: String,
+    /// Hard limit, nano-USD.
+    pub(crate) limit: i64,
+    /// The store's spend, to seed the counters with; None: not read.
+    pub(crate) seed: Option<i64>,
+    /// Spend settled in the store alone, to add to the counters of the generation named.
+    pub(crate) catch_up: Option<(String, i64)>,
+}
+
+/// The reserve script's answer.
+#[derive(Debug)]
+pub(crate) enum Reserved {
+    /// Room was reserved in every budget; each one's counter generation.
+    Held(Reservation, Vec<String>),
+    /// The budget at this index of the asks has no room; nothing was reserved. Each
+    /// budget's counter generation (seeds and catch-ups were applied).
+    Refused(usize, Spend, Vec<String>),
+    /// These budgets (indices of the asks) need a seed from the store; nothing was reserved.
+    Unseeded(Vec<usize>),
+}
+
+/// A call's reservation in Redis: its id and keys, and the task renewing it.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    pub(crate) id: String,
+    pub(crate) keys: Vec<String>,
+    heartbeat: Option<tokio::task::AbortHandle>,
+}
+
+impl Reservation {
+    /// Stop renewing (the call ended).
+    pub(crate) fn stop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl SharedBudgets {
+    /// Budget counters on the Redis behind `link` (the shared rate limiter's).
+    pub fn new(link: RedisLink) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                link,
+                reserve: redis::Script::new(RESERVE_SCRIPT),
+                settle: redis::Script::new(SETTLE_SCRIPT),
+                renew: redis::Script::new(RENEW_SCRIPT),
+                ttl: RESERVATION_TTL,
+            }),
+        }
+    }
+
+    /// Reservations live `ttl` unless renewed (default [`RESERVATION_TTL`]); set before
+    /// sharing.
+    pub fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.ttl = ttl;
+        }
+        self
+    }
+
+    /// What happens while Redis is unreachable (`[limits] redis_unavailable`).
+    pub fn policy(&self) -> RedisUnavailable {
+        self.inner.link.policy()
+    }
+
+    /// Why Redis counts as unreachable right now, or None.
+    pub fn down_reason(&self) -> Option<String> {
+        self.inner.link.down_reason()
+    }
+
+    /// The two keys of `budget` in `period`: the counters' hash and the leases' set.
+    pub fn keys(&self, budget: &str, period: &str) -> [String; 2] {
+        let p = self.inner.link.prefix();
+        [
+            format!("{p}:g:{budget}:{period}"),
+            format!("{p}:gr:{budget}:{period}"),
+        ]
+    }
+
+    fn idle_ms(&self) -> u64 {
+        KEY_IDLE_TTL.max(self.inner.ttl * 4).as_millis() as u64
+    }
+
+    /// Reserve `amount` nano-USD in every budget of `asks`, all or none. Err: Redis cannot
+    /// be reached (the reason, for messages).
+    pub(crate) async fn reserve(&self, asks: &[Ask], amount: i64) -> Result<Reserved, String> {
+        let inner = &self.inner;
+        let link = &inner.link;
+        let mut c = link.conn().await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut keys = Vec::with_capacity(asks.len() * 2);
+        let mut call = inner.reserve.prepare_invoke();
+        for a in asks {
+            for k in self.keys(&a.budget, &a.period) {
+                call.key(&k);
+                keys.push(k);
+            }
+        }
+        call.arg(amount.max(0))
+            .arg(&id)
+            .arg(inner.ttl.as_millis() as u64)
+            .arg(self.idle_ms());
+        for a in asks {
+            call.arg(a.limit);
+            match a.seed {
+                Some(s) => call.arg(s.max(0)),
+                None => call.arg("-"),
+            };
+            match &a.catch_up {
+                Some((generation, nanos)) => call.arg(format!("{generation}:{}", nanos.max(&0))),
+                None => call.arg("-"),
+            };
+        }
+        let reply: Vec<String> = match call.invoke_async(&mut c).await {
+            Ok(v) => v,
+            Err(e) => return Err(link.down(format!("reserving budget: {e}"))),
+        };
+        link.up();
+        let odd = || {
+            format!(
+                "the budget reservation script answered {reply:?}; is another tollgate version sharing this Redis?"
+            )
+        };
+        let int = |v: &String| v.parse::<i64>().map_err(|_| odd());
+        let index = |v: &String| int(v).map(|i| (i.max(1) - 1) as usize);
+        let n = asks.len();
+        match reply.as_slice() {
+            [code, gens @ ..] if code == "1" && gens.len() == n => {
+                let heartbeat = (amount > 0)
+                    .then(|| heartbeat(inner.clone(), id.clone(), keys.clone(), self.idle_ms()));
+                Ok(Reserved::Held(
+                    Reservation {
+                        id,
+                        keys,
+                        heartbeat,
+                    },
+                    gens.to_vec(),
+                ))
+            }
+            [code, i, spent, reserved, gens @ ..] if code == "0" && gens.len() == n => {
+                Ok(Reserved::Refused(
+                    index(i)?,
+                    Spend {
+                        spent: int(spent)?,
+                        reserved: int(reserved)?,
+                    },
+                    gens.to_vec(),
+                ))
+            }
+            [code, rest @ ..] if code == "2" && !rest.is_empty() => Ok(Reserved::Unseeded(
+                rest.iter().map(index).collect::<Result<_, _>>()?,
+            )),
+            _ => Err(odd()),
+        }
+    }
+
+    /// Release the reservation `hold` (`""`: none) held under `keys` and add `actual`
+    /// nano-USD to the spend; returns each budget's counters (None: unseeded).
+    pub(crate) async fn settle(
+        &self,
+        keys: &[String],
+        hold: &str,
+        actual: i64,
+    ) -> Result<Vec<Option<Spend>>, String> {
+        let inner = &self.inner;
+        let link = &inner.link;
+        let mut c = link.conn().await?;
+        let mut call = inner.settle.prepare_invoke();
+        for k in keys {
+            call.key(k);
+        }
+        call.arg(hold).arg(actual.max(0)).arg(self.idle_ms());
+        let reply: Vec<i64> = match call.invoke_async(&mut c).await {
+            Ok(v) => v,
+            Err(e) => return Err(link.down(format!("settling budget: {e}"))),
+        };
+        link.up();
+        Ok(reply
+            .chunks(2)
+            .map(|p| match p {
+                [spent, reserved] if *spent >= 0 => Some(Spend {
+                    spent: *spent,
+                    reserved: *reserved,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The live counters of `budget` in `period` (None: unseeded).
+    pub async fn read(&self, budget: &str, period: &str) -> Result<Option<Spend>, String> {
+        let keys = self.keys(budget, period);
+        Ok(self
+            .settle(&keys, "", 0)
+            .await?
+            .into_iter()
+            .next()
+            .flatten())
+    }
+}
+
+/// Renew the reservation `id` under `keys` every third of the TTL until aborted. Only the
+/// process dying (or the call ending) stops it, so a dead instance's reservations expire.
+fn heartbeat(
+    inner: Arc<Inner>,
+    id: String,
+    keys: Vec<String>,
+    idle_ms: u64,
+) -> tokio::task::AbortHandle {
+    let every = (inner.ttl / 3).max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Ok(mut c) = inner.link.conn().await else {
+                // Redis is down: the next tick tries again; past the TTL the reservation
+                // expires, as every other counter then does.
+                continue;
+            };
+            let mut call = inner.renew.prepare_invoke();
+            for k in &keys {
+                call.key(k);
+            }
+            call.arg(&id)
+                .arg(inner.ttl.as_millis() as u64)
+                .arg(idle_ms);
+            match call.invoke_async::<i64>(&mut c).await {
+                Ok(n) if (n as usize) < keys.len() / 2 => tracing::warn!(
+                    hold = %id,
+                    renewed = n,
+                    "a budget reservation expired while its call was in flight (Redis unreachable for longer than the lease); its room is no longer held"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    inner.link.down(format!("renewing a budget reservation: {e}"));
+                }
+            }
+        }
+    })
+    .abort_handle()
+}
