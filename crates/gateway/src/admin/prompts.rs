@@ -304,6 +304,10 @@ fn bad(msg: impl Into<String>) -> Response {
     error(StatusCode::BAD_REQUEST, "invalid_request_error", msg)
 }
 
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the response itself, returned at once by the caller"
+)]
 /// The canonical content of a pushed body, or every problem with it. The name in the body
 /// must be the one in the path, so a URL can never stage one prompt under another's name.
 fn content_of(
@@ -479,9 +483,7 @@ fn report_problem(report: &Value, passed: bool) -> Option<&'static str> {
     if !report.is_object() {
         return Some("report must be a JSON object");
     }
-    let Some(cases) = report.get("cases") else {
-        return None;
-    };
+    let cases = report.get("cases")?;
     let Some(cases) = cases.as_array() else {
         return Some("report.cases must be a list");
     };
