@@ -121,7 +121,9 @@ pub async fn diff(
             .map(|x| x.content.clone())
             .ok_or(DiffError::NoVersion(v))
     };
-    let (old, new) = (text(from)?, text(to)?);
+    // `to` first: with `from` defaulted from it, an unknown `to` is what to report.
+    let new = text(to)?;
+    let old = text(from)?;
     Ok(Diff {
         from,
         to,

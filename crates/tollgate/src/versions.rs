@@ -234,7 +234,13 @@ impl<'a> Subject<'a> {
     pub async fn diff(&self, from: Option<i64>, to: Option<i64>) -> Result<Diff> {
         match versioning::diff(self.opened.store.prompts.as_ref(), &self.key, from, to).await {
             Ok(d) => Ok(d),
-            Err(DiffError::NoSubject) => bail!("no {} has versions", self.label()),
+            Err(DiffError::NoSubject) => match self.kind {
+                Kind::Prompt => bail!("no prompt {:?}", self.name),
+                Kind::Route => bail!(
+                    "route {} has no versions: its targets come from the config",
+                    self.name
+                ),
+            },
             Err(DiffError::NoVersion(v)) => bail!("{} has no version {v}", self.label()),
             Err(DiffError::Store(e)) => Err(e.into()),
         }
