@@ -232,24 +232,15 @@ async fn remote(
             ..
         } => {
             check_name(&name)?;
-            let Some(env) = PromptEnv::parse(&env) else {
-                bail!("--env must be staging or production");
-            };
-            let suite = Suite::load(&suite)?;
-            let prices = setup::load(global)?.config.price_table();
-            let gateway = global.gateway.as_deref().unwrap_or_default();
-            return versions::test(
-                versions::TestRun {
-                    kind: Kind::Prompt,
-                    name: &name,
-                    env,
-                    suite: &suite,
-                    gateway,
-                    key: &key,
-                    prices: &prices,
-                    json,
-                },
+            return versions::test_through(
+                global,
                 api,
+                Kind::Prompt,
+                &name,
+                &env,
+                &suite,
+                &key,
+                json,
             )
             .await;
         }

@@ -28,8 +28,16 @@ use crate::versions::{self, Kind, Remote, Subject};
 
 /// Roles that may push route versions to staging.
 pub const MODEL_ADMINS: &[&str] = &["owner", "admin", "model-admin"];
-/// Roles that may read route history.
-pub const READERS: &[&str] = &["owner", "admin", "model-admin", "approver", "auditor"];
+/// Roles that may read route history and diffs (the admin API's `models_read`).
+pub const READERS: &[&str] = &[
+    "owner",
+    "admin",
+    "model-admin",
+    "prompt-engineer",
+    "approver",
+    "auditor",
+    "incident-responder",
+];
 
 /// `tollgate routes …`.
 #[derive(Debug, clap::Subcommand)]
@@ -138,24 +146,15 @@ async fn remote(
             json,
             ..
         } => {
-            let Some(env) = PromptEnv::parse(&env) else {
-                bail!("--env must be staging or production");
-            };
-            let suite = Suite::load(&suite)?;
-            suite.check_for_route()?;
-            let prices = setup::load(global)?.config.price_table();
-            return versions::test(
-                versions::TestRun {
-                    kind: Kind::Route,
-                    name: &name,
-                    env,
-                    suite: &suite,
-                    gateway: global.gateway.as_deref().unwrap_or_default(),
-                    key: &key,
-                    prices: &prices,
-                    json,
-                },
+            return versions::test_through(
+                global,
                 api,
+                Kind::Route,
+                &name,
+                &env,
+                &suite,
+                &key,
+                json,
             )
             .await;
         }

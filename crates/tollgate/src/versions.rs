@@ -175,6 +175,52 @@ pub async fn test(run: TestRun<'_>, api: &AdminClient) -> Result<Outcome> {
     })
 }
 
+/// `prompts test` / `routes test` with `--gateway`: check `--env` and the suite, then run
+/// it through the gateway and record the result there ([`test`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one flag of the command; a struct would only rename them"
+)]
+pub async fn test_through(
+    global: &crate::setup::GlobalArgs,
+    api: &AdminClient,
+    kind: Kind,
+    name: &str,
+    env: &str,
+    suite: &std::path::Path,
+    key: &str,
+    json: bool,
+) -> Result<Outcome> {
+    let Some(env) = PromptEnv::parse(env) else {
+        bail!("--env must be staging or production");
+    };
+    let suite = Suite::load(suite)?;
+    if kind == Kind::Route {
+        suite.check_for_route()?;
+    }
+    let Some(gateway) = global.gateway.as_deref() else {
+        bail!(
+            "{} test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)",
+            kind.group()
+        );
+    };
+    let prices = crate::setup::load(global)?.config.price_table();
+    test(
+        TestRun {
+            kind,
+            name,
+            env,
+            suite: &suite,
+            gateway,
+            key,
+            prices: &prices,
+            json,
+        },
+        api,
+    )
+    .await
+}
+
 impl<'a> Subject<'a> {
     /// `name` of `kind` in `opened`'s store.
     pub fn new(opened: &'a Opened, kind: Kind, name: &'a str) -> Self {
@@ -467,4 +513,26 @@ pub async fn remote(api: &AdminClient, kind: Kind, name: &str, op: Remote) -> Re
         }
     }
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_gateway::admin::rbac::Permission as P;
+
+    #[test]
+    fn the_cli_on_the_store_checks_the_roles_the_admin_api_checks() {
+        for (list, p) in [
+            (crate::prompts::STAGERS, P::PromptsStage),
+            (crate::prompts::APPROVERS, P::PromptsPromote),
+            (crate::prompts::READERS, P::PromptsRead),
+            (crate::routes::MODEL_ADMINS, P::ModelsWrite),
+            (crate::routes::READERS, P::ModelsRead),
+            (crate::review::READERS, P::ReportsRead),
+            (crate::review::LABELLERS, P::ReviewLabel),
+            (crate::setup::AUDIT_READERS, P::AuditRead),
+            (crate::setup::DATA_STEWARDS, P::DataManage),
+        ] {
+            assert_eq!(list, p.holders().as_slice(), "{p:?}");
+        }
+    }
 }

@@ -194,11 +194,7 @@ async fn authorize(
 
 /// The roles holding `p`, for refusals that say who may.
 fn holders_of(p: Permission) -> String {
-    let names: Vec<&str> = Role::ALL
-        .iter()
-        .filter(|r| r.allows(p))
-        .map(|r| r.as_str())
-        .collect();
+    let names = p.holders();
     if names.is_empty() {
         "none (no role may)".to_owned()
     } else {

@@ -70,6 +70,18 @@ impl Permission {
     ];
 }
 
+impl Permission {
+    /// The names of the roles holding this permission, in [`Role::ALL`] order: what a refusal
+    /// names, and what the CLI checks when it works on the store instead of this API.
+    pub fn holders(self) -> Vec<&'static str> {
+        Role::ALL
+            .iter()
+            .filter(|r| r.allows(self))
+            .map(|r| r.as_str())
+            .collect()
+    }
+}
+
 /// The roles of the admin plane (and `app`, which has none of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
