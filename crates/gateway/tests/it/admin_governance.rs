@@ -252,6 +252,35 @@ async fn prompts_are_pushed_diffed_evaluated_and_promoted_through_the_api() {
     )
     .await;
     assert_eq!(s, 403);
+    // Limits: a version over MAX_PROMPT_BYTES, a report over MAX_EVAL_REPORT_BYTES.
+    let huge = prompt(&"x".repeat(tollgate_gateway::prompt::MAX_PROMPT_BYTES));
+    let (s, v) = call(
+        &h,
+        "POST",
+        &format!("{base}/versions"),
+        &engineer,
+        Some(huge),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than"),
+        "{v}"
+    );
+    let big = json!({"version": 2, "passed": false,
+        "report": {"note": "x".repeat(tollgate_gateway::versioning::MAX_EVAL_REPORT_BYTES)}});
+    let (s, v) = call(&h, "POST", &format!("{base}/evals"), &engineer, Some(big)).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than"),
+        "{v}"
+    );
     let (s, v) = call(
         &h,
         "POST",
@@ -490,7 +519,7 @@ async fn the_review_queue_is_read_labelled_with_who_and_drift_is_reported() {
     )
     .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
-    for q in ["limit=0", "limit=many", "colour=red"] {
+    for q in ["limit=0", "limit=10001", "limit=many", "colour=red"] {
         let (s, _) = call(&h, "GET", &format!("/admin/v1/review?{q}"), &auditor, None).await;
         assert_eq!(s, 400, "{q}");
     }
