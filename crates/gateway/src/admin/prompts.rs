@@ -67,55 +67,33 @@ impl Kind {
 
 /// The routes of this module (merged into the admin router).
 pub(super) fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route(
-            "/admin/v1/prompts/{id}",
-            get(|s, h, p| history(s, h, p, Kind::Prompt)),
-        )
-        .route(
-            "/admin/v1/prompts/{id}/promote",
-            post(|s, h, p| promote(s, h, p, Kind::Prompt)),
-        )
-        .route(
-            "/admin/v1/prompts/{id}/rollback",
-            post(|s, h, p, b| rollback(s, h, p, b, Kind::Prompt)),
-        )
-        .route(
-            "/admin/v1/prompts/{id}/versions",
-            post(|s, h, p, b| push(s, h, p, b, Kind::Prompt)),
-        )
-        .route(
-            "/admin/v1/prompts/{id}/diff",
-            get(|s, h, p, q| diff(s, h, p, q, Kind::Prompt)),
-        )
-        .route(
-            "/admin/v1/prompts/{id}/evals",
-            post(|s, h, p, b| record_eval(s, h, p, b, Kind::Prompt)),
-        )
-        .route(
-            "/admin/v1/routes/{id}",
-            get(|s, h, p| history(s, h, p, Kind::Route)),
-        )
-        .route(
-            "/admin/v1/routes/{id}/versions",
-            post(|s, h, p, b| push(s, h, p, b, Kind::Route)),
-        )
-        .route(
-            "/admin/v1/routes/{id}/diff",
-            get(|s, h, p, q| diff(s, h, p, q, Kind::Route)),
-        )
-        .route(
-            "/admin/v1/routes/{id}/evals",
-            post(|s, h, p, b| record_eval(s, h, p, b, Kind::Route)),
-        )
-        .route(
-            "/admin/v1/routes/{id}/promote",
-            post(|s, h, p| promote(s, h, p, Kind::Route)),
-        )
-        .route(
-            "/admin/v1/routes/{id}/rollback",
-            post(|s, h, p, b| rollback(s, h, p, b, Kind::Route)),
-        )
+    [Kind::Prompt, Kind::Route]
+        .into_iter()
+        .fold(axum::Router::new(), |router, kind| {
+            let base = format!("/admin/v1/{}/{{id}}", kind.group());
+            router
+                .route(&base, get(move |s, h, p| history(s, h, p, kind)))
+                .route(
+                    &format!("{base}/versions"),
+                    post(move |s, h, p, b| push(s, h, p, b, kind)),
+                )
+                .route(
+                    &format!("{base}/diff"),
+                    get(move |s, h, p, q| diff(s, h, p, q, kind)),
+                )
+                .route(
+                    &format!("{base}/evals"),
+                    post(move |s, h, p, b| record_eval(s, h, p, b, kind)),
+                )
+                .route(
+                    &format!("{base}/promote"),
+                    post(move |s, h, p| promote(s, h, p, kind)),
+                )
+                .route(
+                    &format!("{base}/rollback"),
+                    post(move |s, h, p, b| rollback(s, h, p, b, kind)),
+                )
+        })
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
