@@ -1015,7 +1015,7 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
     }
 }
 
-/// One scheduled retention run (DP-3): delete expired payloads, crypto-shred emptied days,
+/// One scheduled retention run (DP-3): delete expired payloads and review items, crypto-shred emptied days,
 /// prune old records up to a signed checkpoint, and record what was done.
 pub async fn run_retention(gw: &Gateway) {
     let now = Utc::now();
@@ -1027,6 +1027,7 @@ pub async fn run_retention(gw: &Gateway) {
                 held = report.payloads_held,
                 day_keys_destroyed = report.day_keys_destroyed.len(),
                 records_pruned = ?report.records_pruned,
+                reviews_deleted = report.reviews_deleted,
                 "retention run"
             );
             let mut fields = Map::new();

@@ -43,7 +43,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_store::review::{DayCounts, EvalRow, RouteDay};
 
@@ -87,10 +87,10 @@ pub fn psi(baseline: &[u64], recent: &[u64]) -> Option<f64> {
 }
 
 /// One metric's comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricScore {
     /// `output_tokens`, `latency_ms`, `refusal_rate` or `guard_block_rate`.
-    pub metric: &'static str,
+    pub metric: String,
     /// PSI, when both windows had enough observations.
     pub psi: Option<f64>,
     /// Observations in the baseline window.
@@ -106,12 +106,12 @@ pub struct MetricScore {
 }
 
 /// One day of the printed series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DayRow {
     /// UTC day.
     pub day: String,
     /// `baseline` or `recent`.
-    pub window: &'static str,
+    pub window: String,
     /// Counters as stored.
     pub counts: DayCounts,
     /// Mean output tokens per completion.
@@ -132,8 +132,9 @@ pub struct DayRow {
     pub labels: BTreeMap<String, i64>,
 }
 
-/// A route's drift report: verdict, per-metric scores and the daily series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A route's drift report: verdict, per-metric scores and the daily series. `tollgate drift`
+/// prints it and `GET /admin/v1/drift/{route}` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
     /// Route.
     pub route: String,
@@ -143,6 +144,8 @@ pub struct DriftReport {
     pub recent: (String, String),
     /// The threshold applied.
     pub psi_threshold: f64,
+    /// Observations a window needs before a metric is scored.
+    pub min_samples: u64,
     /// Largest metric PSI, if any metric was scored.
     pub score: Option<f64>,
     /// Whether any metric drifted.
@@ -257,7 +260,7 @@ pub fn score(
         let (passed, evals) = evals_by_day.get(&d.day).copied().unwrap_or_default();
         series.push(DayRow {
             day: d.day.clone(),
-            window,
+            window: window.to_owned(),
             counts: *c,
             mean_output_tokens: ratio(c.output_tokens, c.completions),
             refusal_rate: ratio(c.refusals, c.completions),
@@ -281,7 +284,7 @@ pub fn score(
         if !days_seen.contains(&day.as_str()) {
             series.push(DayRow {
                 day: day.clone(),
-                window,
+                window: window.to_owned(),
                 counts: DayCounts::default(),
                 mean_output_tokens: None,
                 refusal_rate: None,
@@ -303,7 +306,7 @@ pub fn score(
             let (nb, nr) = (b.iter().sum::<u64>(), r.iter().sum::<u64>());
             let psi = (nb >= min && nr >= min).then(|| psi(&b, &r)).flatten();
             metrics.push(MetricScore {
-                metric,
+                metric: metric.to_owned(),
                 psi,
                 baseline_n: nb,
                 recent_n: nr,
@@ -350,6 +353,7 @@ pub fn score(
         baseline: (bf, bt),
         recent: (rf, rt),
         psi_threshold: cfg.psi_threshold,
+        min_samples: cfg.min_samples,
         score,
         drifted: metrics.iter().any(|m| m.drifted),
         metrics,

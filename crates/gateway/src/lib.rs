@@ -19,6 +19,8 @@
 //!   [`anomaly`] detector (MI-2);
 //! - [`review`] samples masked interactions into the review queue and counts each route's
 //!   day; [`drift`] scores those days against a baseline and alerts (MI-4);
+//! - [`prompt`] and [`rollout`] serve versioned prompts and routes per environment, and
+//!   [`versioning`] pushes, diffs and evaluates their versions for the admin API and the CLI;
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
 pub mod admin;
@@ -49,6 +51,7 @@ pub mod secrets;
 pub mod sse;
 pub mod state;
 pub mod upstream;
+pub mod versioning;
 pub mod wire;
 
 use std::future::Future;

@@ -320,6 +320,67 @@ impl Reviews {
     }
 }
 
+/// Longest reviewer name a label records.
+pub const MAX_REVIEWER_CHARS: usize = 128;
+/// Longest note a label records.
+pub const MAX_NOTE_CHARS: usize = 2_000;
+
+/// A page of the review queue: what `tollgate review` prints and `GET /admin/v1/review`
+/// returns, read the same way by both ([`queue_page`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueuePage {
+    /// Pending and labelled counts and the latest label's time.
+    pub summary: tollgate_store::review::ReviewSummary,
+    /// The items asked for, oldest first.
+    pub items: Vec<ReviewItem>,
+    /// Whether any route samples at all (otherwise an empty queue says nothing).
+    pub sampling: bool,
+}
+
+/// Whether `config` samples any route into the queue.
+pub fn sampling_configured(config: &crate::config::Config) -> bool {
+    config.review.sample_rate > 0.0
+        || config
+            .routes
+            .values()
+            .any(|r| r.review.and_then(|r| r.sample_rate).unwrap_or(0.0) > 0.0)
+}
+
+/// Read a page of the queue (`q.limit` capped at [`tollgate_store::review::MAX_REVIEW_PAGE`]).
+pub async fn queue_page(
+    store: &tollgate_store::Store,
+    config: &crate::config::Config,
+    q: &tollgate_store::review::ReviewQuery,
+) -> tollgate_store::Result<QueuePage> {
+    let q = tollgate_store::review::ReviewQuery {
+        limit: q.limit.min(tollgate_store::review::MAX_REVIEW_PAGE),
+        ..q.clone()
+    };
+    let (items, summary) = tokio::try_join!(
+        store.reviews.review_items(&q),
+        store.reviews.review_summary()
+    )?;
+    Ok(QueuePage {
+        summary,
+        items,
+        sampling: sampling_configured(config),
+    })
+}
+
+/// What is wrong with a label's free text, if anything: the reviewer's name is 1 to
+/// [`MAX_REVIEWER_CHARS`] characters, the note at most [`MAX_NOTE_CHARS`].
+pub fn labelling_problem(reviewer: Option<&str>, note: Option<&str>) -> Option<String> {
+    if reviewer.is_some_and(|r| r.trim().is_empty() || r.chars().count() > MAX_REVIEWER_CHARS) {
+        return Some(format!(
+            "reviewer: give a name of 1 to {MAX_REVIEWER_CHARS} characters"
+        ));
+    }
+    if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
+        return Some(format!("note: at most {MAX_NOTE_CHARS} characters"));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

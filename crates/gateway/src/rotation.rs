@@ -112,7 +112,7 @@ impl RotationConfig {
 }
 
 /// A key's standing against its policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum KeyAge {
     /// No policy for its environment, or not an active key.
@@ -163,6 +163,72 @@ pub fn classify(key: &KeyRecord, cfg: &RotationConfig, now: DateTime<Utc>) -> Ke
             days_left: left.num_days(),
         }
     }
+}
+
+/// One key of a [`KeysAudit`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedKey {
+    /// Key id.
+    pub id: String,
+    /// Key name.
+    pub name: String,
+    /// `production` or `staging`.
+    pub environment: String,
+    /// When it was issued (its age counts from here).
+    pub created_at: DateTime<Utc>,
+    /// Where it stands.
+    pub age: KeyAge,
+}
+
+/// Every active key measured against the rotation policy: what `tollgate keys audit` prints
+/// and `GET /admin/v1/keys/audit` returns, from one computation ([`audit_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysAudit {
+    /// Whether a `[rotation]` policy is configured at all (without one no key has a maximum
+    /// age, which is itself a finding).
+    pub policy: bool,
+    /// Keys past their maximum age.
+    pub due: usize,
+    /// Keys under a policy, with where they stand.
+    pub keys: Vec<AuditedKey>,
+}
+
+/// Measure every key in `store` against `cfg` at `now`.
+pub async fn audit_keys(
+    store: &Store,
+    cfg: Option<&RotationConfig>,
+    now: DateTime<Utc>,
+) -> tollgate_store::Result<KeysAudit> {
+    let Some(cfg) = cfg else {
+        return Ok(KeysAudit {
+            policy: false,
+            due: 0,
+            keys: Vec::new(),
+        });
+    };
+    let keys: Vec<AuditedKey> = store
+        .keys
+        .list_keys()
+        .await?
+        .into_iter()
+        .map(|k| (classify(&k, cfg, now), k))
+        .filter(|(age, _)| *age != KeyAge::NoPolicy)
+        .map(|(age, k)| AuditedKey {
+            environment: k.environment.as_str().to_owned(),
+            id: k.id,
+            name: k.name,
+            created_at: k.created_at,
+            age,
+        })
+        .collect();
+    Ok(KeysAudit {
+        policy: true,
+        due: keys
+            .iter()
+            .filter(|k| matches!(k.age, KeyAge::Due { .. }))
+            .count(),
+        keys,
+    })
 }
 
 /// What happened to one due key.

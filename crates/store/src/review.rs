@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
@@ -28,7 +28,7 @@ use crate::Result;
 pub const MAX_REVIEW_PAGE: u32 = 10_000;
 
 /// A reviewer's verdict on one interaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewLabel {
     /// The answer is right and appropriate.
@@ -71,7 +71,7 @@ impl ReviewLabel {
 }
 
 /// One sampled interaction: masked text, and the label once a reviewer gave one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewItem {
     /// Stable id, `rev_…`.
     pub id: String,
@@ -126,7 +126,7 @@ pub struct ReviewQuery {
 }
 
 /// The state of the queue, for `tollgate report` (MI-4 evidence: last review).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewSummary {
     /// Items waiting for a label.
     pub pending: i64,
@@ -150,7 +150,7 @@ pub struct RouteDayDelta {
 }
 
 /// Counters of one route and day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayCounts {
     /// Requests that reached the route (allowed or not).
     pub requests: i64,

@@ -1,8 +1,9 @@
 //! The admin API client the CLI uses when pointed at a running gateway (`--gateway URL`,
-//! `TOLLGATE_GATEWAY`): keys, kill switches, prompt and route promotion and audit export go
-//! over `/admin/v1/…` with an admin credential instead of opening the store, so an operator
-//! needs neither the database nor the master key, and the gateway checks the role and audits
-//! the action.
+//! `TOLLGATE_GATEWAY`): keys (and their rotation audit), kill switches, prompt and route
+//! versions (push, diff, evaluation results, promotion, rollback), the review queue, drift and
+//! audit export go over `/admin/v1/…` with an admin credential instead of opening the store,
+//! so an operator needs neither the database nor the master key, and the gateway checks the
+//! role and audits the action.
 //!
 //! Every failure is an error (exit 2) that says what happened: a 401 names the credential as
 //! the problem, a 403 carries the gateway's message naming the permission and the roles

@@ -580,7 +580,7 @@ pub async fn retention(global: &setup::GlobalArgs, cmd: RetentionCommand) -> Res
         return Ok(Outcome::Ok);
     }
     let verb = if dry_run { "would delete" } else { "deleted" };
-    if plan.payloads.is_empty() && plan.metadata_before.is_none() {
+    if plan.payloads.is_empty() && plan.metadata_before.is_none() && plan.reviews_before.is_none() {
         println!("No [retention] TTLs are configured: everything is kept.");
     }
     for kind in PayloadKind::ALL {
@@ -590,6 +590,15 @@ pub async fn retention(global: &setup::GlobalArgs, cmd: RetentionCommand) -> Res
     }
     if report.payloads_held > 0 {
         println!("kept {} payload(s) under legal hold", report.payloads_held);
+    }
+    if plan.reviews_before.is_some() {
+        println!("{verb} {} review item(s)", report.reviews_deleted);
+    }
+    if report.reviews_held > 0 {
+        println!(
+            "kept {} review item(s) under legal hold",
+            report.reviews_held
+        );
     }
     println!(
         "{} {} day key(s){}",

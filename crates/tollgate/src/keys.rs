@@ -175,50 +175,32 @@ fn print_created(key: &VirtualKey, rec: &KeyRecord, json: bool, extra: &str) -> 
     Ok(())
 }
 
-/// Run a keys subcommand.
-/// `keys audit`: every active key's age against the rotation policy (AC-4).
-async fn audit_keys(
-    config: &tollgate_gateway::config::Config,
-    opened: &setup::Opened,
-    json: bool,
-) -> Result<Outcome> {
-    use tollgate_gateway::rotation::{KeyAge, classify};
-    let Some(cfg) = &config.rotation else {
-        println!("WARN: no [rotation] policy is configured, so no key has a maximum age.");
-        println!(
-            "Set e.g. [rotation] production = {{ max_age = \"90d\", warn_before = \"14d\" }}."
-        );
-        return Ok(Outcome::Findings);
-    };
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    for k in opened.store.keys.list_keys().await? {
-        let age = classify(&k, cfg, now);
-        if age != KeyAge::NoPolicy {
-            rows.push((k, age));
+/// Print `keys audit` (AC-4), the same from the store or a gateway; exit 1 when a key is
+/// past the policy or there is no policy at all.
+fn print_keys_audit(report: &tollgate_gateway::rotation::KeysAudit, json: bool) -> Result<Outcome> {
+    use tollgate_gateway::rotation::KeyAge;
+    if !report.policy {
+        if json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        } else {
+            println!("WARN: no [rotation] policy is configured, so no key has a maximum age.");
+            println!(
+                "Set e.g. [rotation] production = {{ max_age = \"90d\", warn_before = \"14d\" }}."
+            );
         }
+        return Ok(Outcome::Findings);
     }
-    let due = rows
-        .iter()
-        .filter(|(_, a)| matches!(a, KeyAge::Due { .. }))
-        .count();
+    let due = report.due;
     if json {
-        let list: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(k, a)| serde_json::json!({"id": k.id, "name": k.name, "environment": k.environment.as_str(), "created_at": k.created_at, "age": a}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"due": due, "keys": list}))?
-        );
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
         println!(
             "{}: {due} key(s) past the rotation policy, {} checked",
             if due == 0 { "PASS" } else { "FAIL" },
-            rows.len()
+            report.keys.len()
         );
-        for (k, a) in &rows {
-            let status = match a {
+        for k in &report.keys {
+            let status = match k.age {
                 KeyAge::Due { days_over } => format!("PAST POLICY by {days_over} days"),
                 KeyAge::DueSoon { days_left } => format!("due in {days_left} days"),
                 KeyAge::Ok { days_left } => format!("ok ({days_left} days left)"),
@@ -228,7 +210,7 @@ async fn audit_keys(
                 "  {}  {:<20} {:<10} created {}  {status}",
                 k.id,
                 k.name,
-                k.environment.as_str(),
+                k.environment,
                 k.created_at.format("%Y-%m-%d")
             );
         }
@@ -245,6 +227,7 @@ async fn audit_keys(
     })
 }
 
+/// Run a keys subcommand.
 pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome> {
     setup::init_logging(false);
     if let Some(api) = AdminClient::from_args(global, None)? {
@@ -254,7 +237,15 @@ pub async fn run(global: &setup::GlobalArgs, cmd: KeysCommand) -> Result<Outcome
     let opened = setup::open(global, &loaded.data_dir).await?;
     let keys = &opened.store.keys;
     match cmd {
-        KeysCommand::Audit { json } => return audit_keys(&loaded.config, &opened, json).await,
+        KeysCommand::Audit { json } => {
+            let report = tollgate_gateway::rotation::audit_keys(
+                &opened.store,
+                loaded.config.rotation.as_ref(),
+                Utc::now(),
+            )
+            .await?;
+            return print_keys_audit(&report, json);
+        }
         KeysCommand::Create {
             name,
             owner,
@@ -426,9 +417,11 @@ fn print_created_remote(v: &serde_json::Value, json: bool, extra: &str) -> Resul
 async fn remote(api: &AdminClient, cmd: KeysCommand) -> Result<Outcome> {
     let text = |v: &serde_json::Value, f: &str| v[f].as_str().unwrap_or("-").to_owned();
     match cmd {
-        KeysCommand::Audit { .. } => bail!(
-            "keys audit reads the rotation policy and the store; run it where the config is, without --gateway"
-        ),
+        KeysCommand::Audit { json } => {
+            let report = serde_json::from_value(api.get("/admin/v1/keys/audit").await?)
+                .map_err(|e| anyhow!("the gateway's key audit is not understood: {e}"))?;
+            return print_keys_audit(&report, json);
+        }
         KeysCommand::Create {
             name,
             owner,

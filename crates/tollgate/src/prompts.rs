@@ -12,8 +12,9 @@
 //! - `rollback NAME [--to V]`: production goes back to the previous production version, in
 //!   one atomic write (approver).
 //!
-//! With `--gateway URL`, `history`, `promote` and `rollback` go through that gateway's admin
-//! API instead of the store, under the same gates.
+//! With `--gateway URL` every command goes through that gateway's admin API instead of the
+//! store, under the same gates (the gateway checks a pushed prompt against its own config);
+//! `test` always records its result there, since its cases run through that gateway.
 //!
 //! Gateways reload the deployed versions every 400 ms, so promotions and rollbacks reach every
 //! instance within a second. Every action, and every refusal, is in the audit trail.
@@ -35,7 +36,7 @@ pub(crate) mod suite;
 use suite::Suite;
 
 use crate::admin_client::AdminClient;
-use crate::versions::{self, Kind, Pushed, Remote, Subject};
+use crate::versions::{self, Kind, Remote, Subject};
 
 /// Roles that may push prompts to staging and run their evaluations.
 pub const STAGERS: &[&str] = &["owner", "admin", "prompt-engineer"];
@@ -43,8 +44,6 @@ pub const STAGERS: &[&str] = &["owner", "admin", "prompt-engineer"];
 pub const APPROVERS: &[&str] = &["owner", "admin", "approver"];
 /// Roles that may read prompt history and diffs.
 pub const READERS: &[&str] = &["owner", "admin", "prompt-engineer", "approver", "auditor"];
-/// Roles that may run an evaluation and record it.
-pub const TESTERS: &[&str] = &["owner", "admin", "prompt-engineer", "approver"];
 /// Largest prompt or suite file read.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Most cases in one suite.
@@ -204,15 +203,47 @@ impl PromptsCommand {
 }
 
 /// `prompts …` through a gateway's admin API (`--gateway URL`).
-async fn remote(api: &AdminClient, cmd: PromptsCommand) -> Result<Outcome> {
+async fn remote(
+    global: &setup::GlobalArgs,
+    api: &AdminClient,
+    cmd: PromptsCommand,
+) -> Result<Outcome> {
     let (name, op) = match cmd {
+        PromptsCommand::Push { file, .. } => {
+            // Checked here for a clear message about the file; the gateway checks the route.
+            let p = load_prompt(&file, None::<&BTreeMap<String, ()>>)?;
+            (
+                p.name.clone(),
+                Remote::Push {
+                    doc: serde_json::to_value(&p)?,
+                },
+            )
+        }
+        PromptsCommand::Diff { name, from, to, .. } => (name, Remote::Diff { from, to }),
         PromptsCommand::History { name, json, .. } => (name, Remote::History { json }),
         PromptsCommand::Promote { name, .. } => (name, Remote::Promote),
         PromptsCommand::Rollback { name, to, .. } => (name, Remote::Rollback { to }),
-        PromptsCommand::Push { .. } | PromptsCommand::Diff { .. } => bail!(
-            "prompts push and diff work on the store; run them without --gateway (the admin API has history, promote and rollback)"
-        ),
-        PromptsCommand::Test { .. } => bail!("prompts test does not go through the admin API"),
+        PromptsCommand::Test {
+            name,
+            env,
+            suite,
+            key,
+            json,
+            ..
+        } => {
+            check_name(&name)?;
+            return versions::test_through(
+                global,
+                api,
+                Kind::Prompt,
+                &name,
+                &env,
+                &suite,
+                &key,
+                json,
+            )
+            .await;
+        }
     };
     check_name(&name)?;
     versions::remote(api, Kind::Prompt, &name, op).await
@@ -221,12 +252,17 @@ async fn remote(api: &AdminClient, cmd: PromptsCommand) -> Result<Outcome> {
 /// Run a `prompts` command.
 pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outcome> {
     setup::init_logging(false);
-    // `test` runs its cases through `--gateway` and records the result in the store; the
-    // other commands use the admin API when a gateway is named.
-    if !matches!(cmd, PromptsCommand::Test { .. }) {
-        if let Some(api) = AdminClient::from_args(global, Some(cmd.admin()))? {
-            return remote(&api, cmd).await;
+    // A suite is checked before anything else, so a bad file is reported as such.
+    if let PromptsCommand::Test { suite, .. } = &cmd {
+        Suite::load(suite)?;
+        if global.gateway.is_none() {
+            bail!(
+                "prompts test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)"
+            );
         }
+    }
+    if let Some(api) = AdminClient::from_args(global, Some(cmd.admin()))? {
+        return remote(global, &api, cmd).await;
     }
     let loaded = setup::load(global)?;
     // Files are checked before anything is opened, so a bad file is reported as such.
@@ -235,10 +271,6 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
             file,
             (!loaded.config.routes.is_empty()).then_some(&loaded.config.routes),
         )?),
-        _ => None,
-    };
-    let suite = match &cmd {
-        PromptsCommand::Test { suite, .. } => Some(Suite::load(suite)?),
         _ => None,
     };
     let opened = setup::open(global, &loaded.data_dir).await?;
@@ -250,19 +282,8 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
             };
             let who = opened.require_role(&admin, STAGERS, "prompts.push").await?;
             let subject = Subject::new(&opened, Kind::Prompt, &p.name);
-            match subject.push(&who, &p.canonical()).await? {
-                (Pushed::Unchanged(v), _) => println!(
-                    "Unchanged: {} v{v} already has this content; no new version.",
-                    p.name
-                ),
-                (Pushed::Added(v), hash) => println!(
-                    "Pushed {} v{v} to staging (sha256 {}). Staging keys get it within a second.\nNext: tollgate prompts test {} --suite SUITE --gateway URL, then tollgate prompts promote {}.",
-                    p.name,
-                    &hash[..12],
-                    p.name,
-                    p.name
-                ),
-            }
+            let (pushed, hash) = subject.push(&who, &p.canonical()).await?;
+            versions::print_pushed(Kind::Prompt, &p.name, pushed, &hash);
             Ok(Outcome::Ok)
         }
         PromptsCommand::Diff {
@@ -273,31 +294,10 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
         } => {
             check_name(&name)?;
             opened.require_role(&admin, READERS, "prompts.diff").await?;
-            let versions = store.prompt_versions(&name).await?;
-            let Some(last) = versions.last() else {
-                bail!("no prompt {name:?}");
-            };
-            let to = to.unwrap_or(last.version);
-            let log = store.prompt_deployments(&name).await?;
-            let from = from
-                .or_else(|| current(&log, PromptEnv::Production).filter(|v| *v != to))
-                .unwrap_or(to - 1);
-            let text = |v: i64| {
-                if v == 0 {
-                    return Ok(String::new());
-                }
-                versions
-                    .iter()
-                    .find(|x| x.version == v)
-                    .map(|x| x.content.clone())
-                    .ok_or_else(|| anyhow::anyhow!("{name} has no version {v}"))
-            };
-            let d = prompt::line_diff(&text(from)?, &text(to)?);
-            if d.is_empty() {
-                println!("{name}: v{from} and v{to} are the same.");
-            } else {
-                println!("{name}: v{from} → v{to}\n{d}");
-            }
+            let d = Subject::new(&opened, Kind::Prompt, &name)
+                .diff(from, to)
+                .await?;
+            versions::print_diff(Kind::Prompt, &name, &d);
             Ok(Outcome::Ok)
         }
         PromptsCommand::History { name, json, admin } => {
@@ -372,30 +372,10 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
             }
             Ok(Outcome::Ok)
         }
-        PromptsCommand::Test {
-            name,
-            env,
-            key,
-            json,
-            admin,
-            ..
-        } => {
-            check_name(&name)?;
-            let Some(env) = PromptEnv::parse(&env) else {
-                bail!("--env must be staging or production");
-            };
-            let Some(suite) = suite else {
-                bail!("no suite");
-            };
-            let gateway = global.gateway.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("prompts test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)")
-            })?;
-            let who = opened.require_role(&admin, TESTERS, "prompts.test").await?;
-            let prices = loaded.config.price_table();
-            Subject::new(&opened, Kind::Prompt, &name)
-                .test(&who, &suite, env, gateway, &key, &prices, json)
-                .await
-        }
+        // With a gateway (which `test` needs) it went through the admin API above.
+        PromptsCommand::Test { .. } => bail!(
+            "prompts test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)"
+        ),
         PromptsCommand::Promote { name, admin } => {
             check_name(&name)?;
             let who = opened

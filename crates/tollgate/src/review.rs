@@ -7,13 +7,19 @@
 //! Labelling is a quality judgement on the model's output, the approver's job (as promoting
 //! a prompt is), so it needs owner, admin or approver; every label is written to the audit
 //! trail with the credential that gave it and the reviewer's name.
+//!
+//! With `--gateway URL` all three go through that gateway's admin API (`/admin/v1/review`,
+//! `/admin/v1/drift/ROUTE`), where the same roles hold (`ReportsRead`, `ReviewLabel`); the
+//! page, the label's limits and the drift report come from the same functions either way.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use serde_json::json;
 use tollgate_gateway::drift::{self, DriftReport};
-use tollgate_store::review::{Labelling, MAX_REVIEW_PAGE, ReviewLabel, ReviewQuery};
+use tollgate_gateway::review::{QueuePage, labelling_problem};
+use tollgate_store::review::{Labelling, MAX_REVIEW_PAGE, ReviewItem, ReviewLabel, ReviewQuery};
 
 use crate::Outcome;
+use crate::admin_client::{AdminClient, segment};
 use crate::setup::{self, AdminArgs};
 
 /// Roles that may read the review queue.
@@ -80,10 +86,6 @@ struct LabelArgs {
     admin: AdminArgs,
 }
 
-/// Longest reviewer name and note accepted.
-const MAX_REVIEWER_CHARS: usize = 128;
-const MAX_NOTE_CHARS: usize = 2_000;
-
 /// Run `review`.
 pub async fn run(global: &setup::GlobalArgs, args: ReviewArgs) -> Result<Outcome> {
     match args.command {
@@ -95,25 +97,41 @@ pub async fn run(global: &setup::GlobalArgs, args: ReviewArgs) -> Result<Outcome
 
 async fn list(global: &setup::GlobalArgs, args: ListArgs) -> Result<Outcome> {
     setup::init_logging(false);
-    let loaded = setup::load(global)?;
-    let opened = setup::open(global, &loaded.data_dir).await?;
-    opened
-        .require_role(&args.admin, READERS, "review.list")
-        .await?;
-    let items = opened
-        .store
-        .reviews
-        .review_items(&ReviewQuery {
-            route: args.route.clone(),
-            pending_only: !args.all,
-            limit: args.limit.min(MAX_REVIEW_PAGE),
-        })
-        .await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&items)?);
+    let page: QueuePage = if let Some(api) = AdminClient::from_args(global, Some(&args.admin))? {
+        let limit = args.limit.clamp(1, MAX_REVIEW_PAGE);
+        let mut path = format!("/admin/v1/review?all={}&limit={limit}", args.all);
+        if let Some(r) = &args.route {
+            path.push_str(&format!("&route={}", segment(r)?));
+        }
+        serde_json::from_value(api.get(&path).await?)
+            .map_err(|e| anyhow!("the gateway's review page is not understood: {e}"))?
+    } else {
+        let loaded = setup::load(global)?;
+        let opened = setup::open(global, &loaded.data_dir).await?;
+        opened
+            .require_role(&args.admin, READERS, "review.list")
+            .await?;
+        tollgate_gateway::review::queue_page(
+            &opened.store,
+            &loaded.config,
+            &ReviewQuery {
+                route: args.route.clone(),
+                pending_only: !args.all,
+                limit: args.limit,
+            },
+        )
+        .await?
+    };
+    print_page(&page, args.json)
+}
+
+/// Print a page of the queue, the same from the store or a gateway (`--json`: the items).
+fn print_page(page: &QueuePage, json: bool) -> Result<Outcome> {
+    let (summary, items) = (&page.summary, &page.items);
+    if json {
+        println!("{}", serde_json::to_string_pretty(items)?);
         return Ok(Outcome::Ok);
     }
-    let summary = opened.store.reviews.review_summary().await?;
     let last = summary
         .last_labelled_at
         .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
@@ -122,20 +140,14 @@ async fn list(global: &setup::GlobalArgs, args: ListArgs) -> Result<Outcome> {
         summary.pending, summary.labelled
     );
     if items.is_empty() {
-        if loaded.config.review.sample_rate == 0.0
-            && loaded
-                .config
-                .routes
-                .values()
-                .all(|r| r.review.and_then(|r| r.sample_rate).unwrap_or(0.0) == 0.0)
-        {
+        if !page.sampling {
             println!(
                 "Nothing is sampled: set [review] sample_rate (or [routes.NAME.review] sample_rate) in tollgate.toml."
             );
         }
         return Ok(Outcome::Ok);
     }
-    for i in &items {
+    for i in items {
         let state = match (&i.label, &i.reviewer) {
             (Some(l), Some(r)) => format!("{} by {r}", l.as_str()),
             (Some(l), None) => l.as_str().to_owned(),
@@ -171,18 +183,41 @@ async fn label(global: &setup::GlobalArgs, args: LabelArgs) -> Result<Outcome> {
             args.label
         );
     };
-    if let Some(r) = &args.reviewer {
-        if r.trim().is_empty() || r.chars().count() > MAX_REVIEWER_CHARS {
-            bail!("--reviewer: give a name of 1 to {MAX_REVIEWER_CHARS} characters");
-        }
+    if let Some(why) = labelling_problem(args.reviewer.as_deref(), args.note.as_deref()) {
+        bail!("--{why}");
     }
-    if args
-        .note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
-    {
-        bail!("--note: at most {MAX_NOTE_CHARS} characters");
+    let item: ReviewItem = if let Some(api) = AdminClient::from_args(global, Some(&args.admin))? {
+        let v = api
+            .post(
+                &format!("/admin/v1/review/{}/label", segment(&args.id)?),
+                &json!({"label": label.as_str(), "reviewer": args.reviewer, "note": args.note}),
+            )
+            .await?;
+        serde_json::from_value(v["item"].clone())
+            .map_err(|e| anyhow!("the gateway's labelled item is not understood: {e}"))?
+    } else {
+        label_in_store(global, &args, label).await?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&item)?);
+    } else {
+        println!(
+            "Labelled {} as {} (reviewer {}, recorded by {}).",
+            item.id,
+            label.as_str(),
+            item.reviewer.as_deref().unwrap_or("-"),
+            item.labelled_by.as_deref().unwrap_or("-")
+        );
     }
+    Ok(Outcome::Ok)
+}
+
+/// Label an item in the store as the credential of `args`, audited.
+async fn label_in_store(
+    global: &setup::GlobalArgs,
+    args: &LabelArgs,
+    label: ReviewLabel,
+) -> Result<ReviewItem> {
     let loaded = setup::load(global)?;
     let opened = setup::open(global, &loaded.data_dir).await?;
     let who = opened
@@ -215,24 +250,13 @@ async fn label(global: &setup::GlobalArgs, args: LabelArgs) -> Result<Outcome> {
             json!({"label": label.as_str(), "reviewer": reviewer, "note": args.note.is_some()}),
         )
         .await?;
-    if !found {
-        bail!(
+    match opened.store.reviews.review_item(&args.id).await? {
+        Some(item) if found => Ok(item),
+        _ => bail!(
             "no review item {}; list them with `tollgate review --all`",
             args.id
-        );
+        ),
     }
-    if args.json {
-        let item = opened.store.reviews.review_item(&args.id).await?;
-        println!("{}", serde_json::to_string_pretty(&item)?);
-    } else {
-        println!(
-            "Labelled {} as {} (reviewer {reviewer}, recorded by {}).",
-            args.id,
-            label.as_str(),
-            who.id
-        );
-    }
-    Ok(Outcome::Ok)
 }
 
 /// Options of `drift`.
@@ -263,27 +287,42 @@ pub async fn drift(global: &setup::GlobalArgs, args: DriftArgs) -> Result<Outcom
             bail!("{flag}: give 1 to {limit} days");
         }
     }
-    let loaded = setup::load(global)?;
-    let opened = setup::open(global, &loaded.data_dir).await?;
-    let mut cfg = loaded.config.review.drift;
-    if let Some(d) = args.days {
-        cfg.recent_days = d;
-    }
-    if let Some(d) = args.baseline_days {
-        cfg.baseline_days = d;
-    }
-    let today = chrono::Utc::now().date_naive();
-    let report = drift::report(&opened.store, &args.route, today, &cfg).await?;
-    if !loaded.config.routes.contains_key(&args.route) && report.series.is_empty() {
-        bail!(
-            "route {:?} is not in the config and has no statistics; `tollgate drift` takes a route alias",
-            args.route
+    let report: DriftReport = if let Some(api) = AdminClient::from_args(global, None)? {
+        let query: Vec<String> = [("days", args.days), ("baseline_days", args.baseline_days)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+        let path = format!(
+            "/admin/v1/drift/{}?{}",
+            segment(&args.route)?,
+            query.join("&")
         );
-    }
+        serde_json::from_value(api.get(&path).await?)
+            .map_err(|e| anyhow!("the gateway's drift report is not understood: {e}"))?
+    } else {
+        let loaded = setup::load(global)?;
+        let opened = setup::open(global, &loaded.data_dir).await?;
+        let mut cfg = loaded.config.review.drift;
+        if let Some(d) = args.days {
+            cfg.recent_days = d;
+        }
+        if let Some(d) = args.baseline_days {
+            cfg.baseline_days = d;
+        }
+        let today = chrono::Utc::now().date_naive();
+        let report = drift::report(&opened.store, &args.route, today, &cfg).await?;
+        if !loaded.config.routes.contains_key(&args.route) && report.series.is_empty() {
+            bail!(
+                "route {:?} is not in the config and has no statistics; `tollgate drift` takes a route alias",
+                args.route
+            );
+        }
+        report
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report, cfg.min_samples);
+        print_report(&report);
     }
     Ok(if report.drifted {
         Outcome::Findings
@@ -296,7 +335,8 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
 }
 
-fn print_report(r: &DriftReport, min_samples: u64) {
+fn print_report(r: &DriftReport) {
+    let min_samples = r.min_samples;
     let windows = format!(
         "recent {}..{} vs baseline {}..{}",
         r.recent.0, r.recent.1, r.baseline.0, r.baseline.1

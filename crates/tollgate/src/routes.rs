@@ -8,8 +8,10 @@
 //! with a staging key and records the result on the staging version; `promote` (approver)
 //! moves production only if that version passed, and with `[governance] four_eyes = true` not
 //! by its author; `rollback` (approver) moves it back. A model upgrade is thus staged, tested
-//! and promoted like a prompt, with the same steps ([`crate::versions`]). Every action and
-//! refusal is audited.
+//! and promoted like a prompt, with the same steps ([`crate::versions`]); `diff` shows what
+//! changed between two versions. With `--gateway URL` every command goes through that
+//! gateway's admin API (which validates a pushed version against its own config). Every
+//! action and refusal is audited.
 
 use std::path::PathBuf;
 
@@ -22,14 +24,20 @@ use crate::admin_client::AdminClient;
 use crate::prompts::suite::Suite;
 use crate::prompts::{APPROVERS, current, read_doc};
 use crate::setup::{self, AdminArgs};
-use crate::versions::{self, Kind, Pushed, Remote, Subject};
+use crate::versions::{self, Kind, Remote, Subject};
 
 /// Roles that may push route versions to staging.
 pub const MODEL_ADMINS: &[&str] = &["owner", "admin", "model-admin"];
-/// Roles that may evaluate a route version and record the result.
-pub const TESTERS: &[&str] = &["owner", "admin", "model-admin", "approver"];
-/// Roles that may read route history.
-pub const READERS: &[&str] = &["owner", "admin", "model-admin", "approver", "auditor"];
+/// Roles that may read route history and diffs (the admin API's `models_read`).
+pub const READERS: &[&str] = &[
+    "owner",
+    "admin",
+    "model-admin",
+    "prompt-engineer",
+    "approver",
+    "auditor",
+    "incident-responder",
+];
 
 /// `tollgate routes …`.
 #[derive(Debug, clap::Subcommand)]
@@ -38,6 +46,19 @@ pub enum RoutesCommand {
     Push {
         /// The file.
         file: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show what changed between two route versions (default: production → latest).
+    Diff {
+        /// Route alias.
+        name: String,
+        /// From this version (default: the production version, else the one before `--to`).
+        #[arg(long)]
+        from: Option<i64>,
+        /// To this version (default: the latest).
+        #[arg(long)]
+        to: Option<i64>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -88,30 +109,74 @@ pub enum RoutesCommand {
     },
 }
 
+impl RoutesCommand {
+    fn admin(&self) -> &AdminArgs {
+        match self {
+            Self::Push { admin, .. }
+            | Self::Diff { admin, .. }
+            | Self::History { admin, .. }
+            | Self::Test { admin, .. }
+            | Self::Promote { admin, .. }
+            | Self::Rollback { admin, .. } => admin,
+        }
+    }
+}
+
+/// `routes …` through a gateway's admin API (`--gateway URL`).
+async fn remote(
+    global: &setup::GlobalArgs,
+    api: &AdminClient,
+    cmd: RoutesCommand,
+) -> Result<Outcome> {
+    let (name, op) = match cmd {
+        RoutesCommand::Push { file, .. } => {
+            let spec: RouteSpec = read_doc(&file, "route version")?;
+            let doc = serde_json::to_value(&spec)?;
+            (spec.route, Remote::Push { doc })
+        }
+        RoutesCommand::Diff { name, from, to, .. } => (name, Remote::Diff { from, to }),
+        RoutesCommand::History { name, .. } => (name, Remote::History { json: false }),
+        RoutesCommand::Promote { name, .. } => (name, Remote::Promote),
+        RoutesCommand::Rollback { name, to, .. } => (name, Remote::Rollback { to }),
+        RoutesCommand::Test {
+            name,
+            env,
+            suite,
+            key,
+            json,
+            ..
+        } => {
+            return versions::test_through(
+                global,
+                api,
+                Kind::Route,
+                &name,
+                &env,
+                &suite,
+                &key,
+                json,
+            )
+            .await;
+        }
+    };
+    versions::remote(api, Kind::Route, &name, op).await
+}
+
 /// Run a `routes` command.
 pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outcome> {
     setup::init_logging(false);
-    // `test` runs its cases through `--gateway` and records the result in the store; the
-    // other commands use the admin API when a gateway is named.
-    let admin = match &cmd {
-        RoutesCommand::Push { admin, .. }
-        | RoutesCommand::History { admin, .. }
-        | RoutesCommand::Test { admin, .. }
-        | RoutesCommand::Promote { admin, .. }
-        | RoutesCommand::Rollback { admin, .. } => admin,
-    };
-    if !matches!(cmd, RoutesCommand::Test { .. }) {
-        if let Some(api) = AdminClient::from_args(global, Some(admin))? {
-            let (name, op) = match cmd {
-                RoutesCommand::History { name, .. } => (name, Remote::History { json: false }),
-                RoutesCommand::Promote { name, .. } => (name, Remote::Promote),
-                RoutesCommand::Rollback { name, to, .. } => (name, Remote::Rollback { to }),
-                RoutesCommand::Push { .. } | RoutesCommand::Test { .. } => bail!(
-                    "routes push validates against the config and writes the store; run it without --gateway (the admin API has history, promote and rollback)"
-                ),
-            };
-            return versions::remote(&api, Kind::Route, &name, op).await;
+    // A suite is checked before anything else, so a bad file is reported as such; its cases
+    // run through `--gateway`, which records the result.
+    if let RoutesCommand::Test { suite, .. } = &cmd {
+        Suite::load(suite)?.check_for_route()?;
+        if global.gateway.is_none() {
+            bail!(
+                "routes test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)"
+            );
         }
+    }
+    if let Some(api) = AdminClient::from_args(global, Some(cmd.admin()))? {
+        return remote(global, &api, cmd).await;
     }
     let loaded = setup::load(global)?;
     let config = &loaded.config;
@@ -130,17 +195,6 @@ pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outco
         }
         _ => None,
     };
-    let suite = match &cmd {
-        RoutesCommand::Test { suite, name, .. } => {
-            if !config.routes.contains_key(name) {
-                bail!("{name:?} is not a route of this gateway's config");
-            }
-            let s = Suite::load(suite)?;
-            s.check_for_route()?;
-            Some(s)
-        }
-        _ => None,
-    };
     let opened = setup::open(global, &loaded.data_dir).await?;
     let store = &opened.store.prompts;
     match cmd {
@@ -152,16 +206,21 @@ pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outco
                 .require_role(&admin, MODEL_ADMINS, "routes.push")
                 .await?;
             let subject = Subject::new(&opened, Kind::Route, &spec.route);
-            match subject.push(&who, &spec.canonical()).await? {
-                (Pushed::Unchanged(v), _) => println!(
-                    "Unchanged: route {} v{v} already has these targets.",
-                    spec.route
-                ),
-                (Pushed::Added(v), _) => println!(
-                    "Pushed route {} v{v} to staging; staging keys use its targets within a second. Test it with `tollgate routes test {} --suite SUITE --gateway URL`, then promote it with `tollgate routes promote {}`.",
-                    spec.route, spec.route, spec.route
-                ),
-            }
+            let (pushed, hash) = subject.push(&who, &spec.canonical()).await?;
+            versions::print_pushed(Kind::Route, &spec.route, pushed, &hash);
+            Ok(Outcome::Ok)
+        }
+        RoutesCommand::Diff {
+            name,
+            from,
+            to,
+            admin,
+        } => {
+            opened.require_role(&admin, READERS, "routes.diff").await?;
+            let d = Subject::new(&opened, Kind::Route, &name)
+                .diff(from, to)
+                .await?;
+            versions::print_diff(Kind::Route, &name, &d);
             Ok(Outcome::Ok)
         }
         RoutesCommand::History { name, admin } => {
@@ -209,36 +268,10 @@ pub async fn run(global: &setup::GlobalArgs, cmd: RoutesCommand) -> Result<Outco
             }
             Ok(Outcome::Ok)
         }
-        RoutesCommand::Test {
-            name,
-            env,
-            key,
-            json,
-            admin,
-            ..
-        } => {
-            let Some(env) = PromptEnv::parse(&env) else {
-                bail!("--env must be staging or production");
-            };
-            let Some(suite) = suite else {
-                bail!("no suite");
-            };
-            let gateway = global.gateway.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("routes test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)")
-            })?;
-            let who = opened.require_role(&admin, TESTERS, "routes.test").await?;
-            Subject::new(&opened, Kind::Route, &name)
-                .test(
-                    &who,
-                    &suite,
-                    env,
-                    gateway,
-                    &key,
-                    &config.price_table(),
-                    json,
-                )
-                .await
-        }
+        // With a gateway (which `test` needs) it went through the admin API above.
+        RoutesCommand::Test { .. } => bail!(
+            "routes test runs its cases through a gateway: pass --gateway URL (or set TOLLGATE_GATEWAY)"
+        ),
         RoutesCommand::Promote { name, admin } => {
             let who = opened
                 .require_role(&admin, APPROVERS, "routes.promote")

@@ -36,10 +36,10 @@ pub struct GlobalArgs {
     /// (default: DATA_DIR/tollgate.db). The master key stays in the data directory.
     #[arg(long, global = true, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreParser)]
     pub store: Option<StoreUrl>,
-    /// A running gateway (http://HOST:PORT). Admin commands (keys, kill switches, prompt and
-    /// route promotion, audit export) then go through its admin API with `--admin-key`
-    /// instead of opening the store; `prompts test` and `routes test` run their cases
-    /// through it.
+    /// A running gateway (http://HOST:PORT). Admin commands (keys and their audit, kill
+    /// switches, prompts and routes, review, drift, audit export) then go through its admin
+    /// API with `--admin-key` instead of opening the store; `prompts test` and `routes test`
+    /// run their cases through it and record the result there.
     #[arg(long, global = true, env = "TOLLGATE_GATEWAY")]
     pub gateway: Option<String>,
     /// Admin credential (`tg_admin_…`) for the admin API of `--gateway`; commands that take

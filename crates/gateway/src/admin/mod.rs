@@ -6,9 +6,11 @@
 //! read that one table. Every action and every denial is written to the audit trail.
 
 mod audit;
+mod endpoints;
 mod keys;
 mod prompts;
 pub mod rbac;
+mod review;
 
 use std::sync::Arc;
 
@@ -26,150 +28,9 @@ use crate::audit::Draft;
 use crate::state::Gateway;
 use rbac::{Permission, Role};
 
+pub use endpoints::{ENDPOINTS, Endpoint};
+
 type AppState = Arc<Gateway>;
-
-/// One admin operation: method, path (axum syntax), the permission it needs, a summary.
-#[derive(Debug, Clone, Copy)]
-pub struct Endpoint {
-    /// HTTP method.
-    pub method: &'static str,
-    /// Path under the server root.
-    pub path: &'static str,
-    /// Permission required.
-    pub permission: Permission,
-    /// What it does.
-    pub summary: &'static str,
-}
-
-/// Every admin operation (besides the public OpenAPI document).
-pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/keys",
-        permission: Permission::KeysRead,
-        summary: "List virtual keys (metadata only)",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/keys",
-        permission: Permission::KeysWrite,
-        summary: "Create a virtual key; the key is returned once",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/keys/{id}",
-        permission: Permission::KeysRead,
-        summary: "One virtual key's metadata",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/keys/{id}/revoke",
-        permission: Permission::KeysWrite,
-        summary: "Revoke a virtual key",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/keys/{id}/rotate",
-        permission: Permission::KeysWrite,
-        summary: "Issue a successor key (returned once); the old one stays valid for {\"grace\": \"24h\"}",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/admins",
-        permission: Permission::AdminsManage,
-        summary: "Create an admin credential bound to a role; returned once",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/providers",
-        permission: Permission::ModelsRead,
-        summary: "Providers and routes",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/audit/requests/{id}",
-        permission: Permission::AuditRead,
-        summary: "Audit records of a request",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/audit/verify",
-        permission: Permission::AuditRead,
-        summary: "Verify every audit chain",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/audit/export",
-        permission: Permission::AuditRead,
-        summary: "Audit records with since <= time < until (RFC 3339), a page at a time: pass `after` from `next`",
-    },
-    Endpoint {
-        method: "DELETE",
-        path: "/admin/v1/audit/records",
-        permission: Permission::AuditDelete,
-        summary: "Delete audit records (no role may)",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/killswitches",
-        permission: Permission::KillSwitch,
-        summary: "Kill switches in force",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/killswitches",
-        permission: Permission::KillSwitch,
-        summary: "Switch off a key, team, route, provider or model, or lock down",
-    },
-    Endpoint {
-        method: "DELETE",
-        path: "/admin/v1/killswitches/{kind}/{target}",
-        permission: Permission::KillSwitch,
-        summary: "Lift a kill switch",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/prompts/{id}",
-        permission: Permission::PromptsStage,
-        summary: "A prompt's versions (author, hash, diff, evaluation) and deployments",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/prompts/{id}/promote",
-        permission: Permission::PromptsPromote,
-        summary: "Point production at the staging version, if it passed its evaluation (four-eyes when configured)",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/prompts/{id}/rollback",
-        permission: Permission::PromptsPromote,
-        summary: "Point production back at the previous version, or {\"to\": VERSION}",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/routes/{id}",
-        permission: Permission::ModelsRead,
-        summary: "A route's versions (author, targets, evaluation) and deployments",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/routes/{id}/promote",
-        permission: Permission::PromptsPromote,
-        summary: "Point production at the staging route version, if it passed its evaluation (four-eyes when configured)",
-    },
-    Endpoint {
-        method: "POST",
-        path: "/admin/v1/routes/{id}/rollback",
-        permission: Permission::PromptsPromote,
-        summary: "Point production back at the previous route version, or {\"to\": VERSION}",
-    },
-    Endpoint {
-        method: "GET",
-        path: "/admin/v1/roles",
-        permission: Permission::ReportsRead,
-        summary: "The role × permission table",
-    },
-];
 
 /// The admin router (merged into the main one).
 pub fn router() -> axum::Router<AppState> {
@@ -193,6 +54,7 @@ pub fn router() -> axum::Router<AppState> {
         .merge(keys::router())
         .merge(prompts::router())
         .merge(audit::router())
+        .merge(review::router())
 }
 
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
@@ -332,11 +194,7 @@ async fn authorize(
 
 /// The roles holding `p`, for refusals that say who may.
 fn holders_of(p: Permission) -> String {
-    let names: Vec<&str> = Role::ALL
-        .iter()
-        .filter(|r| r.allows(p))
-        .map(|r| r.as_str())
-        .collect();
+    let names = p.holders();
     if names.is_empty() {
         "none (no role may)".to_owned()
     } else {

@@ -26,19 +26,32 @@ pub enum Permission {
     ModelsWrite,
     /// Create and change prompts in staging; request promotion.
     PromptsStage,
+    /// Read prompts' versions, diffs and evaluations: whoever writes, approves or audits
+    /// them (an approver reads the diff it is asked to promote).
+    PromptsRead,
+    /// Record the result of an evaluation suite on a prompt or route version. The suite
+    /// runs on the caller's side (`tollgate prompts test`, `routes test`), so the record is
+    /// the caller's attestation: audited with its credential, and the promotion gate (and
+    /// four-eyes, when configured) still stands between it and production.
+    EvalsRecord,
     /// Promote staged prompts and routes to production; roll back.
     PromptsPromote,
     /// Manage datasets (fine-tuning files and jobs), retention and PII policies.
     DataManage,
     /// Flip kill switches and lockdown.
     KillSwitch,
-    /// Read reports (checklist, spend, drift).
+    /// Read reports (checklist, spend, drift) and the review queue (PII-masked samples).
     ReportsRead,
+    /// Label review-queue items. Labelling judges the model's output, the judgement an
+    /// approver makes when promoting, so owner, admin and approver hold it; a prompt engineer
+    /// does not (the author of a prompt should not grade its own answers), and auditors and
+    /// data stewards only read the queue.
+    ReviewLabel,
 }
 
 impl Permission {
     /// Every permission, for the role × permission matrix.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 15] = [
         Self::KeysRead,
         Self::KeysWrite,
         Self::AdminsManage,
@@ -47,11 +60,26 @@ impl Permission {
         Self::ModelsRead,
         Self::ModelsWrite,
         Self::PromptsStage,
+        Self::PromptsRead,
+        Self::EvalsRecord,
         Self::PromptsPromote,
         Self::DataManage,
         Self::KillSwitch,
         Self::ReportsRead,
+        Self::ReviewLabel,
     ];
+}
+
+impl Permission {
+    /// The names of the roles holding this permission, in [`Role::ALL`] order: what a refusal
+    /// names, and what the CLI checks when it works on the store instead of this API.
+    pub fn holders(self) -> Vec<&'static str> {
+        Role::ALL
+            .iter()
+            .filter(|r| r.allows(self))
+            .map(|r| r.as_str())
+            .collect()
+    }
 }
 
 /// The roles of the admin plane (and `app`, which has none of it).
@@ -117,13 +145,27 @@ impl Role {
         use Permission as P;
         match self {
             Self::Owner | Self::Admin => p != P::AuditDelete,
-            Self::ModelAdmin => matches!(p, P::ModelsRead | P::ModelsWrite | P::KeysRead),
-            Self::PromptEngineer => matches!(p, P::PromptsStage | P::ModelsRead),
-            Self::Approver => matches!(p, P::PromptsPromote | P::ModelsRead | P::ReportsRead),
+            Self::ModelAdmin => matches!(
+                p,
+                P::ModelsRead | P::ModelsWrite | P::KeysRead | P::EvalsRecord
+            ),
+            Self::PromptEngineer => matches!(
+                p,
+                P::PromptsStage | P::PromptsRead | P::EvalsRecord | P::ModelsRead
+            ),
+            Self::Approver => matches!(
+                p,
+                P::PromptsPromote
+                    | P::PromptsRead
+                    | P::EvalsRecord
+                    | P::ModelsRead
+                    | P::ReportsRead
+                    | P::ReviewLabel
+            ),
             Self::DataSteward => matches!(p, P::DataManage | P::ReportsRead),
             Self::Auditor => matches!(
                 p,
-                P::AuditRead | P::ReportsRead | P::KeysRead | P::ModelsRead
+                P::AuditRead | P::ReportsRead | P::KeysRead | P::ModelsRead | P::PromptsRead
             ),
             Self::IncidentResponder => matches!(p, P::KillSwitch | P::KeysRead | P::ModelsRead),
             Self::App => false,

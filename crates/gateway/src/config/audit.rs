@@ -91,6 +91,10 @@ pub struct RetentionConfig {
     pub embeddings: Option<ConfigDuration>,
     /// Audit records (metadata). Pruned only up to a signed checkpoint.
     pub metadata: Option<ConfigDuration>,
+    /// Review-queue items (masked samples of interactions and their labels). Default: the
+    /// `prompts` TTL, since an item holds (masked) prompt text; set it apart to keep labelled
+    /// samples longer or shorter than raw payloads.
+    pub review: Option<ConfigDuration>,
     /// Floor under `metadata` (for example 180 days for EU AI Act deployers); a shorter
     /// `metadata` is a config error.
     pub min_metadata: Option<ConfigDuration>,
@@ -120,13 +124,20 @@ impl RetentionConfig {
         PurgePlan {
             payloads,
             metadata_before: before(self.metadata),
+            reviews_before: before(self.review_ttl()),
             dry_run,
         }
     }
 
+    /// The review queue's TTL: `review`, else `prompts`.
+    pub fn review_ttl(&self) -> Option<ConfigDuration> {
+        self.review.or(self.prompts)
+    }
+
     /// Whether any class has a TTL (otherwise there is nothing to schedule).
     pub fn any(&self) -> bool {
-        self.prompts.is_some()
+        self.review.is_some()
+            || self.prompts.is_some()
             || self.completions.is_some()
             || self.embeddings.is_some()
             || self.metadata.is_some()
@@ -165,6 +176,7 @@ impl RetentionConfig {
             ("completions", self.completions),
             ("embeddings", self.embeddings),
             ("metadata", self.metadata),
+            ("review", self.review),
         ] {
             if d.is_some_and(|d| d.0.is_zero()) {
                 problems.push(Problem {
@@ -215,4 +227,45 @@ pub fn valid_instance_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn days(n: u64) -> Option<ConfigDuration> {
+        Some(ConfigDuration(std::time::Duration::from_secs(n * 86_400)))
+    }
+
+    #[test]
+    fn review_items_expire_with_their_own_ttl_or_the_prompts_one() {
+        let now = chrono::Utc::now();
+        let mut r = RetentionConfig::default();
+        assert_eq!(r.plan(now, false).reviews_before, None, "unset: kept");
+        assert!(!r.any());
+        r.prompts = days(30);
+        assert_eq!(
+            r.plan(now, false).reviews_before,
+            Some(now - chrono::Duration::days(30)),
+            "default: the prompts TTL"
+        );
+        r.review = days(90);
+        assert_eq!(
+            r.plan(now, true).reviews_before,
+            Some(now - chrono::Duration::days(90))
+        );
+        let only_review = RetentionConfig {
+            review: days(7),
+            ..RetentionConfig::default()
+        };
+        assert!(only_review.any(), "a review TTL alone schedules the purge");
+        let mut problems = Vec::new();
+        RetentionConfig {
+            review: Some(ConfigDuration(std::time::Duration::ZERO)),
+            ..RetentionConfig::default()
+        }
+        .validate(&mut problems);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "retention.review");
+    }
 }

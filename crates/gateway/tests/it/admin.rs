@@ -94,6 +94,16 @@ async fn every_role_and_endpoint_cell_is_allowed_or_denied_as_the_table_says() {
                     e.path,
                     role.as_str()
                 );
+                // A handler answered (every one answers JSON), not the router's bare 404 or
+                // 405 for a table entry it does not serve.
+                let text = r.text().await.unwrap();
+                assert!(
+                    serde_json::from_str::<Value>(&text).is_ok(),
+                    "{} {} as {}: {status} {text:?}: is the endpoint routed?",
+                    e.method,
+                    e.path,
+                    role.as_str()
+                );
             } else {
                 assert_eq!(status, 403, "{} {} as {}", e.method, e.path, role.as_str());
                 let body: Value = r.json().await.unwrap();

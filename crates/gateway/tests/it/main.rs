@@ -9,6 +9,7 @@
 )]
 
 mod admin;
+mod admin_governance;
 mod audit;
 mod auth;
 mod bad_input;

@@ -231,7 +231,7 @@ async fn a_synthetic_shift_raises_exactly_one_drift_alert() {
     assert_eq!(drifted.len(), 1);
     let r = &drifted[0];
     assert_eq!(r.route, "watched");
-    let by: BTreeMap<_, _> = r.metrics.iter().map(|m| (m.metric, m)).collect();
+    let by: BTreeMap<_, _> = r.metrics.iter().map(|m| (m.metric.as_str(), m)).collect();
     assert!(by["output_tokens"].drifted, "{r:#?}");
     assert!(by["refusal_rate"].drifted, "{r:#?}");
     assert!(!by["latency_ms"].drifted, "{r:#?}");

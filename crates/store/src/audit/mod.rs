@@ -328,6 +328,8 @@ pub struct PurgePlan {
     pub payloads: Vec<(PayloadKind, DateTime<Utc>)>,
     /// Chain records older than this are pruned (None = keep metadata forever).
     pub metadata_before: Option<DateTime<Utc>>,
+    /// Review-queue items queued before this are deleted (None = kept).
+    pub reviews_before: Option<DateTime<Utc>>,
     /// Count only; delete nothing.
     pub dry_run: bool,
 }
@@ -343,6 +345,10 @@ pub struct PurgeReport {
     pub day_keys_destroyed: Vec<String>,
     /// Chain records pruned, per instance, with the checkpoint now anchoring the chain.
     pub records_pruned: std::collections::BTreeMap<String, u64>,
+    /// Review-queue items deleted.
+    pub reviews_deleted: u64,
+    /// Review-queue items kept because their request is under a legal hold.
+    pub reviews_held: u64,
 }
 
 /// A pruning anchor: records up to `seq` were removed by retention; the chain now starts at

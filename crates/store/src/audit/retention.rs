@@ -10,6 +10,9 @@
 //!   and neither its key nor its team is under a legal hold;
 //! - a past day's data key is destroyed once no payload of that day remains (today's key is
 //!   still in use); destroying it makes copies of those payloads in old backups unreadable;
+//! - a review-queue item (a masked sample of an interaction, with its label) older than
+//!   `reviews_before` is deleted unless the request it samples is under a legal hold (found
+//!   through the request's audit record, which a hold keeps);
 //! - chain records older than `metadata_before` are pruned only up to the newest signed
 //!   checkpoint below both the first record still young enough to keep and the first held
 //!   record; that checkpoint becomes the chain's anchor, so verification still proves the
@@ -27,6 +30,15 @@ pub(crate) fn held(table: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM legal_holds h WHERE \
          (h.scope = 'key' AND h.value = {table}.key_id) OR (h.scope = 'team' AND h.value = {table}.team))"
+    )
+}
+
+/// SQL condition true when the review item in `review_items` samples a request under a legal
+/// hold: its audit record carries the key and team the hold names. Dialect-neutral.
+pub(crate) fn review_held() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM audit_records WHERE audit_records.ref_id = review_items.request_id AND {})",
+        held("audit_records")
     )
 }
 
@@ -63,6 +75,10 @@ pub(crate) trait RetentionTx: Send {
     async fn count_payloads(&mut self, kind: PayloadKind, before_ms: i64) -> Result<(i64, i64)>;
     /// Delete the payloads of `kind` stored before `before_ms` that are not held.
     async fn delete_payloads(&mut self, kind: PayloadKind, before_ms: i64) -> Result<()>;
+    /// Review items queued before `before_ms`: `(not held, held)`.
+    async fn count_reviews(&mut self, before_ms: i64) -> Result<(i64, i64)>;
+    /// Delete the review items queued before `before_ms` that are not held.
+    async fn delete_reviews(&mut self, before_ms: i64) -> Result<()>;
     /// Days up to `last_day` whose key still exists and for which no payload `p` satisfying
     /// the SQL condition `kept` remains, in order.
     async fn days_without(&mut self, last_day: &str, kept: &str) -> Result<Vec<String>>;
@@ -111,6 +127,16 @@ pub(crate) async fn purge<T: RetentionTx>(
             .insert(kind.as_str().to_owned(), count(doomed));
         if !plan.dry_run && doomed > 0 {
             tx.delete_payloads(*kind, before).await?;
+        }
+    }
+
+    if let Some(before) = plan.reviews_before {
+        let before = to_millis(before);
+        let (doomed, held) = tx.count_reviews(before).await?;
+        report.reviews_deleted = count(doomed);
+        report.reviews_held = count(held);
+        if !plan.dry_run && doomed > 0 {
+            tx.delete_reviews(before).await?;
         }
     }
 
@@ -163,8 +189,8 @@ mod tests {
     fn a_real_pass_keeps_every_remaining_payload() {
         let plan = PurgePlan {
             payloads: vec![(PayloadKind::Prompt, Utc::now())],
-            metadata_before: None,
             dry_run: false,
+            ..PurgePlan::default()
         };
         assert_eq!(kept_after(&plan), "TRUE");
     }
@@ -174,8 +200,8 @@ mod tests {
         let t = DateTime::from_timestamp_millis(1_000).unwrap_or_default();
         let plan = PurgePlan {
             payloads: vec![(PayloadKind::Prompt, t), (PayloadKind::Completion, t)],
-            metadata_before: None,
             dry_run: true,
+            ..PurgePlan::default()
         };
         let sql = kept_after(&plan);
         assert!(

@@ -21,7 +21,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use super::{PgStore, hash32};
-use crate::audit::retention::{self, RetentionTx, held};
+use crate::audit::retention::{self, RetentionTx, held, review_held};
 use crate::audit::{
     Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, GENESIS, HoldScope, LegalHold,
     NewRecord, PayloadKind, PurgePlan, PurgeReport, SealedPayload, StoredPayload, chain_batch,
@@ -484,6 +484,29 @@ impl RetentionTx for PgRetention {
             held("audit_payloads")
         ))
         .bind(kind.as_str())
+        .bind(before_ms)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn count_reviews(&mut self, before_ms: i64) -> Result<(i64, i64)> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) FILTER (WHERE NOT {h}) AS doomed, COUNT(*) FILTER (WHERE {h}) AS held
+             FROM review_items WHERE at < $1",
+            h = review_held()
+        ))
+        .bind(before_ms)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok((row.try_get("doomed")?, row.try_get("held")?))
+    }
+
+    async fn delete_reviews(&mut self, before_ms: i64) -> Result<()> {
+        sqlx::query(&format!(
+            "DELETE FROM review_items WHERE at < $1 AND NOT {}",
+            review_held()
+        ))
         .bind(before_ms)
         .execute(&mut *self.0)
         .await?;

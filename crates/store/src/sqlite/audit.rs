@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::SqliteStore;
-use crate::audit::retention::{self, RetentionTx, held};
+use crate::audit::retention::{self, RetentionTx, held, review_held};
 use crate::audit::{
     Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, GENESIS, HoldScope, LegalHold,
     NewRecord, PayloadKind, PurgePlan, PurgeReport, SealedPayload, StoredPayload, chain_batch,
@@ -638,6 +638,29 @@ impl RetentionTx for SqliteRetention {
             held("audit_payloads")
         ))
         .bind(kind.as_str())
+        .bind(before_ms)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn count_reviews(&mut self, before_ms: i64) -> Result<(i64, i64)> {
+        let row = sqlx::query(&format!(
+            "SELECT COALESCE(SUM(NOT {h}), 0) AS doomed, COALESCE(SUM({h}), 0) AS held
+             FROM review_items WHERE at < ?",
+            h = review_held()
+        ))
+        .bind(before_ms)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok((row.try_get("doomed")?, row.try_get("held")?))
+    }
+
+    async fn delete_reviews(&mut self, before_ms: i64) -> Result<()> {
+        sqlx::query(&format!(
+            "DELETE FROM review_items WHERE at < ? AND NOT {}",
+            review_held()
+        ))
         .bind(before_ms)
         .execute(&mut *self.0)
         .await?;

@@ -425,6 +425,7 @@ async fn retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive(db:
             (PayloadKind::Completion, now - Duration::days(30)),
         ],
         metadata_before: Some(now - Duration::days(30)),
+        reviews_before: None,
         dry_run,
     };
     // A dry run reports and changes nothing.

@@ -1,6 +1,8 @@
 //! Review queue and route statistics on each backend: items are queued, listed, labelled
 //! with who and when; route days add up across two handles (two instances); labels and
-//! prompt evaluations show in the day they belong to; a drift alert is marked once per day.
+//! prompt evaluations show in the day they belong to; a drift alert is marked once per day;
+//! retention (with time moved forward) deletes expired items, but not those of a request
+//! under a legal hold.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ on_each_backend!(
     prompt_evaluations_are_listed_since_a_time,
     a_drift_alert_is_marked_once_per_route_and_day,
     an_unknown_stored_label_is_corrupt,
+    review_items_expire_with_retention_unless_their_request_is_held,
 );
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -335,4 +338,109 @@ async fn an_unknown_stored_label_is_corrupt(db: TestDb) {
     .await;
     let err = r.review_item("rev_x").await.unwrap_err().to_string();
     assert!(err.contains("review_items.label"), "{err}");
+}
+
+async fn review_items_expire_with_retention_unless_their_request_is_held(db: TestDb) {
+    use tollgate_store::audit::{HoldScope, LegalHold, NewRecord, PurgePlan, RecordKind};
+    let r = &db.store.reviews;
+    let t0 = at("2026-10-01T12:00:00Z");
+    r.enqueue_reviews(&[
+        item("rev_old", "gpt", t0),
+        item("rev_held", "gpt", t0 + Duration::minutes(1)),
+        item("rev_new", "gpt", t0 + Duration::days(20)),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        r.label_review(
+            "rev_old",
+            &Labelling {
+                label: ReviewLabel::Good,
+                reviewer: "dana",
+                labelled_by: "adm_1",
+                note: None,
+                at: t0,
+            },
+        )
+        .await
+        .unwrap(),
+        "labelled items expire like pending ones"
+    );
+    // The held item's request was made with a key under a legal hold; its audit record says so.
+    let record = |id: &str, key: &str| {
+        NewRecord::new(
+            t0,
+            RecordKind::Request,
+            format!("req_{id}"),
+            Some(key.to_owned()),
+            Some("team-a".to_owned()),
+            &serde_json::json!({"key_id": key}),
+        )
+    };
+    db.store
+        .audit
+        .append(
+            "gw",
+            &[record("rev_old", "k_free"), record("rev_held", "k_case")],
+            &[1; 32],
+        )
+        .await
+        .unwrap();
+    db.store
+        .audit
+        .put_hold(&LegalHold {
+            scope: HoldScope::Key,
+            value: "k_case".into(),
+            reason: "case 9".into(),
+            placed_by: "adm_x".into(),
+            placed_at: t0,
+        })
+        .await
+        .unwrap();
+    let ids = || async {
+        let all = r
+            .review_items(&ReviewQuery {
+                limit: 10,
+                ..ReviewQuery::default()
+            })
+            .await
+            .unwrap();
+        all.into_iter().map(|i| i.id).collect::<Vec<_>>()
+    };
+    // Time moved forward: 30 days after the first items, with a 14-day TTL.
+    let now = t0 + Duration::days(30);
+    let plan = |dry_run| PurgePlan {
+        reviews_before: Some(now - Duration::days(14)),
+        dry_run,
+        ..PurgePlan::default()
+    };
+    let dry = db.store.audit.purge(&plan(true), now).await.unwrap();
+    assert_eq!((dry.reviews_deleted, dry.reviews_held), (1, 1));
+    assert_eq!(
+        ids().await,
+        ["rev_old", "rev_held", "rev_new"],
+        "a dry run deletes nothing"
+    );
+    let done = db.store.audit.purge(&plan(false), now).await.unwrap();
+    assert_eq!((done.reviews_deleted, done.reviews_held), (1, 1));
+    assert_eq!(ids().await, ["rev_held", "rev_new"]);
+    assert!(r.review_item("rev_old").await.unwrap().is_none());
+    // Without a review TTL the queue is untouched; once the hold is lifted the item goes.
+    let none = db
+        .store
+        .audit
+        .purge(&PurgePlan::default(), now + Duration::days(365))
+        .await
+        .unwrap();
+    assert_eq!(none.reviews_deleted, 0);
+    assert!(
+        db.store
+            .audit
+            .remove_hold(HoldScope::Key, "k_case")
+            .await
+            .unwrap()
+    );
+    let done = db.store.audit.purge(&plan(false), now).await.unwrap();
+    assert_eq!((done.reviews_deleted, done.reviews_held), (1, 0));
+    assert_eq!(ids().await, ["rev_new"]);
 }

@@ -1,5 +1,6 @@
-//! The CLI pointed at a running gateway (`--gateway URL`, AC-3): keys, kill switches, prompt
-//! rollback and audit export go through the admin API with an admin credential, with no
+//! The CLI pointed at a running gateway (`--gateway URL`, AC-3): keys (and their rotation
+//! audit), kill switches, prompt push, diff, evaluation and rollback, the review queue, drift
+//! and audit export go through the admin API with an admin credential, with no
 //! access to the store; a credential whose role lacks the permission gets exit 2 and a
 //! message naming the permission and the roles that hold it.
 
@@ -281,4 +282,205 @@ async fn prompts_roll_back_through_the_admin_api() {
     let (code, _, err) = remote(&url, &approver, &["routes", "history", "gpt"]);
     assert_eq!(code, 2);
     assert!(err.contains("no route version"), "{err}");
+}
+
+/// Queue one review item straight into the running gateway's database (the gateway flushes
+/// its own samples only every few seconds or at shutdown).
+fn seed_review_item(db: &Path, id: &str) {
+    let script = r#"
+import sqlite3, sys, time, datetime
+c = sqlite3.connect(sys.argv[1])
+now = datetime.datetime.now(datetime.timezone.utc)
+c.execute("INSERT INTO review_items (id, route, request_id, at, day, prompt, completion, truncated) VALUES (?, 'gpt', 'req_e2e', ?, ?, 'where is [EMAIL]''s order?', 'it shipped', 0)", (sys.argv[2], int(time.time() * 1000), now.date().isoformat()))
+c.commit()
+"#;
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(db)
+        .arg(id)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompts_push_diff_test_keys_audit_review_and_drift_through_the_admin_api() {
+    let mock = MockUpstream::start().await.unwrap();
+    let p = project(
+        &mock,
+        "[rotation]\nproduction = { max_age = \"90d\", warn_before = \"14d\" }\n",
+    );
+    let (staging, _) = create_key(&p.dir, &["--env", "staging"]);
+    let server = Server::start(&p.dir, &[]);
+    let url = server.url.clone();
+    let (engineer, engineer_id) = new_admin(&url, &p.owner, "prompt-engineer").await;
+    let (approver, approver_id) = new_admin(&url, &p.owner, "approver").await;
+    let (auditor, _) = new_admin(&url, &p.owner, "auditor").await;
+    let dir: &Path = &p.dir;
+
+    // push: validated by the gateway against its config, recorded with the engineer as author.
+    let file = write_prompt(dir, "v1");
+    let (code, out, err) = remote(&url, &engineer, &["prompts", "push", &file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Pushed support v1 to staging"), "{out}");
+    let (code, out, _) = remote(&url, &engineer, &["prompts", "push", &file]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Unchanged"), "{out}");
+    let (code, _, err) = remote(&url, &approver, &["prompts", "push", &file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("prompts_stage"), "{err}");
+    let bad = dir.join("elsewhere.yaml");
+    std::fs::write(&bad, "name: support\nroute: nowhere\nsystem: hi\n").unwrap();
+    let (code, _, err) = remote(&url, &engineer, &["prompts", "push", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a route"), "{err}");
+    let file = write_prompt(dir, "v2");
+    let (code, out, err) = remote(&url, &engineer, &["prompts", "push", &file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("support v2"), "{out}");
+    wait_for(&url, &staging, "v2 Ada asks").await;
+
+    // diff: by the approver, who reads what it is asked to promote.
+    let (code, out, err) = remote(&url, &approver, &["prompts", "diff", "support"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("support: v1 → v2"), "{out}");
+    assert!(
+        out.contains("- ") && out.contains("+ ") && out.contains("v2 {{customer}}"),
+        "{out}"
+    );
+    let (code, _, err) = remote(
+        &url,
+        &approver,
+        &["prompts", "diff", "support", "--to", "9"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no version 9"), "{err}");
+
+    // test: the cases run through the gateway and the result is recorded through its API.
+    let suite = write_suite(dir, "suite.yaml", "v2 Ada asks");
+    let (code, out, err) = remote(
+        &url,
+        &engineer,
+        &[
+            "prompts", "test", "support", "--suite", &suite, "--key", &staging,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASSED: support v2"), "{out}");
+    let (code, out, err) = remote(&url, &approver, &["prompts", "promote", "support"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Promoted support v2"), "{out}");
+    let (code, out, _) = remote(
+        &url,
+        &engineer,
+        &["prompts", "history", "support", "--json"],
+    );
+    assert_eq!(code, 0);
+    let h = json_of(&out);
+    assert_eq!(h["versions"][1]["author"], engineer_id.as_str());
+    assert_eq!(h["versions"][1]["eval"]["passed"], true);
+
+    // keys audit: every key is young, so it passes (exit 0); JSON says a policy is set.
+    let (code, out, err) = remote(&url, &auditor, &["keys", "audit"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("PASS: 0 key(s) past the rotation policy"),
+        "{out}"
+    );
+    let (code, out, _) = remote(&url, &auditor, &["keys", "audit", "--json"]);
+    assert_eq!(code, 0);
+    let audit = json_of(&out);
+    assert_eq!(
+        (audit["policy"].clone(), audit["due"].clone()),
+        (json!(true), json!(0))
+    );
+    let (code, _, err) = remote(&url, &engineer, &["keys", "audit"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("keys_read"), "{err}");
+
+    // review: read by the auditor, labelled by the approver (recorded as who did it).
+    seed_review_item(&dir.join("tollgate-data").join("tollgate.db"), "rev_e2e");
+    let (code, out, err) = remote(&url, &auditor, &["review"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("1 item(s) waiting for review"), "{out}");
+    assert!(out.contains("rev_e2e"), "{out}");
+    let (code, out, _) = remote(&url, &auditor, &["review", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json_of(&out)[0]["id"], "rev_e2e");
+    let (code, _, err) = remote(
+        &url,
+        &auditor,
+        &["review", "label", "rev_e2e", "--label", "good"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("review_label") && err.contains("approver"),
+        "{err}"
+    );
+    let (code, out, err) = remote(
+        &url,
+        &approver,
+        &[
+            "review",
+            "label",
+            "rev_e2e",
+            "--label",
+            "wrong",
+            "--reviewer",
+            "dana",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let item = json_of(&out);
+    assert_eq!(item["label"], "wrong");
+    assert_eq!(item["reviewer"], "dana");
+    assert_eq!(item["labelled_by"], approver_id.as_str());
+    let (code, _, err) = remote(
+        &url,
+        &approver,
+        &["review", "label", "rev_nope", "--label", "good"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no review item rev_nope"), "{err}");
+
+    // drift: the day's label is in the series; one day is not enough to score.
+    let (code, out, err) = remote(&url, &auditor, &["drift", "gpt"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("Not enough data to score route gpt"),
+        "{out}"
+    );
+    let (code, out, _) = remote(&url, &auditor, &["drift", "gpt", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json_of(&out)["series"][0]["labels"]["wrong"], 1, "{out}");
+    let (code, _, err) = remote(&url, &auditor, &["drift", "nowhere"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not in the config"), "{err}");
+
+    // Each of these is in the audit trail, with who did it.
+    let (code, out, err) = remote(&url, &auditor, &["audit", "export", "--since", "1h"]);
+    assert_eq!(code, 0, "{err}");
+    let records: Vec<Value> = out.lines().map(json_of).collect();
+    for (action, actor) in [
+        ("prompts.push", engineer_id.as_str()),
+        ("prompts.diff", approver_id.as_str()),
+        ("prompts.test", engineer_id.as_str()),
+        ("prompts.promote", approver_id.as_str()),
+        ("review.label", approver_id.as_str()),
+    ] {
+        assert!(
+            records.iter().any(|r| r["record"]["action"] == action
+                && r["record"]["actor"] == actor
+                && r["record"]["via"] == "admin_api"),
+            "{action} by {actor} missing from the export"
+        );
+    }
+    for action in ["keys.audit", "review.list", "drift.show"] {
+        assert!(
+            records.iter().any(|r| r["record"]["action"] == action),
+            "{action} missing from the export"
+        );
+    }
 }
