@@ -64,10 +64,8 @@ async fn export(
     headers: HeaderMap,
     Query(q): Query<ExportQuery>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::AuditRead, "audit.export").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::AuditRead, "audit.export").await);
     let now = Utc::now();
     let since = match time(q.since.as_deref(), DateTime::<Utc>::UNIX_EPOCH, "since") {
         Ok(t) => t,

@@ -98,15 +98,9 @@ async fn create_key(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (who, who_role) = match authorize(&gw, &headers, Permission::KeysWrite, "keys.create").await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let req: NewKey = match parse_body(&body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (who, who_role) =
+        or_respond!(authorize(&gw, &headers, Permission::KeysWrite, "keys.create").await);
+    let req: NewKey = or_respond!(parse_body(&body));
     if req.name.trim().is_empty() || req.name.len() > 200 {
         return error(
             StatusCode::BAD_REQUEST,
@@ -204,10 +198,8 @@ async fn revoke_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KeysWrite, "keys.revoke").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::KeysWrite, "keys.revoke").await);
     match gw.store.keys.revoke_key(&id, Utc::now()).await {
         Ok(true) => {
             record(&gw, "keys.revoke", &who.id, Some(&id), "ok", json!({}));
@@ -229,10 +221,7 @@ async fn revoke_key(
 /// `tollgate keys audit` over the API: every key under a `[rotation]` policy with its age
 /// against it. Key ids are `key_…`, so the static `audit` segment never hides a key.
 async fn audit_keys(State(gw): State<AppState>, headers: HeaderMap) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KeysRead, "keys.audit").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, Permission::KeysRead, "keys.audit").await);
     match crate::rotation::audit_keys(&gw.store, gw.config.rotation.as_ref(), Utc::now()).await {
         Ok(report) => {
             record(
@@ -286,17 +275,12 @@ async fn rotate_key(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KeysWrite, "keys.rotate").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::KeysWrite, "keys.rotate").await);
     let req: Rotate = if body.is_empty() {
         Rotate::default()
     } else {
-        match parse_body(&body) {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        }
+        or_respond!(parse_body(&body))
     };
     let grace = match req.grace.as_deref().map(humantime::parse_duration) {
         None => DEFAULT_ROTATION_GRACE,

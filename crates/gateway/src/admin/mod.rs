@@ -5,6 +5,17 @@
 //! router, the OpenAPI document at `/admin/v1/openapi.json` and the role × endpoint test all
 //! read that one table. Every action and every denial is written to the audit trail.
 
+/// The admin handlers' `?`: the value of a `Result<T, Response>`, or return its refusal
+/// (already audited and shaped as the admin API's error) from the handler.
+macro_rules! or_respond {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(refusal) => return refusal,
+        }
+    };
+}
+
 mod audit;
 mod endpoints;
 mod keys;
@@ -278,14 +289,8 @@ async fn create_admin(
     body: axum::body::Bytes,
 ) -> Response {
     let (who, who_role) =
-        match authorize(&gw, &headers, Permission::AdminsManage, "admins.create").await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-    let req: NewAdmin = match parse_body(&body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+        or_respond!(authorize(&gw, &headers, Permission::AdminsManage, "admins.create").await);
+    let req: NewAdmin = or_respond!(parse_body(&body));
     let Some(role) = Role::parse(&req.role).filter(|r| *r != Role::App) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -369,10 +374,7 @@ async fn audit_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::AuditRead, "audit.show").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, Permission::AuditRead, "audit.show").await);
     let records = match gw.store.audit.records_by_ref(&id).await {
         Ok(r) => r,
         Err(e) => {
@@ -423,10 +425,8 @@ async fn audit_verify(
     headers: HeaderMap,
     Query(_q): Query<VerifyQuery>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::AuditRead, "audit.verify").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::AuditRead, "audit.verify").await);
     let report = tollgate_store::audit::verify::verify(
         gw.store.audit.as_ref(),
         Some(gw.audit.mac_key()),
@@ -511,14 +511,9 @@ async fn set_switch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KillSwitch, "killswitch.set").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let req: NewSwitch = match parse_body(&body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::KillSwitch, "killswitch.set").await);
+    let req: NewSwitch = or_respond!(parse_body(&body));
     let Some(kind) = tollgate_store::control::SwitchKind::parse(&req.kind) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -570,11 +565,8 @@ async fn clear_switch(
     headers: HeaderMap,
     Path((kind, target)): Path<(String, String)>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::KillSwitch, "killswitch.clear").await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::KillSwitch, "killswitch.clear").await);
     let Some(k) = tollgate_store::control::SwitchKind::parse(&kind) else {
         return error(
             StatusCode::NOT_FOUND,

@@ -159,10 +159,7 @@ async fn promote(
     kind: Kind,
 ) -> Response {
     let action = format!("{}.promote", kind.group());
-    let (who, _) = match authorize(&gw, &headers, Permission::PromptsPromote, &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, Permission::PromptsPromote, &action).await);
     let key = kind.key(&name);
     let log = match gw.store.prompts.prompt_deployments(&key).await {
         Ok(l) => l,
@@ -226,18 +223,12 @@ async fn rollback(
     kind: Kind,
 ) -> Response {
     let action = format!("{}.rollback", kind.group());
-    let (who, _) = match authorize(&gw, &headers, Permission::PromptsPromote, &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, Permission::PromptsPromote, &action).await);
     let key = kind.key(&name);
     let req: RollbackBody = if body.is_empty() {
         RollbackBody::default()
     } else {
-        match super::parse_body(&body) {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        }
+        or_respond!(super::parse_body(&body))
     };
     let log = match gw.store.prompts.prompt_deployments(&key).await {
         Ok(l) => l,
@@ -349,14 +340,8 @@ async fn push(
     kind: Kind,
 ) -> Response {
     let action = format!("{}.push", kind.group());
-    let (who, _) = match authorize(&gw, &headers, kind.writer(), &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let content = match content_of(&gw, kind, &name, &body) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, kind.writer(), &action).await);
+    let content = or_respond!(content_of(&gw, kind, &name, &body));
     let (pushed, hash) = match versioning::push(
         gw.store.prompts.as_ref(),
         &kind.key(&name),
@@ -414,10 +399,7 @@ async fn diff(
     kind: Kind,
 ) -> Response {
     let action = format!("{}.diff", kind.group());
-    let (who, _) = match authorize(&gw, &headers, kind.reader(), &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, kind.reader(), &action).await);
     let Ok(Query(q)) = q else {
         return bad("from and to are version numbers (?from=1&to=2)");
     };
@@ -479,14 +461,8 @@ async fn record_eval(
     kind: Kind,
 ) -> Response {
     let action = format!("{}.test", kind.group());
-    let (who, _) = match authorize(&gw, &headers, Permission::EvalsRecord, &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let req: EvalBody = match parse_body(&body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (who, _) = or_respond!(authorize(&gw, &headers, Permission::EvalsRecord, &action).await);
+    let req: EvalBody = or_respond!(parse_body(&body));
     if let Some(why) = report_problem(&req.report, req.passed) {
         return bad(why);
     }

@@ -68,10 +68,8 @@ async fn list(
     headers: HeaderMap,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::ReportsRead, "review.list").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::ReportsRead, "review.list").await);
     let Ok(Query(q)) = q else {
         return bad("query: route (a route alias), all (true or false), limit (a number)");
     };
@@ -119,14 +117,9 @@ async fn label(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::ReviewLabel, "review.label").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let req: LabelBody = match parse_body(&body) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::ReviewLabel, "review.label").await);
+    let req: LabelBody = or_respond!(parse_body(&body));
     let Some(verdict) = ReviewLabel::parse(&req.label) else {
         return bad(format!(
             "unknown label {:?}: use good, wrong, harmful, refused or hallucinated",
@@ -202,10 +195,8 @@ async fn drift(
     Path(route): Path<String>,
     q: Result<Query<DriftQuery>, QueryRejection>,
 ) -> Response {
-    let (who, _) = match authorize(&gw, &headers, Permission::ReportsRead, "drift.show").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (who, _) =
+        or_respond!(authorize(&gw, &headers, Permission::ReportsRead, "drift.show").await);
     let Ok(Query(q)) = q else {
         return bad("query: days and baseline_days are numbers of days");
     };
