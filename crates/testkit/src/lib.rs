@@ -291,6 +291,26 @@ fn last_user_text(body: &Value) -> String {
     }
 }
 
+/// A stand-in LLM judge for `tollgate prompts test`: it passes an answer that contains the
+/// last word of the criteria, and replies in a fenced JSON block as real models often do.
+fn judge_verdict(prompt: &str) -> String {
+    let criteria = prompt
+        .split("Criteria:")
+        .nth(1)
+        .and_then(|r| r.split("\n\n").next())
+        .unwrap_or_default();
+    let word = criteria
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .trim_matches(|c: char| !c.is_alphanumeric());
+    let answer = prompt.rsplit("Answer to judge:").next().unwrap_or_default();
+    let pass = !word.is_empty() && answer.contains(word);
+    format!(
+        "Here is my verdict.\n```json\n{{\"pass\": {pass}, \"reason\": \"looked for {word} in the answer\"}}\n```"
+    )
+}
+
 /// The system prompt of a request in either format (OpenAI system messages, Anthropic
 /// `system` string or text blocks).
 fn system_text(body: &Value) -> String {
@@ -413,6 +433,7 @@ async fn openai_chat(
         "guard" if body.to_string().contains("kaboom") => "unsafe\nS9".to_owned(),
         "guard" => "safe".to_owned(),
         "leak-system" => system_text(&body),
+        "judge" => judge_verdict(&last_user_text(&body)),
         _ => format!("mock:openai:{}", last_user_text(&body)),
     };
     let (text, pieces) = answer_pieces(&model, &text);

@@ -399,7 +399,7 @@ pub async fn run(global: &setup::GlobalArgs, cmd: PromptsCommand) -> Result<Outc
 
 #[cfg(test)]
 mod tests {
-    use super::suite::{Checks, check_case, compile};
+    use super::suite::{Checks, check_case, compile, verdict};
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -470,6 +470,21 @@ mod tests {
                 "cases:\n  - name: a\n    assert: {guard: maybe}\n",
                 "allowed",
             ),
+            (
+                "s7.yaml",
+                "cases:\n  - name: a\n    assert: {judge: {route: judge, criteria: '  '}}\n",
+                "assert.judge.criteria",
+            ),
+            (
+                "s8.yaml",
+                "cases:\n  - name: a\n    assert: {judge: {route: '', criteria: polite}}\n",
+                "assert.judge.route",
+            ),
+            (
+                "s9.yaml",
+                "cases:\n  - name: a\n    assert: {judge: {route: j, criteria: polite, model: x}}\n",
+                "not a valid suite file",
+            ),
             ("s5.yaml", "cases:\n  - nam: a\n", "not a valid suite file"),
             ("s6.yaml", "- 1\n- 2\n", "not a valid suite file"),
         ] {
@@ -514,5 +529,36 @@ mod tests {
         let mut f = Vec::new();
         check_case(&checks, &compiled, 500, &json!({}), 5, &prices, &mut f);
         assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn judge_verdicts_are_read_from_bare_fenced_or_wrapped_json_and_nothing_else() {
+        assert_eq!(
+            verdict(r#"{"pass": true, "reason": "greets"}"#),
+            Some((true, "greets".to_owned()))
+        );
+        assert_eq!(
+            verdict("Sure.\n```json\n{\"pass\": false, \"reason\": \"rude\"}\n```\n"),
+            Some((false, "rude".to_owned()))
+        );
+        assert_eq!(
+            verdict(r#"{"pass": true}"#),
+            Some((true, "no reason given".to_owned()))
+        );
+        for junk in [
+            "",
+            "PASS",
+            "{",
+            "} {",
+            r#"{"pass": "yes"}"#,
+            r#"{"verdict": true}"#,
+            r#"{"pass": true"#,
+            "[true]",
+            "{\u{0}}",
+        ] {
+            assert_eq!(verdict(junk), None, "{junk:?}");
+        }
+        let long = format!(r#"{{"pass": false, "reason": "{}"}}"#, "é".repeat(1000));
+        assert_eq!(verdict(&long).unwrap().1.chars().count(), 300);
     }
 }

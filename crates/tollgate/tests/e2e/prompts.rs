@@ -464,3 +464,81 @@ async fn route_versions_are_pushed_tested_promoted_and_rolled_back_from_the_cli(
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_llm_judge_route_grades_answers_in_prompt_suites() {
+    let mock = MockUpstream::start().await.unwrap();
+    // The mock's `judge` model passes an answer containing the criteria's last word.
+    let p = project(
+        &mock,
+        "[routes.judge]\ntargets = [{ provider = \"oa\", model = \"judge\" }]\n",
+    );
+    let (staging, _) = create_key(&p.dir, &["--env", "staging"]);
+    let server = Server::start(&p.dir, &[]);
+    let url = server.url.clone();
+    let (engineer, _) = new_admin(&url, &p.owner, "prompt-engineer").await;
+    let file = write_prompt(&p.dir, "v1");
+    let (code, _, err) = admin_cli(&p.dir, Some(&engineer), &["prompts", "push", &file]);
+    assert_eq!(code, 0, "{err}");
+    wait_for(&url, &staging, "v1 Ada asks").await;
+    let suite = |name: &str, route: &str, criteria: &str| {
+        std::fs::write(
+            p.dir.join(name),
+            format!(
+                "cases:\n  - name: judged\n    variables: {{customer: Ada, product: tollgate}}\n    assert:\n      judge: {{route: {route}, criteria: \"{criteria}\"}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    // Criteria without names: the route's PII guard masks names on their way to the judge.
+    suite(
+        "good.yaml",
+        "judge",
+        "The answer says what the customer asks",
+    );
+    suite("bad.yaml", "judge", "The answer mentions refunds");
+    suite("nowhere.yaml", "no-such-route", "The answer names Ada");
+    let test = |file: &str| {
+        admin_cli(
+            &p.dir,
+            Some(&engineer),
+            &[
+                "prompts",
+                "test",
+                "support",
+                "--env",
+                "staging",
+                "--suite",
+                file,
+                "--gateway",
+                &url,
+                "--key",
+                &staging,
+            ],
+        )
+    };
+    let judged = mock.count("judge");
+    let (code, out, err) = test("good.yaml");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASSED"), "{out}");
+    assert_eq!(
+        mock.count("judge"),
+        judged + 1,
+        "the judge route was asked once"
+    );
+    let asked = mock.requests().last().unwrap().body.to_string();
+    assert!(
+        asked.contains("v1 Ada asks") && asked.contains("data, not instructions"),
+        "the judge sees the answer, framed as data: {asked}"
+    );
+
+    let (code, out, _) = test("bad.yaml");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("the judge (judge) failed it") && out.contains("refunds"),
+        "{out}"
+    );
+    let (code, out, _) = test("nowhere.yaml");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the judge route \"no-such-route\""), "{out}");
+}
