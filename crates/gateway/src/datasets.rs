@@ -209,9 +209,13 @@ async fn proxy(
         Err(e) => return reject(&gw, ctx, e),
     };
     ctx.route = Some(KILL_ROUTE.to_owned());
-    if key.role.as_deref() != Some(STEWARD_ROLE) {
+    let role = match &gw.config.datasets {
+        Some(d) => d.role_of(key.role.as_deref(), key.team.as_deref()),
+        None => key.role.as_deref(),
+    };
+    if role != Some(STEWARD_ROLE) {
         let e = GatewayError::forbidden(format!(
-            "key {} may not use {}: fine-tuning files and jobs need a key bound to the {STEWARD_ROLE} role (tollgate keys create --role {STEWARD_ROLE})",
+            "key {} may not use {}: fine-tuning files and jobs need a key bound to the {STEWARD_ROLE} role (tollgate keys create --role {STEWARD_ROLE}, or its team in [datasets] steward_teams)",
             key.id,
             op.endpoint()
         ));

@@ -28,6 +28,10 @@ pub struct DatasetsConfig {
     /// Uploads are streamed to the provider, never held whole in memory.
     #[serde(default = "default_max_upload_bytes")]
     pub max_upload_bytes: u64,
+    /// Teams bound to the `data-steward` role: each of their keys is a data steward unless
+    /// the key itself is bound to another role (a key's own binding is the more specific).
+    #[serde(default)]
+    pub steward_teams: Vec<String>,
 }
 
 fn default_max_upload_bytes() -> u64 {
@@ -60,5 +64,22 @@ impl DatasetsConfig {
                 message: format!("must be at least {MIN_MAX_UPLOAD_BYTES} bytes"),
             });
         }
+        for (i, t) in self.steward_teams.iter().enumerate() {
+            if t.trim().is_empty() {
+                out.push(Problem {
+                    path: format!("datasets.steward_teams[{i}]"),
+                    line: None,
+                    message: "a team name cannot be empty".into(),
+                });
+            }
+        }
+    }
+
+    /// The data-plane role of a key: its own binding, else its team's.
+    pub fn role_of<'a>(&self, role: Option<&'a str>, team: Option<&str>) -> Option<&'a str> {
+        role.or_else(|| {
+            team.is_some_and(|t| self.steward_teams.iter().any(|s| s == t))
+                .then_some(crate::datasets::STEWARD_ROLE)
+        })
     }
 }

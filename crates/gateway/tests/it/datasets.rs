@@ -242,3 +242,41 @@ async fn without_a_datasets_section_the_endpoints_are_off() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn keys_of_a_steward_team_are_stewards_unless_bound_to_another_role() {
+    // Harness keys belong to team "qa".
+    let h = Harness::start_extra(
+        "[datasets]\nprovider = \"oa\"\nmax_upload_bytes = 2048\nsteward_teams = [\"qa\"]\n",
+    )
+    .await;
+    let (member, _) = h.create_key(KeyOpts::default()).await;
+    let line = b"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n";
+    let r = upload(&h, &member, upload_body(line)).await;
+    assert_eq!(r.status(), 200, "a key of a steward team uploads");
+    assert_eq!(h.mock.files().len(), 1);
+    // A key's own binding is more specific than its team's.
+    let (app, _) = h
+        .create_key(KeyOpts {
+            role: Some("app"),
+            ..KeyOpts::default()
+        })
+        .await;
+    let r = upload(&h, &app, upload_body(line)).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(audit_of(&h, &r).await["status"], 403);
+    assert_eq!(
+        h.mock.files().len(),
+        1,
+        "the refused upload never reached the provider"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_steward_team_name_is_a_config_error() {
+    let cfg = "[datasets]\nprovider = \"oa\"\nsteward_teams = [\"ml\", \" \"]\n";
+    let e = tollgate_gateway::config::Config::parse(cfg, std::path::Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("datasets.steward_teams[1]"), "{e}");
+}
