@@ -381,6 +381,82 @@ impl Budgets {
         Ok(Some(hold))
     }
 
+    /// Reserve `max_cost_usd` as [`Self::reserve`] does AND admit the request under the
+    /// shared rate limits of `limiter` over `subjects` reserving `tokens`, all or nothing and
+    /// in one round trip to Redis ([`shared::ADMIT_RESERVE_SCRIPT`]; two when a budget must
+    /// be seeded first). A budget refusal takes no rate token or slot; a rate refusal holds
+    /// no budget. Without budgets in Redis, or with Redis unreachable, it is the two stages
+    /// one after the other (rate admission, then the budgets), each following
+    /// `[limits] redis_unavailable` as on its own.
+    pub async fn reserve_and_admit(
+        self: &Arc<Self>,
+        key_id: &str,
+        team: Option<&str>,
+        max_cost_usd: Option<f64>,
+        limiter: &crate::limits::shared::RedisLimiter,
+        subjects: &[crate::limits::Subject],
+        tokens: u64,
+    ) -> Result<(Option<BudgetHold>, crate::limits::Admission), AdmitError> {
+        use crate::limits::{LimitError, RateLimiter};
+        let amount = max_cost_usd.map_or(0, usd_to_nanos);
+        let now = self.alerts.now();
+        let applying: Vec<(usize, String)> = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.applies(key_id, team))
+            .map(|(i, b)| (i, self.period_label(b, now)))
+            .collect();
+        let limited = crate::limits::shared::RedisLimiter::limited(subjects);
+        if let (Some(shared), false, false) =
+            (&self.shared, applying.is_empty(), limited.is_empty())
+        {
+            let plan = limiter.plan(&limited, tokens);
+            let odd = |why: String| {
+                AdmitError::Rate(LimitError::Unavailable(format!(
+                    "shared rate limits are unavailable: {why}"
+                )))
+            };
+            match self
+                .reserve_fused(shared, &applying, amount, now, Some(&plan))
+                .await
+            {
+                Ok(Fused::Held(hold, Some(reply))) => {
+                    return match limiter.admitted(plan, &reply) {
+                        Ok(a) => Ok((Some(hold), a)),
+                        // The script said admitted; `hold` drops and gives the room back.
+                        Err(Ok(r)) => Err(AdmitError::Rate(LimitError::Refused(r))),
+                        Err(Err(why)) => Err(odd(why)),
+                    };
+                }
+                Ok(Fused::Held(_, None)) => {
+                    return Err(odd("the admission script did not answer".into()));
+                }
+                Ok(Fused::Unadmitted(reply)) => {
+                    return match limiter.admitted(plan, &reply) {
+                        Err(Ok(r)) => Err(AdmitError::Rate(LimitError::Refused(r))),
+                        Err(Err(why)) => Err(odd(why)),
+                        // Admitted, yet the budget hold was given back: never from v1.
+                        Ok(_) => Err(odd("the admission script gave a hold back".into())),
+                    };
+                }
+                Err(Shared::Refused(e)) => return Err(AdmitError::Budget(e)),
+                // Redis is unreachable: the two stages below each follow the policy (and
+                // fail fast, the link now waiting before it tries Redis again).
+                Err(Shared::Unreachable(_)) => {}
+            }
+        }
+        let admission = limiter
+            .admit(subjects, tokens, tokio::time::Instant::now())
+            .await
+            .map_err(AdmitError::Rate)?;
+        let hold = self
+            .reserve(key_id, team, max_cost_usd)
+            .await
+            .map_err(AdmitError::Budget)?;
+        Ok((hold, admission))
+    }
+
     /// Reserve in Redis: one round trip, or two (with a store read between) when a budget's
     /// counters must be seeded first.
     async fn reserve_shared(
@@ -390,6 +466,27 @@ impl Budgets {
         amount: i64,
         now: DateTime<Utc>,
     ) -> Result<BudgetHold, Shared> {
+        match self
+            .reserve_fused(shared, applying, amount, now, None)
+            .await?
+        {
+            Fused::Held(hold, _) => Ok(hold),
+            Fused::Unadmitted(_) => Err(Shared::Unreachable(
+                "the budget script answered an admission nobody asked for".into(),
+            )),
+        }
+    }
+
+    /// [`Self::reserve_shared`], and with `admit` the rate admission in the same round trip
+    /// (see [`shared::ADMIT_RESERVE_SCRIPT`]).
+    async fn reserve_fused(
+        self: &Arc<Self>,
+        shared: &shared::SharedBudgets,
+        applying: &[(usize, String)],
+        amount: i64,
+        now: DateTime<Utc>,
+        admit: Option<&crate::limits::shared::AdmitPlan>,
+    ) -> Result<Fused, Shared> {
         let mut asks = Vec::with_capacity(applying.len());
         for (i, period) in applying {
             let Some(b) = self.list.get(*i) else { continue };
@@ -403,7 +500,7 @@ impl Budgets {
         }
         let mut seeded = false;
         let outcome = 'reserve: loop {
-            let outcome = match shared.reserve(&asks, amount).await {
+            let outcome = match shared.reserve(&asks, amount, admit).await {
                 Ok(shared::Reserved::Unseeded(list)) if !seeded => {
                     seeded = true;
                     for at in list {
@@ -441,9 +538,13 @@ impl Budgets {
             }
         };
         match outcome {
-            shared::Reserved::Held(lease, generations) => {
+            shared::Reserved::Unadmitted(generations, reply) => {
                 self.seen(applying, &generations);
-                Ok(BudgetHold {
+                Ok(Fused::Unadmitted(reply))
+            }
+            shared::Reserved::Held(lease, generations, admitted) => {
+                self.seen(applying, &generations);
+                let hold = BudgetHold {
                     budgets: self.clone(),
                     entries: applying
                         .iter()
@@ -451,7 +552,8 @@ impl Budgets {
                         .collect(),
                     lease: Some(lease),
                     done: false,
-                })
+                };
+                Ok(Fused::Held(hold, admitted))
             }
             shared::Reserved::Refused(at, spend, generations) => {
                 self.seen(applying, &generations);
@@ -570,6 +672,7 @@ impl Budgets {
         entries: &[(usize, String, i64)],
         lease: &shared::Reservation,
         actual: i64,
+        rate: Option<&crate::limits::shared::RateSettlement>,
     ) {
         let mut recorded = Vec::with_capacity(entries.len());
         for (i, period, _) in entries {
@@ -583,8 +686,9 @@ impl Budgets {
             recorded.push((*i, b, period));
         }
         if let Some(shared) = &self.shared {
-            if let Err(e) = shared.settle(&lease.keys, &lease.id, actual).await {
-                // The lease expires by itself; the cost is in the store, and Redis is
+            if let Err(e) = shared.settle(&lease.keys, &lease.id, actual, rate).await {
+                // The lease (and a rate settlement sent with it: its concurrency lease, its
+                // token reservation refilling) expires by itself; the cost is in the store, and Redis is
                 // caught up from there on the next reservation.
                 tracing::warn!(error = %e, "cannot settle a budget reservation in Redis");
                 for (i, _, _) in &recorded {
@@ -645,6 +749,23 @@ impl Budgets {
     }
 }
 
+/// What a reservation in Redis (with or without an admission) came to.
+enum Fused {
+    /// Reserved; the admission script's answer when it was asked to admit too.
+    Held(BudgetHold, Option<Vec<i64>>),
+    /// Room was there, but the rate admission refused (its answer); nothing is held.
+    Unadmitted(Vec<i64>),
+}
+
+/// Why [`Budgets::reserve_and_admit`] did not admit a request.
+#[derive(Debug)]
+pub enum AdmitError {
+    /// A budget refused it (429 `budget_exceeded`), or budgets cannot be checked.
+    Budget(GatewayError),
+    /// The rate limits refused it, or cannot be checked.
+    Rate(crate::limits::LimitError),
+}
+
 /// Why a reservation in Redis did not happen.
 enum Shared {
     /// A budget refused the call, or the store could not seed Redis: the call's answer.
@@ -655,11 +776,29 @@ enum Shared {
 
 impl BudgetHold {
     /// Swap the reservations for the call's actual cost (None: unknown, counted as zero).
-    pub fn settle(mut self, actual_usd: Option<f64>) {
-        self.finish(actual_usd.map_or(0, usd_to_nanos));
+    pub fn settle(self, actual_usd: Option<f64>) {
+        self.settle_with(actual_usd, None);
     }
 
-    fn finish(&mut self, actual: i64) {
+    /// Whether the reservation is held in Redis, so that a rate settlement can travel with
+    /// its settlement ([`Self::settle_with`]).
+    pub fn in_redis(&self) -> bool {
+        self.lease.is_some()
+    }
+
+    /// [`Self::settle`], sending the rate limits' settlement `rate` (taken out of the
+    /// request's [`crate::limits::Admission`]) in the same round trip to Redis. The rate
+    /// settlement then goes after the cost is written to the store, as the budget's does.
+    /// A hold not in Redis sends `rate` on its own.
+    pub fn settle_with(
+        mut self,
+        actual_usd: Option<f64>,
+        rate: Option<crate::limits::shared::RateSettlement>,
+    ) {
+        self.finish(actual_usd.map_or(0, usd_to_nanos), rate);
+    }
+
+    fn finish(&mut self, actual: i64, rate: Option<crate::limits::shared::RateSettlement>) {
         if self.done {
             return;
         }
@@ -672,8 +811,15 @@ impl BudgetHold {
         let budgets = self.budgets.clone();
         self.budgets.pending.spawn(async move {
             match lease {
-                Some(lease) => budgets.settle_shared(&entries, &lease, actual).await,
+                Some(lease) => {
+                    budgets
+                        .settle_shared(&entries, &lease, actual, rate.as_ref())
+                        .await;
+                }
                 None => {
+                    if let Some(rate) = rate {
+                        rate.send();
+                    }
                     for (i, period, reserved) in entries {
                         budgets.settle_one(i, &period, reserved, actual).await;
                     }
@@ -685,7 +831,7 @@ impl BudgetHold {
 
 impl Drop for BudgetHold {
     fn drop(&mut self) {
-        self.finish(0);
+        self.finish(0, None);
     }
 }
 

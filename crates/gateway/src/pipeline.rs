@@ -312,26 +312,39 @@ async fn limit(
     } else {
         0
     };
+    // Shared limits and a budget too: the budgets stage admits and reserves in one round
+    // trip to Redis (crate::budget::Budgets::reserve_and_admit).
+    if gw.rate_limiter.shared().is_some() && gw.budgets.applies(&key.id, key.team.as_deref()) {
+        ctx.deferred_admission = Some((subjects, reserve));
+        return Ok(());
+    }
     match gw.rate_limiter.admit(&subjects, reserve, now).await {
         Ok(a) => {
             crate::audit::set_headroom(a.headroom);
             ctx.admission = Some(a);
             Ok(())
         }
-        Err(crate::limits::LimitError::Unavailable(why)) => {
+        Err(e) => Err(limit_error(gw, e)),
+    }
+}
+
+/// A rate limit's refusal (429 with Retry-After) or unavailability (503) as the answer.
+fn limit_error(gw: &AppState, e: crate::limits::LimitError) -> GatewayError {
+    match e {
+        crate::limits::LimitError::Unavailable(why) => {
             let mut e = GatewayError::unavailable(why);
             e.fault = crate::error::Fault::Internal;
-            Err(e)
+            e
         }
-        Err(crate::limits::LimitError::Refused(r)) => {
+        crate::limits::LimitError::Refused(r) => {
             gw.metrics.rate_limited(r.scope.as_str(), r.limit);
-            Err(GatewayError::rate_limited(
+            GatewayError::rate_limited(
                 format!(
                     "{r}; retry in {}s",
                     r.retry_after.as_secs_f64().ceil().max(1.0)
                 ),
                 r.retry_after,
-            ))
+            )
         }
     }
 }
@@ -357,6 +370,32 @@ async fn budget(
         .iter()
         .filter_map(|t| gw.prices.cost(&t.model, input, 0, tokens_out))
         .reduce(f64::max);
+    if let (Some((subjects, tokens)), Some(limiter)) =
+        (ctx.deferred_admission.take(), gw.rate_limiter.shared())
+    {
+        use crate::budget::AdmitError;
+        return match gw
+            .budgets
+            .reserve_and_admit(
+                &key.id,
+                key.team.as_deref(),
+                max,
+                limiter,
+                &subjects,
+                tokens,
+            )
+            .await
+        {
+            Ok((hold, a)) => {
+                crate::audit::set_headroom(a.headroom);
+                ctx.admission = Some(a);
+                ctx.budget = hold;
+                Ok(())
+            }
+            Err(AdmitError::Budget(e)) => Err(e),
+            Err(AdmitError::Rate(e)) => Err(limit_error(gw, e)),
+        };
+    }
     ctx.budget = gw
         .budgets
         .reserve(&key.id, key.team.as_deref(), max)
