@@ -256,7 +256,9 @@ fn check_caps(
 
 /// Stage: limits (DO-1). A suspended key is refused; then requests, tokens (prompt estimate
 /// plus the answer's `max_tokens`, reserved now and settled at the end) and concurrency per
-/// key, team, client IP and route.
+/// key, team, client IP and route. With shared (Redis) limits and a budget that applies,
+/// the admission is left to the budgets stage, which makes it in the same round trip as the
+/// reservation; the two stages always run one after the other.
 async fn limit(
     gw: &AppState,
     ctx: &mut RequestContext,
@@ -352,7 +354,9 @@ fn limit_error(gw: &AppState, e: crate::limits::LimitError) -> GatewayError {
 /// Stage: budgets (DO-2). Reserve the call's largest possible cost — `tokens_in` plus
 /// `tokens_out` priced at the dearest of the route's targets — in every budget of the key,
 /// its team and the gateway; refused with 429 `budget_exceeded` when one has no room
-/// ([`crate::budget`]). The reservation is settled with the actual cost on finish.
+/// ([`crate::budget`]). The reservation is settled with the actual cost on finish. Makes
+/// the rate admission the limits stage deferred too (`ctx.deferred_admission`), all or
+/// nothing in one round trip ([`crate::budget::Budgets::reserve_and_admit`]).
 async fn budget(
     gw: &AppState,
     ctx: &mut RequestContext,

@@ -5,6 +5,10 @@
 //! Each request costs one round trip to admit ([`ADMIT_SCRIPT`], all-or-nothing over every
 //! subject, on the Redis server's clock) and one fire-and-forget call when it ends
 //! ([`SETTLE_SCRIPT`], settling the token reservation and releasing the concurrency lease).
+//! A request with a budget in Redis too makes these the same round trips as the budget's
+//! reservation and settlement ([`crate::budget::shared::ADMIT_RESERVE_SCRIPT`],
+//! [`crate::budget::shared::SETTLE_BOTH_SCRIPT`]), built from [`AdmitPlan`] and
+//! [`RateSettlement`].
 //! Concurrency is counted as leases with an expiry ([`LEASE_TTL`]), so the slots of an
 //! instance that dies are freed by themselves; while a request is in flight a heartbeat task
 //! renews its leases every third of the TTL ([`RENEW_SCRIPT`]), so a stream that outlives the

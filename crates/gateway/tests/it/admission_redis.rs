@@ -37,11 +37,14 @@ fn redis_url() -> Option<String> {
     }
 }
 
+/// What the gateway sent through the relay, one buffer per connection.
+type Sent = Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>;
+
 /// A TCP relay to the test Redis that keeps every byte the gateway sends, per connection,
 /// so a test can count the scripts it ran.
 struct Relay {
     url: String,
-    sent: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    sent: Sent,
     accept: tokio::task::AbortHandle,
 }
 
@@ -52,7 +55,7 @@ impl Relay {
         let target = authority.rsplit('@').next().unwrap_or(authority).to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("redis://{}", listener.local_addr().unwrap());
-        let sent: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+        let sent: Sent = Arc::default();
         let log = sent.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -68,11 +71,16 @@ impl Relay {
                 });
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 16 * 1024];
+                    // Kept before it is passed on, so that it is counted before any answer
+                    // to it can reach the gateway.
                     while let Ok(n) = cr.read(&mut buf).await {
-                        if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                        if n == 0 {
                             break;
                         }
                         bytes.lock().extend_from_slice(&buf[..n]);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
                     }
                 });
             }
@@ -204,6 +212,11 @@ async fn one_round_trip_admits_and_one_settles_with_limits_and_a_budget() {
     assert_eq!(status, 200, "{body}");
     h.gw.budgets.idle().await;
 
+    assert_eq!(
+        relay.count(admit_sha.as_bytes()),
+        2,
+        "an unseeded budget: the script answers which need a seed, and is called again"
+    );
     let before = relay.scripts();
     let (a0, s0) = (
         relay.count(admit_sha.as_bytes()),
@@ -292,4 +305,36 @@ async fn a_budget_refusal_takes_no_rate_token_and_a_rate_refusal_holds_no_budget
     assert_eq!(holds, 0);
     assert_eq!(h.mock.count("gpt-mock"), 3);
     forget(&mut c, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_with_limits_and_a_budget_follows_the_policy() {
+    // Nothing listens on port 1: Redis "down".
+    for (policy, code) in [("fail_closed", 503), ("local", 200)] {
+        let h = Harness::start_extra(&format!(
+            "[prices]\ngpt-mock = {{ input = 1.0, output = 1.0 }}\n[limits]\nredis = \"redis://127.0.0.1:1\"\nredis_unavailable = \"{policy}\"\n[[budgets]]\nscope = \"global\"\nperiod = \"day\"\nlimit_usd = 10.0\n"
+        ))
+        .await;
+        let (status, body) = h.json("/v1/chat/completions", &user("limited", "hi")).await;
+        assert_eq!(status, code, "{policy}: {body}");
+        if policy == "fail_closed" {
+            let msg = crate::harness::error_message(&body);
+            assert!(
+                msg.contains("are unavailable") && msg.contains("fail_closed"),
+                "{msg}"
+            );
+            continue;
+        }
+        // `local`: this instance's limiter (3 per minute on the route) and the store's budget.
+        for _ in 0..2 {
+            let (status, body) = h.json("/v1/chat/completions", &user("limited", "hi")).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let (status, body) = h.json("/v1/chat/completions", &user("limited", "hi")).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+        h.gw.budgets.idle().await;
+        let spent = h.gw.budgets.status().await.unwrap()[0].spent_usd;
+        assert!(spent > 0.0, "the calls were counted in the store: {spent}");
+    }
 }
