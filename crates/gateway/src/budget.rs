@@ -29,9 +29,15 @@
 //! refuses budgeted calls with 503, `local` reserves in the store's rows as without Redis
 //! (shared by every instance reaching the store, but not seen by those still on Redis).
 //! Spend settled in the store meanwhile is caught up in Redis on this instance's next
-//! reservation there.
+//! reservation there. With the rate limits in Redis too, [`Budgets::reserve_and_admit`]
+//! reserves and admits in one round trip, and the settlement carries both back in one
+//! ([`BudgetHold::settle_with`]); `in_redis` holds this Redis side.
 
+mod in_redis;
 pub mod shared;
+
+pub use in_redis::AdmitError;
+use in_redis::Shared;
 
 use std::sync::Arc;
 
@@ -251,55 +257,6 @@ impl Budgets {
         }
     }
 
-    /// Note `nanos` settled in the store alone, to add to Redis's counters later. Spend
-    /// settled before this instance ever saw the counters is not added: counters seeded
-    /// since read it from the store (an instance cut off from Redis from its start, while
-    /// others kept counting there, is the case this misses).
-    fn unsynced(&self, i: usize, nanos: i64) {
-        if nanos <= 0 {
-            return;
-        }
-        if let Some(st) = self.redis_view.get(i) {
-            let mut st = st.lock();
-            if st.unsynced == 0 {
-                st.unsynced_generation = st.generation.clone();
-            }
-            st.unsynced = st.unsynced.saturating_add(nanos);
-        }
-    }
-
-    /// Take the catch-up of budget `i` for a reservation in Redis.
-    fn take_catch_up(&self, i: usize) -> Option<(String, i64)> {
-        let mut st = self.redis_view.get(i)?.lock();
-        let n = std::mem::take(&mut st.unsynced);
-        let generation = st.unsynced_generation.take()?;
-        (n > 0).then_some((generation, n))
-    }
-
-    /// Put back a catch-up that did not reach Redis.
-    fn restore_catch_up(&self, i: usize, catch_up: Option<(String, i64)>) {
-        let (Some((generation, n)), Some(st)) = (catch_up, self.redis_view.get(i)) else {
-            return;
-        };
-        let mut st = st.lock();
-        if st.unsynced == 0 {
-            st.unsynced_generation = Some(generation);
-        }
-        st.unsynced = st.unsynced.saturating_add(n);
-    }
-
-    /// Remember the counters' generations Redis answered with.
-    fn seen(&self, applying: &[(usize, String)], generations: &[String]) {
-        for ((i, _), g) in applying.iter().zip(generations) {
-            if let Some(st) = self.redis_view.get(*i) {
-                let mut st = st.lock();
-                if st.generation.as_deref() != Some(g.as_str()) {
-                    st.generation = Some(g.clone());
-                }
-            }
-        }
-    }
-
     /// The configured budgets.
     pub fn list(&self) -> &[Budget] {
         &self.list
@@ -379,91 +336,6 @@ impl Budgets {
             }
         }
         Ok(Some(hold))
-    }
-
-    /// Reserve in Redis: one round trip, or two (with a store read between) when a budget's
-    /// counters must be seeded first.
-    async fn reserve_shared(
-        self: &Arc<Self>,
-        shared: &shared::SharedBudgets,
-        applying: &[(usize, String)],
-        amount: i64,
-        now: DateTime<Utc>,
-    ) -> Result<BudgetHold, Shared> {
-        let mut asks = Vec::with_capacity(applying.len());
-        for (i, period) in applying {
-            let Some(b) = self.list.get(*i) else { continue };
-            asks.push(shared::Ask {
-                budget: b.id(),
-                period: period.clone(),
-                limit: b.limit_nanos(),
-                seed: None,
-                catch_up: self.take_catch_up(*i),
-            });
-        }
-        let mut seeded = false;
-        let outcome = 'reserve: loop {
-            let outcome = match shared.reserve(&asks, amount).await {
-                Ok(shared::Reserved::Unseeded(list)) if !seeded => {
-                    seeded = true;
-                    for at in list {
-                        let Some(ask) = asks.get_mut(at) else {
-                            continue;
-                        };
-                        match self.ledger.spend(&ask.budget, &ask.period).await {
-                            Ok(s) => ask.seed = Some(s.spent),
-                            Err(e) => {
-                                tracing::error!(error = %e, budget = %ask.budget, "cannot read budget spend to seed Redis; refusing the call");
-                                break 'reserve Err(Shared::Refused(GatewayError::unavailable(
-                                    "the budget ledger cannot be reached, so tollgate cannot tell whether this call fits its budget",
-                                )));
-                            }
-                        }
-                    }
-                    continue;
-                }
-                Ok(shared::Reserved::Unseeded(list)) => Err(Shared::Unreachable(format!(
-                    "the budget script asked again for seeds of {list:?}"
-                ))),
-                Ok(r) => Ok(r),
-                Err(reason) => Err(Shared::Unreachable(reason)),
-            };
-            break outcome;
-        };
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                // Nothing was applied: keep the catch-ups for the next reservation.
-                for ((i, _), ask) in applying.iter().zip(asks) {
-                    self.restore_catch_up(*i, ask.catch_up);
-                }
-                return Err(e);
-            }
-        };
-        match outcome {
-            shared::Reserved::Held(lease, generations) => {
-                self.seen(applying, &generations);
-                Ok(BudgetHold {
-                    budgets: self.clone(),
-                    entries: applying
-                        .iter()
-                        .map(|(i, p)| (*i, p.clone(), amount))
-                        .collect(),
-                    lease: Some(lease),
-                    done: false,
-                })
-            }
-            shared::Reserved::Refused(at, spend, generations) => {
-                self.seen(applying, &generations);
-                let odd = || Shared::Unreachable(format!("the budget script named budget {at}"));
-                let (i, period) = applying.get(at).ok_or_else(odd)?;
-                let b = self.list.get(*i).ok_or_else(odd)?;
-                Err(Shared::Refused(self.refuse(b, period, spend, amount, now)))
-            }
-            shared::Reserved::Unseeded(_) => Err(Shared::Unreachable(
-                "the budget script asked for seeds twice".into(),
-            )),
-        }
     }
 
     /// The refusal of a call by budget `b` (and its `budget_exceeded` alert).
@@ -563,42 +435,6 @@ impl Budgets {
         self.thresholds(b, period).await;
     }
 
-    /// Settle a reservation held in Redis: the cost goes to the store first (the durable
-    /// record), then Redis releases the lease and counts the cost.
-    async fn settle_shared(
-        &self,
-        entries: &[(usize, String, i64)],
-        lease: &shared::Reservation,
-        actual: i64,
-    ) {
-        let mut recorded = Vec::with_capacity(entries.len());
-        for (i, period, _) in entries {
-            let Some(b) = self.list.get(*i) else { continue };
-            if actual > 0 {
-                if let Err(e) = self.ledger.settle(&b.id(), period, 0, actual).await {
-                    tracing::error!(error = %e, budget = %b.id(), "cannot record a call's cost in the budget ledger");
-                    continue;
-                }
-            }
-            recorded.push((*i, b, period));
-        }
-        if let Some(shared) = &self.shared {
-            if let Err(e) = shared.settle(&lease.keys, &lease.id, actual).await {
-                // The lease expires by itself; the cost is in the store, and Redis is
-                // caught up from there on the next reservation.
-                tracing::warn!(error = %e, "cannot settle a budget reservation in Redis");
-                for (i, _, _) in &recorded {
-                    self.unsynced(*i, actual);
-                }
-            }
-        }
-        if actual > 0 {
-            for (_, b, period) in recorded {
-                self.thresholds(b, period).await;
-            }
-        }
-    }
-
     /// Raise the soft thresholds `b` crossed in `period`, each once per period across
     /// every instance (the store records the first crossing).
     async fn thresholds(&self, b: &Budget, period: &str) {
@@ -645,21 +481,31 @@ impl Budgets {
     }
 }
 
-/// Why a reservation in Redis did not happen.
-enum Shared {
-    /// A budget refused the call, or the store could not seed Redis: the call's answer.
-    Refused(GatewayError),
-    /// Redis cannot be reached (why): `[limits] redis_unavailable` decides.
-    Unreachable(String),
-}
-
 impl BudgetHold {
     /// Swap the reservations for the call's actual cost (None: unknown, counted as zero).
-    pub fn settle(mut self, actual_usd: Option<f64>) {
-        self.finish(actual_usd.map_or(0, usd_to_nanos));
+    pub fn settle(self, actual_usd: Option<f64>) {
+        self.settle_with(actual_usd, None);
     }
 
-    fn finish(&mut self, actual: i64) {
+    /// Whether the reservation is held in Redis, so that a rate settlement can travel with
+    /// its settlement ([`Self::settle_with`]).
+    pub fn in_redis(&self) -> bool {
+        self.lease.is_some()
+    }
+
+    /// [`Self::settle`], sending the rate limits' settlement `rate` (taken out of the
+    /// request's [`crate::limits::Admission`]) in the same round trip to Redis. The rate
+    /// settlement then goes after the cost is written to the store, as the budget's does.
+    /// A hold not in Redis sends `rate` on its own.
+    pub fn settle_with(
+        mut self,
+        actual_usd: Option<f64>,
+        rate: Option<crate::limits::shared::RateSettlement>,
+    ) {
+        self.finish(actual_usd.map_or(0, usd_to_nanos), rate);
+    }
+
+    fn finish(&mut self, actual: i64, rate: Option<crate::limits::shared::RateSettlement>) {
         if self.done {
             return;
         }
@@ -672,8 +518,15 @@ impl BudgetHold {
         let budgets = self.budgets.clone();
         self.budgets.pending.spawn(async move {
             match lease {
-                Some(lease) => budgets.settle_shared(&entries, &lease, actual).await,
+                Some(lease) => {
+                    budgets
+                        .settle_shared(&entries, &lease, actual, rate.as_ref())
+                        .await;
+                }
                 None => {
+                    if let Some(rate) = rate {
+                        rate.send();
+                    }
                     for (i, period, reserved) in entries {
                         budgets.settle_one(i, &period, reserved, actual).await;
                     }
@@ -685,7 +538,7 @@ impl BudgetHold {
 
 impl Drop for BudgetHold {
     fn drop(&mut self) {
-        self.finish(0);
+        self.finish(0, None);
     }
 }
 

@@ -70,6 +70,10 @@ pub struct RequestContext {
     /// The request's hold on the limiter (token reservation, concurrency slots), settled on
     /// finish and released when the context is dropped.
     pub admission: Option<crate::limits::Admission>,
+    /// The rate admission left by the limits stage to the budgets stage, to be made in the
+    /// same round trip as the budget reservation (shared limits and budgets in Redis): the
+    /// subjects and the tokens to reserve.
+    pub deferred_admission: Option<(Vec<crate::limits::Subject>, u64)>,
     /// Cost in USD from the price table, once usage is known.
     pub cost_usd: Option<f64>,
     /// Effective data class: the more sensitive of the key's and the route's (DP-4).
@@ -121,6 +125,7 @@ impl RequestContext {
             response_payload: None,
             arrived: Utc::now(),
             admission: None,
+            deferred_admission: None,
             cost_usd: None,
             data_class: None,
             policy_skips: Vec::new(),
@@ -254,7 +259,13 @@ impl RequestContext {
     /// Settle the token reservation and price the call from its usage.
     fn settle(&mut self, gw: &Gateway) {
         let used = self.usage.map(|u| u.input + u.output);
+        // With both held in Redis, the rate settlement travels with the budget's: one round
+        // trip (crate::budget::shared::SETTLE_BOTH_SCRIPT).
+        let mut rate = None;
         if let Some(a) = self.admission.as_mut() {
+            if self.budget.as_ref().is_some_and(|b| b.in_redis()) {
+                rate = a.take_shared_settlement(used.unwrap_or(0));
+            }
             a.settle(used.unwrap_or(0));
         }
         if let (Some(u), Some(model)) = (
@@ -267,7 +278,9 @@ impl RequestContext {
             self.cost_usd = gw.prices.cost(model, u.input, 0, u.output);
         }
         if let Some(hold) = self.budget.take() {
-            hold.settle(self.cost_usd);
+            hold.settle_with(self.cost_usd, rate);
+        } else if let Some(rate) = rate {
+            rate.send();
         }
         gw.alerts.observe(&crate::alert::Observation {
             key_id: self.key_id.as_deref(),

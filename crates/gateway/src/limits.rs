@@ -226,6 +226,26 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// Settle with `used` tokens by taking the Redis settlement (and lease release) out of
+    /// this admission, for the caller to send together with the budget settlement in one
+    /// round trip; the admission then ends with nothing left to send. None when the hold is
+    /// not in Redis (nothing taken: use [`Admission::settle`]) or there is nothing to send.
+    pub fn take_shared_settlement(&mut self, used: u64) -> Option<shared::RateSettlement> {
+        let Hold::Shared(lease) = &mut self.hold else {
+            return None;
+        };
+        if self.used.is_some() {
+            return None;
+        }
+        self.used = Some(used);
+        let delta = i64::try_from(self.reserved)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(used).unwrap_or(i64::MAX));
+        lease.take_settlement(delta)
+    }
+}
+
 impl Drop for Admission {
     fn drop(&mut self) {
         match &mut self.hold {
@@ -299,6 +319,13 @@ pub trait RateLimiter: std::fmt::Debug + Send + Sync {
         window: Duration,
         suspend: Duration,
     ) -> bool;
+
+    /// The Redis limiter behind this one, when limits are shared there: a request that also
+    /// has a budget is then admitted and reserved in one round trip
+    /// ([`crate::budget::Budgets::reserve_and_admit`]).
+    fn shared(&self) -> Option<&shared::RedisLimiter> {
+        None
+    }
 
     /// Whether [`RateLimiter::abuse`] counts across instances (and so needs a round trip);
     /// false: it is this instance's count, decided at once.

@@ -256,7 +256,9 @@ fn check_caps(
 
 /// Stage: limits (DO-1). A suspended key is refused; then requests, tokens (prompt estimate
 /// plus the answer's `max_tokens`, reserved now and settled at the end) and concurrency per
-/// key, team, client IP and route.
+/// key, team, client IP and route. With shared (Redis) limits and a budget that applies,
+/// the admission is left to the budgets stage, which makes it in the same round trip as the
+/// reservation; the two stages always run one after the other.
 async fn limit(
     gw: &AppState,
     ctx: &mut RequestContext,
@@ -312,26 +314,39 @@ async fn limit(
     } else {
         0
     };
+    // Shared limits and a budget too: the budgets stage admits and reserves in one round
+    // trip to Redis (crate::budget::Budgets::reserve_and_admit).
+    if gw.rate_limiter.shared().is_some() && gw.budgets.applies(&key.id, key.team.as_deref()) {
+        ctx.deferred_admission = Some((subjects, reserve));
+        return Ok(());
+    }
     match gw.rate_limiter.admit(&subjects, reserve, now).await {
         Ok(a) => {
             crate::audit::set_headroom(a.headroom);
             ctx.admission = Some(a);
             Ok(())
         }
-        Err(crate::limits::LimitError::Unavailable(why)) => {
+        Err(e) => Err(limit_error(gw, e)),
+    }
+}
+
+/// A rate limit's refusal (429 with Retry-After) or unavailability (503) as the answer.
+fn limit_error(gw: &AppState, e: crate::limits::LimitError) -> GatewayError {
+    match e {
+        crate::limits::LimitError::Unavailable(why) => {
             let mut e = GatewayError::unavailable(why);
             e.fault = crate::error::Fault::Internal;
-            Err(e)
+            e
         }
-        Err(crate::limits::LimitError::Refused(r)) => {
+        crate::limits::LimitError::Refused(r) => {
             gw.metrics.rate_limited(r.scope.as_str(), r.limit);
-            Err(GatewayError::rate_limited(
+            GatewayError::rate_limited(
                 format!(
                     "{r}; retry in {}s",
                     r.retry_after.as_secs_f64().ceil().max(1.0)
                 ),
                 r.retry_after,
-            ))
+            )
         }
     }
 }
@@ -339,7 +354,9 @@ async fn limit(
 /// Stage: budgets (DO-2). Reserve the call's largest possible cost — `tokens_in` plus
 /// `tokens_out` priced at the dearest of the route's targets — in every budget of the key,
 /// its team and the gateway; refused with 429 `budget_exceeded` when one has no room
-/// ([`crate::budget`]). The reservation is settled with the actual cost on finish.
+/// ([`crate::budget`]). The reservation is settled with the actual cost on finish. Makes
+/// the rate admission the limits stage deferred too (`ctx.deferred_admission`), all or
+/// nothing in one round trip ([`crate::budget::Budgets::reserve_and_admit`]).
 async fn budget(
     gw: &AppState,
     ctx: &mut RequestContext,
@@ -357,6 +374,32 @@ async fn budget(
         .iter()
         .filter_map(|t| gw.prices.cost(&t.model, input, 0, tokens_out))
         .reduce(f64::max);
+    if let (Some((subjects, tokens)), Some(limiter)) =
+        (ctx.deferred_admission.take(), gw.rate_limiter.shared())
+    {
+        use crate::budget::AdmitError;
+        return match gw
+            .budgets
+            .reserve_and_admit(
+                &key.id,
+                key.team.as_deref(),
+                max,
+                limiter,
+                &subjects,
+                tokens,
+            )
+            .await
+        {
+            Ok((hold, a)) => {
+                crate::audit::set_headroom(a.headroom);
+                ctx.admission = Some(a);
+                ctx.budget = hold;
+                Ok(())
+            }
+            Err(AdmitError::Budget(e)) => Err(e),
+            Err(AdmitError::Rate(e)) => Err(limit_error(gw, e)),
+        };
+    }
     ctx.budget = gw
         .budgets
         .reserve(&key.id, key.team.as_deref(), max)

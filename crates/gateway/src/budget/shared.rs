@@ -7,6 +7,12 @@
 //! the store's ledger — the store stays the durable record of spend (`tollgate budgets`, a
 //! Redis restart), Redis holds the live counters that every instance checks against.
 //!
+//! **With shared rate limits too**, a request is admitted and reserved in ONE round trip
+//! ([`ADMIT_RESERVE_SCRIPT`]: the budgets first, then the rate limits, and the budget hold
+//! given back in the same call if admission refuses, so either refusal takes nothing), and
+//! settled in one ([`SETTLE_BOTH_SCRIPT`]). Both are built from the single scripts' text,
+//! never a copy. A budget needing a seed costs a second round trip, as alone.
+//!
 //! **Reservations are leases**: each expires [`RESERVATION_TTL`] after it was taken or last
 //! renewed, and a call in flight renews its own every third of the TTL ([`RENEW_SCRIPT`]).
 //! So the room held by an instance that dies mid-call comes back by itself, one TTL later.
@@ -28,7 +34,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tollgate_store::budget::Spend;
 
-use crate::limits::shared::{RedisLink, RedisUnavailable};
+use crate::limits::shared::{AdmitPlan, RateSettlement, RedisLink, RedisUnavailable};
 
 /// The reservation script: KEYS and ARGV are documented at its top.
 pub const RESERVE_SCRIPT: &str = include_str!("redis_budget_reserve.v1.lua");
@@ -36,6 +42,31 @@ pub const RESERVE_SCRIPT: &str = include_str!("redis_budget_reserve.v1.lua");
 pub const SETTLE_SCRIPT: &str = include_str!("redis_budget_settle.v1.lua");
 /// The lease renewal script: KEYS and ARGV are documented at its top.
 pub const RENEW_SCRIPT: &str = include_str!("redis_budget_renew.v1.lua");
+/// Budget reservation and rate admission in one round trip (one script, all or nothing):
+/// the dispatcher `redis_admit_reserve.v1.lua` (KEYS and ARGV documented at its top) after
+/// the reservation, admission and settlement scripts, each included unchanged as a local
+/// function, so every piece of logic is written once.
+pub const ADMIT_RESERVE_SCRIPT: &str = concat!(
+    "local function reserve(KEYS, ARGV)\n",
+    include_str!("redis_budget_reserve.v1.lua"),
+    "\nend\nlocal function admit(KEYS, ARGV)\n",
+    include_str!("../limits/redis_admit.v1.lua"),
+    "\nend\nlocal function release(KEYS, ARGV)\n",
+    include_str!("redis_budget_settle.v1.lua"),
+    "\nend\n",
+    include_str!("redis_admit_reserve.v1.lua"),
+);
+/// Budget settlement and rate settlement in one round trip: the dispatcher
+/// `redis_settle_both.v1.lua` (KEYS and ARGV documented at its top) after both settlement
+/// scripts, included unchanged as local functions.
+pub const SETTLE_BOTH_SCRIPT: &str = concat!(
+    "local function settle_budget(KEYS, ARGV)\n",
+    include_str!("redis_budget_settle.v1.lua"),
+    "\nend\nlocal function settle_rate(KEYS, ARGV)\n",
+    include_str!("../limits/redis_settle.v1.lua"),
+    "\nend\n",
+    include_str!("redis_settle_both.v1.lua"),
+);
 /// How long a reservation lives unless renewed or settled: bounds how long a dead
 /// instance's calls keep their room. Calls in flight renew theirs every third of it.
 pub const RESERVATION_TTL: Duration = Duration::from_secs(120);
@@ -49,6 +80,8 @@ struct Inner {
     reserve: redis::Script,
     settle: redis::Script,
     renew: redis::Script,
+    admit_reserve: redis::Script,
+    settle_both: redis::Script,
     ttl: Duration,
 }
 
@@ -76,8 +109,13 @@ pub(crate) struct Ask {
 /// The reserve script's answer.
 #[derive(Debug)]
 pub(crate) enum Reserved {
-    /// Room was reserved in every budget; each one's counter generation.
-    Held(Reservation, Vec<String>),
+    /// Room was reserved in every budget; each one's counter generation; and the admission
+    /// script's answer when asked to admit too (an admission, see [`Reserved::Unadmitted`]).
+    Held(Reservation, Vec<String>, Option<Vec<i64>>),
+    /// Room was reserved, but the rate admission asked for with it refused (its answer), so
+    /// the reservation was given back in the same call: nothing is held. Each budget's
+    /// counter generation.
+    Unadmitted(Vec<String>, Vec<i64>),
     /// The budget at this index of the asks has no room; nothing was reserved. Each
     /// budget's counter generation (seeds and catch-ups were applied).
     Refused(usize, Spend, Vec<String>),
@@ -117,6 +155,8 @@ impl SharedBudgets {
                 reserve: redis::Script::new(RESERVE_SCRIPT),
                 settle: redis::Script::new(SETTLE_SCRIPT),
                 renew: redis::Script::new(RENEW_SCRIPT),
+                admit_reserve: redis::Script::new(ADMIT_RESERVE_SCRIPT),
+                settle_both: redis::Script::new(SETTLE_BOTH_SCRIPT),
                 ttl: RESERVATION_TTL,
             }),
         }
@@ -156,37 +196,67 @@ impl SharedBudgets {
 
     /// Reserve `amount` nano-USD in every budget of `asks`, all or none. Err: Redis cannot
     /// be reached (the reason, for messages).
-    pub(crate) async fn reserve(&self, asks: &[Ask], amount: i64) -> Result<Reserved, String> {
+    pub(crate) async fn reserve(
+        &self,
+        asks: &[Ask],
+        amount: i64,
+        admit: Option<&AdmitPlan>,
+    ) -> Result<Reserved, String> {
         let inner = &self.inner;
         let link = &inner.link;
         let mut c = link.conn().await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut keys = Vec::with_capacity(asks.len() * 2);
-        let mut call = inner.reserve.prepare_invoke();
         for a in asks {
-            for k in self.keys(&a.budget, &a.period) {
-                call.key(&k);
-                keys.push(k);
+            keys.extend(self.keys(&a.budget, &a.period));
+        }
+        let mut args = vec![
+            amount.max(0).to_string(),
+            id.clone(),
+            (inner.ttl.as_millis() as u64).to_string(),
+            self.idle_ms().to_string(),
+        ];
+        for a in asks {
+            args.push(a.limit.to_string());
+            args.push(
+                a.seed
+                    .map_or_else(|| "-".to_owned(), |s| s.max(0).to_string()),
+            );
+            args.push(match &a.catch_up {
+                Some((generation, nanos)) => format!("{generation}:{}", nanos.max(&0)),
+                None => "-".to_owned(),
+            });
+        }
+        let (reply, admitted): (Vec<String>, Option<Vec<i64>>) = match admit {
+            None => {
+                let mut call = inner.reserve.prepare_invoke();
+                for k in &keys {
+                    call.key(k);
+                }
+                for a in &args {
+                    call.arg(a);
+                }
+                match call.invoke_async(&mut c).await {
+                    Ok(v) => (v, None),
+                    Err(e) => return Err(link.down(format!("reserving budget: {e}"))),
+                }
             }
-        }
-        call.arg(amount.max(0))
-            .arg(&id)
-            .arg(inner.ttl.as_millis() as u64)
-            .arg(self.idle_ms());
-        for a in asks {
-            call.arg(a.limit);
-            match a.seed {
-                Some(s) => call.arg(s.max(0)),
-                None => call.arg("-"),
-            };
-            match &a.catch_up {
-                Some((generation, nanos)) => call.arg(format!("{generation}:{}", nanos.max(&0))),
-                None => call.arg("-"),
-            };
-        }
-        let reply: Vec<String> = match call.invoke_async(&mut c).await {
-            Ok(v) => v,
-            Err(e) => return Err(link.down(format!("reserving budget: {e}"))),
+            Some(plan) => {
+                let mut call = inner.admit_reserve.prepare_invoke();
+                for k in keys.iter().chain(plan.keys()) {
+                    call.key(k);
+                }
+                call.arg(keys.len()).arg(args.len());
+                for a in args.iter().chain(plan.args()) {
+                    call.arg(a);
+                }
+                match call.invoke_async::<(Vec<String>, Vec<i64>)>(&mut c).await {
+                    Ok((r, a)) => (r, Some(a)),
+                    Err(e) => {
+                        return Err(link.down(format!("reserving budget and admitting: {e}")));
+                    }
+                }
+            }
         };
         link.up();
         let odd = || {
@@ -198,6 +268,16 @@ impl SharedBudgets {
         let index = |v: &String| int(v).map(|i| (i.max(1) - 1) as usize);
         let n = asks.len();
         match reply.as_slice() {
+            [code, gens @ ..]
+                if code == "1"
+                    && gens.len() == n
+                    && admitted.as_ref().is_some_and(|a| a.first() != Some(&1)) =>
+            {
+                Ok(Reserved::Unadmitted(
+                    gens.to_vec(),
+                    admitted.unwrap_or_default(),
+                ))
+            }
             [code, gens @ ..] if code == "1" && gens.len() == n => {
                 let heartbeat = (amount > 0)
                     .then(|| heartbeat(inner.clone(), id.clone(), keys.clone(), self.idle_ms()));
@@ -208,6 +288,7 @@ impl SharedBudgets {
                         heartbeat,
                     },
                     gens.to_vec(),
+                    admitted,
                 ))
             }
             [code, i, spent, reserved, gens @ ..] if code == "0" && gens.len() == n => {
@@ -234,18 +315,46 @@ impl SharedBudgets {
         keys: &[String],
         hold: &str,
         actual: i64,
+        rate: Option<&RateSettlement>,
     ) -> Result<Vec<Option<Spend>>, String> {
         let inner = &self.inner;
         let link = &inner.link;
         let mut c = link.conn().await?;
-        let mut call = inner.settle.prepare_invoke();
-        for k in keys {
-            call.key(k);
-        }
-        call.arg(hold).arg(actual.max(0)).arg(self.idle_ms());
-        let reply: Vec<i64> = match call.invoke_async(&mut c).await {
-            Ok(v) => v,
-            Err(e) => return Err(link.down(format!("settling budget: {e}"))),
+        let args = [
+            hold.to_owned(),
+            actual.max(0).to_string(),
+            self.idle_ms().to_string(),
+        ];
+        let reply: Vec<i64> = match rate {
+            None => {
+                let mut call = inner.settle.prepare_invoke();
+                for k in keys {
+                    call.key(k);
+                }
+                for a in &args {
+                    call.arg(a);
+                }
+                match call.invoke_async(&mut c).await {
+                    Ok(v) => v,
+                    Err(e) => return Err(link.down(format!("settling budget: {e}"))),
+                }
+            }
+            Some(rate) => {
+                let mut call = inner.settle_both.prepare_invoke();
+                for k in keys.iter().chain(rate.keys()) {
+                    call.key(k);
+                }
+                call.arg(keys.len()).arg(args.len());
+                for a in args.iter().chain(rate.args()) {
+                    call.arg(a);
+                }
+                match call.invoke_async::<(Vec<i64>, i64)>(&mut c).await {
+                    Ok((v, _released)) => v,
+                    Err(e) => {
+                        return Err(link.down(format!("settling budget and rate limits: {e}")));
+                    }
+                }
+            }
         };
         link.up();
         Ok(reply
@@ -264,7 +373,7 @@ impl SharedBudgets {
     pub async fn read(&self, budget: &str, period: &str) -> Result<Option<Spend>, String> {
         let keys = self.keys(budget, period);
         Ok(self
-            .settle(&keys, "", 0)
+            .settle(&keys, "", 0, None)
             .await?
             .into_iter()
             .next()

@@ -5,6 +5,10 @@
 //! Each request costs one round trip to admit ([`ADMIT_SCRIPT`], all-or-nothing over every
 //! subject, on the Redis server's clock) and one fire-and-forget call when it ends
 //! ([`SETTLE_SCRIPT`], settling the token reservation and releasing the concurrency lease).
+//! A request with a budget in Redis too makes these the same round trips as the budget's
+//! reservation and settlement ([`crate::budget::shared::ADMIT_RESERVE_SCRIPT`],
+//! [`crate::budget::shared::SETTLE_BOTH_SCRIPT`]), built from [`AdmitPlan`] and
+//! [`RateSettlement`].
 //! Concurrency is counted as leases with an expiry ([`LEASE_TTL`]), so the slots of an
 //! instance that dies are freed by themselves; while a request is in flight a heartbeat task
 //! renews its leases every third of the TTL ([`RENEW_SCRIPT`]), so a stream that outlives the
@@ -451,42 +455,158 @@ impl Drop for Lease {
     }
 }
 
+/// One admission prepared for the admission script: its keys and ARGV, and what is needed
+/// to read the answer. Built by [`RedisLimiter::plan`], sent alone (`admit_shared`) or
+/// together with a budget reservation ([`crate::budget::shared`]).
+#[derive(Debug)]
+pub struct AdmitPlan {
+    id: String,
+    keys: Vec<String>,
+    args: Vec<String>,
+    /// Per subject: tokens per minute, concurrency (0: none).
+    rules: Vec<(u64, u32)>,
+    /// Per subject: its scope and rule, to name a refusal.
+    subjects: Vec<(super::Scope, crate::config::limits::Rule)>,
+    tokens: u64,
+}
+
+impl AdmitPlan {
+    /// KEYS of [`ADMIT_SCRIPT`].
+    pub(crate) fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// ARGV of [`ADMIT_SCRIPT`].
+    pub(crate) fn args(&self) -> &[String] {
+        &self.args
+    }
+}
+
+/// An admitted request's settlement in Redis, taken out of its [`Admission`] so that it
+/// travels in the same round trip as the budget settlement ([`crate::budget::shared`]).
+#[derive(Debug)]
+pub struct RateSettlement {
+    inner: Arc<Inner>,
+    keys: Vec<String>,
+    args: Vec<String>,
+}
+
+impl RateSettlement {
+    /// KEYS of [`SETTLE_SCRIPT`].
+    pub(crate) fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// ARGV of [`SETTLE_SCRIPT`].
+    pub(crate) fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Send it on its own, without waiting (when there is no budget settlement to join).
+    pub(crate) fn send(self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let Ok(mut c) = self.inner.conn().await else {
+                // The lease expires by itself; the tokens stay reserved until refilled.
+                return;
+            };
+            let mut call = self.inner.settle.prepare_invoke();
+            for k in &self.keys {
+                call.key(k);
+            }
+            for a in &self.args {
+                call.arg(a);
+            }
+            if let Err(e) = call.invoke_async::<i64>(&mut c).await {
+                self.inner.down(format!("settling a request: {e}"));
+            }
+        });
+    }
+}
+
+impl Lease {
+    /// Take the settlement of `delta` tokens and the release of the lease out of this lease,
+    /// to be sent by someone else; the lease then ends with nothing to do. None: nothing to
+    /// settle or release.
+    pub(super) fn take_settlement(&mut self, delta: i64) -> Option<RateSettlement> {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+        let rules = std::mem::take(&mut self.rules);
+        let keys = std::mem::take(&mut self.keys);
+        let id = std::mem::take(&mut self.id);
+        let has_tokens = delta != 0 && rules.iter().any(|r| r.0 > 0);
+        let has_lease = rules.iter().any(|r| r.1 > 0);
+        if !has_tokens && !has_lease {
+            return None;
+        }
+        let mut args = vec![delta.to_string(), id];
+        for (tpm, conc) in &rules {
+            args.push(tpm.to_string());
+            args.push(conc.to_string());
+        }
+        Some(RateSettlement {
+            inner: self.inner.clone(),
+            keys,
+            args,
+        })
+    }
+}
+
 impl RedisLimiter {
-    async fn admit_shared(
-        &self,
-        subjects: &[&Subject],
-        tokens: u64,
-    ) -> Result<Admission, Result<Refusal, String>> {
+    /// Prepare the admission of a request over `subjects` (those with a rule) reserving
+    /// `tokens`.
+    pub fn plan(&self, subjects: &[&Subject], tokens: u64) -> AdmitPlan {
         let inner = &self.inner;
-        let mut c = inner.conn().await.map_err(Err)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut keys = Vec::with_capacity(subjects.len() * 2);
-        let mut rules = Vec::with_capacity(subjects.len());
-        let mut call = inner.admit.prepare_invoke();
         for s in subjects {
-            for k in inner.keys(s) {
-                call.key(&k);
-                keys.push(k);
-            }
+            keys.extend(inner.keys(s));
         }
-        call.arg(tokens)
-            .arg(&id)
-            .arg(inner.lease_ttl.as_millis() as u64);
+        let mut args = vec![
+            tokens.to_string(),
+            id.clone(),
+            (inner.lease_ttl.as_millis() as u64).to_string(),
+        ];
+        let mut rules = Vec::with_capacity(subjects.len());
         for s in subjects {
             let r = s.rule;
-            call.arg(r.rpm.unwrap_or(0))
-                .arg(r.tpm.unwrap_or(0))
-                .arg(r.concurrency.unwrap_or(0));
+            args.push(r.rpm.unwrap_or(0).to_string());
+            args.push(r.tpm.unwrap_or(0).to_string());
+            args.push(r.concurrency.unwrap_or(0).to_string());
             rules.push((r.tpm.unwrap_or(0), r.concurrency.unwrap_or(0)));
         }
-        let reply: Vec<i64> = match call.invoke_async(&mut c).await {
-            Ok(v) => v,
-            Err(e) => return Err(Err(inner.down(format!("admitting a request: {e}")))),
-        };
-        inner.up();
+        AdmitPlan {
+            id,
+            keys,
+            args,
+            rules,
+            subjects: subjects.iter().map(|s| (s.scope, s.rule)).collect(),
+            tokens,
+        }
+    }
+
+    /// Read the admission script's `reply` to `plan`: the admission (its lease renewed by a
+    /// heartbeat), the refusal, or (inner Err) why the reply makes no sense.
+    pub(crate) fn admitted(
+        &self,
+        plan: AdmitPlan,
+        reply: &[i64],
+    ) -> Result<Admission, Result<Refusal, String>> {
+        let inner = &self.inner;
         let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
         let num = |v: i64| v.max(0) as u64;
-        match reply.as_slice() {
+        let AdmitPlan {
+            id,
+            keys,
+            rules,
+            subjects,
+            tokens,
+            ..
+        } = plan;
+        match reply {
             [1, rl, rr, rs, tl, tr, ts] => {
                 let headroom = Headroom {
                     requests_limit: (*rl > 0).then_some(num(*rl)),
@@ -518,16 +638,16 @@ impl RedisLimiter {
                 })
             }
             [0, i, kind, retry] => {
-                let s = subjects
+                let (scope, rule) = subjects
                     .get((*i as usize).saturating_sub(1))
                     .ok_or_else(|| Err(format!("the admission script named subject {i}")))?;
                 let (limit, value) = match kind {
-                    1 => ("requests", s.rule.rpm.unwrap_or(0)),
-                    2 => ("tokens", s.rule.tpm.unwrap_or(0)),
-                    _ => ("concurrency", u64::from(s.rule.concurrency.unwrap_or(0))),
+                    1 => ("requests", rule.rpm.unwrap_or(0)),
+                    2 => ("tokens", rule.tpm.unwrap_or(0)),
+                    _ => ("concurrency", u64::from(rule.concurrency.unwrap_or(0))),
                 };
                 Err(Ok(Refusal {
-                    scope: s.scope,
+                    scope: *scope,
                     limit,
                     value,
                     retry_after: ms(*retry),
@@ -536,6 +656,55 @@ impl RedisLimiter {
             other => Err(Err(format!(
                 "the admission script answered {other:?}; is another tollgate version sharing this Redis?"
             ))),
+        }
+    }
+
+    async fn admit_shared(
+        &self,
+        subjects: &[&Subject],
+        tokens: u64,
+    ) -> Result<Admission, Result<Refusal, String>> {
+        let inner = &self.inner;
+        let mut c = inner.conn().await.map_err(Err)?;
+        let plan = self.plan(subjects, tokens);
+        let mut call = inner.admit.prepare_invoke();
+        for k in &plan.keys {
+            call.key(k);
+        }
+        for a in &plan.args {
+            call.arg(a);
+        }
+        let reply: Vec<i64> = match call.invoke_async(&mut c).await {
+            Ok(v) => v,
+            Err(e) => return Err(Err(inner.down(format!("admitting a request: {e}")))),
+        };
+        inner.up();
+        self.admitted(plan, &reply)
+    }
+
+    /// The subjects of `subjects` that have a rule: those the admission counts.
+    pub fn limited(subjects: &[Subject]) -> Vec<&Subject> {
+        subjects.iter().filter(|s| !s.rule.is_empty()).collect()
+    }
+
+    /// What happens when Redis cannot be reached to admit: the policy's refusal or the local
+    /// limiter's answer.
+    fn unreachable(
+        &self,
+        reason: String,
+        subjects: &[Subject],
+        tokens: u64,
+        now: Instant,
+    ) -> Result<Admission, LimitError> {
+        match self.inner.policy {
+            RedisUnavailable::FailClosed => Err(LimitError::Unavailable(format!(
+                "shared rate limits are unavailable: {reason}; refusing rather than serving unlimited (limits.redis_unavailable = \"fail_closed\")"
+            ))),
+            RedisUnavailable::Local => self
+                .inner
+                .fallback
+                .admit(subjects, tokens, now)
+                .map_err(LimitError::Refused),
         }
     }
 }
@@ -548,23 +717,14 @@ impl RateLimiter for RedisLimiter {
         tokens: u64,
         now: Instant,
     ) -> Result<Admission, LimitError> {
-        let limited: Vec<&Subject> = subjects.iter().filter(|s| !s.rule.is_empty()).collect();
+        let limited = Self::limited(subjects);
         if limited.is_empty() {
             return Ok(Admission::free());
         }
         match self.admit_shared(&limited, tokens).await {
             Ok(a) => Ok(a),
             Err(Ok(refusal)) => Err(LimitError::Refused(refusal)),
-            Err(Err(reason)) => match self.inner.policy {
-                RedisUnavailable::FailClosed => Err(LimitError::Unavailable(format!(
-                    "shared rate limits are unavailable: {reason}; refusing rather than serving unlimited (limits.redis_unavailable = \"fail_closed\")"
-                ))),
-                RedisUnavailable::Local => self
-                    .inner
-                    .fallback
-                    .admit(subjects, tokens, now)
-                    .map_err(LimitError::Refused),
-            },
+            Err(Err(reason)) => self.unreachable(reason, subjects, tokens, now),
         }
     }
 
@@ -610,6 +770,10 @@ impl RateLimiter for RedisLimiter {
 
     fn shares_abuse(&self) -> bool {
         true
+    }
+
+    fn shared(&self) -> Option<&RedisLimiter> {
+        Some(self)
     }
 
     async fn readiness(&self) -> Readiness {

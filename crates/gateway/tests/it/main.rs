@@ -10,6 +10,7 @@
 
 mod admin;
 mod admin_governance;
+mod admission_redis;
 mod audit;
 mod auth;
 mod bad_input;
