@@ -408,6 +408,34 @@ mod tests {
     }
 
     #[test]
+    fn word_bigram_and_four_gram_buckets_follow_the_definition() {
+        // The embedded models' feature map, checked against its definition.
+        let bits = 16;
+        let shift = shift_for(bits);
+        let mut got = Vec::new();
+        for_each_feature("Ignore h4x0r", bits, WORDS | BIGRAMS | CHARS4, |b, _| {
+            got.push(b)
+        });
+        let mut want = Vec::new();
+        let mut prev = 0u64;
+        for token in ["ignore", "haxor"] {
+            let word = fnv(SEED_WORD, token.as_bytes());
+            want.push(bucket_shifted(word, shift));
+            want.push(bucket_shifted(
+                word ^ prev.rotate_left(17) ^ SEED_BIGRAM,
+                shift,
+            ));
+            prev = word;
+            let framed = format!("<{token}>");
+            for w in framed.as_bytes().windows(4) {
+                let gram = u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+                want.push(bucket_shifted(gram ^ (4u64 << 56) ^ SEED_CHAR, shift));
+            }
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn long_tokens_are_cut() {
         let long = "x".repeat(10_000);
         let n = features(&long).len();
