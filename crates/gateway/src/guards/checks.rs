@@ -492,10 +492,18 @@ impl Checks {
                     report.injection = Some((v.score, v.rules.clone()));
                 }
                 // The learned model alone is not trusted on a few words: an instruction
-                // override needs more than three words, and a greeting can score high.
-                let model_only_short = v.rules.is_empty()
-                    && text.split_whitespace().count() < MIN_WORDS_FOR_MODEL_BLOCK;
-                if v.score >= threshold && inj.verdict == Verdict::Block && !model_only_short {
+                // override needs more than three words, and a greeting can score high. Words
+                // are counted only for a text that would be blocked, and only up to the
+                // minimum: counting every prompt's words cost as much as a PII recognizer.
+                let model_only_short = || {
+                    v.rules.is_empty()
+                        && text
+                            .split_whitespace()
+                            .take(MIN_WORDS_FOR_MODEL_BLOCK)
+                            .count()
+                            < MIN_WORDS_FOR_MODEL_BLOCK
+                };
+                if v.score >= threshold && inj.verdict == Verdict::Block && !model_only_short() {
                     let what = if source == Source::User {
                         "prompt injection"
                     } else {
