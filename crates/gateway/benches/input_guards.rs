@@ -1,6 +1,13 @@
 //! All input guards of a default route together, as the gateway runs them on a request:
 //! injection and content scoring, then PII and credential masking, on a 4 KB prompt.
 //! Goal (issue 3): <= 50 µs median on one core.
+//!
+//! Measured on the shared 2-vCPU development VM (load average about 4 from other builds, so
+//! an upper bound): 71-74 µs median. Instruction counts are steadier: the same work, run by
+//! `crates/guard/examples/input_guards_profile.rs` under callgrind, went from 930k to 771k
+//! instructions per request (injection 423k -> 378k, PII 376k -> 270k, credentials
+//! 112k -> 104k). What is left: injection feature extraction (about 230k), the name
+//! tokenizer and lookups (about 170k), the credential keyword automaton (about 60k).
 
 #![allow(
     missing_docs,

@@ -676,6 +676,9 @@ fn accept_prefixed(rule: &SecretRule, value: &str) -> bool {
 }
 
 fn find_assigned(view: &str, found: &mut Vec<SecretMatch>) {
+    if !value_run::has_value_run(view, value_run::MIN_VALUE_RUN) {
+        return;
+    }
     for re in ASSIGNMENT_RES.iter() {
         find_assigned_with(re, view, found);
     }
@@ -1010,6 +1013,8 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+mod value_run;
 
 #[cfg(test)]
 mod tests;

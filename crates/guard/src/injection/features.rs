@@ -52,7 +52,9 @@ fn bucket_shifted(h: u64, shift: u32) -> u32 {
     // Multiply-shift (Dietzfelbinger) on a pre-mixed key: one multiplication per feature,
     // and the top bits, which a multiplication mixes best, pick the bucket.
     let z = (h ^ (h >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    u32::try_from(z >> shift).unwrap_or(0)
+    // `shift` is at least 33 (see `shift_for`), so the value fits and `as` keeps it whole;
+    // `try_from` cost a compare and a select on each of a prompt's thousands of features.
+    (z >> shift) as u32
 }
 
 /// Byte classes for the tokenizer: an ASCII letter or digit maps to its lowercase form, other
@@ -405,6 +407,34 @@ mod tests {
         });
         assert_eq!(n, 5);
         assert!(max < 1024);
+    }
+
+    #[test]
+    fn word_bigram_and_four_gram_buckets_follow_the_definition() {
+        // The embedded models' feature map, checked against its definition.
+        let bits = 16;
+        let shift = shift_for(bits);
+        let mut got = Vec::new();
+        for_each_feature("Ignore h4x0r", bits, WORDS | BIGRAMS | CHARS4, |b, _| {
+            got.push(b)
+        });
+        let mut want = Vec::new();
+        let mut prev = 0u64;
+        for token in ["ignore", "haxor"] {
+            let word = fnv(SEED_WORD, token.as_bytes());
+            want.push(bucket_shifted(word, shift));
+            want.push(bucket_shifted(
+                word ^ prev.rotate_left(17) ^ SEED_BIGRAM,
+                shift,
+            ));
+            prev = word;
+            let framed = format!("<{token}>");
+            for w in framed.as_bytes().windows(4) {
+                let gram = u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+                want.push(bucket_shifted(gram ^ (4u64 << 56) ^ SEED_CHAR, shift));
+            }
+        }
+        assert_eq!(got, want);
     }
 
     #[test]
