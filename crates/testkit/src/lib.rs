@@ -22,6 +22,7 @@
 //! | `guard`        | Llama Guard style: `unsafe` if the conversation mentions "kaboom"      |
 //! | `chunks`       | like the default, but streams split at each `\|` (removed from the text) |
 //! | `leak-system`  | answers with its system prompt, streamed in 7-byte pieces             |
+//! | `judge`        | an LLM judge: passes an answer containing the criteria's last word     |
 //!
 //! It also speaks OpenAI's fine-tuning endpoints, `/v1/files` and `/v1/fine_tuning/jobs`,
 //! in memory ([`files`]); [`MockUpstream::files`] shows what was uploaded.
@@ -46,6 +47,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 pub mod files;
+pub mod services;
 
 /// The credential the mock expects from the gateway.
 pub const MOCK_KEY: &str = "mock-upstream-secret-value";

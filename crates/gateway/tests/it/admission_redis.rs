@@ -11,30 +11,13 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use tollgate_testkit::services;
+
 use crate::harness::{Harness, user};
-
-const REDIS_URL_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
-
-fn ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
 
 /// The test Redis's URL, or None (with a message) outside CI.
 fn redis_url() -> Option<String> {
-    match std::env::var(REDIS_URL_ENV)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(u) => Some(u),
-        None => {
-            assert!(
-                !ci(),
-                "CI is set, so the shared admission tests must run, but {REDIS_URL_ENV} is not set"
-            );
-            eprintln!("skipping a shared admission test: {REDIS_URL_ENV} is not set");
-            None
-        }
-    }
+    services::url(services::REDIS_URL_ENV, "the shared admission tests")
 }
 
 /// What the gateway sent through the relay, one buffer per connection.

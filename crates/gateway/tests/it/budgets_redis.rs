@@ -22,8 +22,6 @@ use tollgate_gateway::limits::shared::{RedisLimiter, RedisUnavailable};
 use tollgate_store::Store;
 use tollgate_store::budget::{Spend, usd_to_nanos};
 
-const POSTGRES_URL_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
-const REDIS_URL_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
 /// Nothing listens here: Redis "down".
 const CLOSED: &str = "redis://127.0.0.1:1";
 /// The budget under test: global, monthly, $1.
@@ -31,25 +29,11 @@ const LIMIT_USD: f64 = 1.0;
 /// Longest a test waits for Redis's clock to expire a lease.
 const EXPIRY_WAIT: Duration = Duration::from_secs(5);
 
-fn ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
 /// Both services' URLs, or None (with a message) outside CI.
 fn services() -> Option<(String, String)> {
-    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (get(POSTGRES_URL_ENV), get(REDIS_URL_ENV)) {
-        (Some(pg), Some(redis)) => Some((pg, redis)),
-        _ => {
-            let why = format!("{POSTGRES_URL_ENV} and {REDIS_URL_ENV} must both be set");
-            assert!(
-                !ci(),
-                "CI is set, so the shared budget tests must run, but {why}"
-            );
-            eprintln!("skipping a shared budget test: {why}");
-            None
-        }
-    }
+    use tollgate_testkit::services::{POSTGRES_URL_ENV, REDIS_URL_ENV, url};
+    let what = "the shared budget tests";
+    Some((url(POSTGRES_URL_ENV, what)?, url(REDIS_URL_ENV, what)?))
 }
 
 /// One Postgres schema and one Redis namespace, shared by the instances of a test.

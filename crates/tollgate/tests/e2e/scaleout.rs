@@ -17,10 +17,10 @@ use tollgate_store::budget::usd_to_nanos;
 use tollgate_testkit::{MOCK_KEY, MockUpstream};
 
 use crate::audit::admin_cli;
+use tollgate_testkit::services::{POSTGRES_URL_ENV, REDIS_URL_ENV};
+
 use crate::server::{Server, cli, review_toml};
 
-const POSTGRES_URL_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
-const REDIS_URL_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
 /// The route limit shared by both instances: with a refill of one per 60/N s, the burst
 /// below finishes long before a single request is refilled (15 s: the burst must finish
 /// within it even on a loaded machine, where it has taken over 6 s).
@@ -30,25 +30,11 @@ const BURST: usize = 40;
 /// How soon a revocation or a kill switch must reach every instance.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-fn ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
 /// The services' URLs, or None (with a message) outside CI.
 fn services() -> Option<(String, String)> {
-    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (get(POSTGRES_URL_ENV), get(REDIS_URL_ENV)) {
-        (Some(pg), Some(redis)) => Some((pg, redis)),
-        _ => {
-            let why = format!("{POSTGRES_URL_ENV} and {REDIS_URL_ENV} must both be set");
-            assert!(
-                !ci(),
-                "CI is set, so the scale-out test must run, but {why} (.ci/run starts both services)"
-            );
-            eprintln!("skipping the scale-out test: {why}");
-            None
-        }
-    }
+    use tollgate_testkit::services::url;
+    let what = "the scale-out test";
+    Some((url(POSTGRES_URL_ENV, what)?, url(REDIS_URL_ENV, what)?))
 }
 
 /// A fresh schema in the test database, dropped when this goes out of scope.
