@@ -34,22 +34,7 @@
 -- reserve (refused or unseeded), so admission was not tried. A reserve_reply of '1' with a
 -- refused admit_reply means the hold was given back: nothing is held.
 
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
-local bkeys, akeys, bargv, aargv = {}, {}, {}, {}
-for i = 1, #KEYS do
-  if i <= nk then
-    bkeys[#bkeys + 1] = KEYS[i]
-  else
-    akeys[#akeys + 1] = KEYS[i]
-  end
-end
-for i = 3, #ARGV do
-  if i - 2 <= na then
-    bargv[#bargv + 1] = ARGV[i]
-  else
-    aargv[#aargv + 1] = ARGV[i]
-  end
-end
+local bkeys, akeys, bargv, aargv = split(KEYS, ARGV)
 local r = reserve(bkeys, bargv)
 if r[1] ~= '1' then
   return {r, {}}

@@ -20,20 +20,5 @@
 -- Returns {budget_reply, released}: budget_reply as redis_budget_settle.v1.lua answers,
 -- released as redis_settle.v1.lua answers.
 
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
-local bkeys, akeys, bargv, aargv = {}, {}, {}, {}
-for i = 1, #KEYS do
-  if i <= nk then
-    bkeys[#bkeys + 1] = KEYS[i]
-  else
-    akeys[#akeys + 1] = KEYS[i]
-  end
-end
-for i = 3, #ARGV do
-  if i - 2 <= na then
-    bargv[#bargv + 1] = ARGV[i]
-  else
-    aargv[#aargv + 1] = ARGV[i]
-  end
-end
+local bkeys, akeys, bargv, aargv = split(KEYS, ARGV)
 return {settle_budget(bkeys, bargv), settle_rate(akeys, aargv)}

@@ -45,7 +45,8 @@ pub const RENEW_SCRIPT: &str = include_str!("redis_budget_renew.v1.lua");
 /// Budget reservation and rate admission in one round trip (one script, all or nothing):
 /// the dispatcher `redis_admit_reserve.v1.lua` (KEYS and ARGV documented at its top) after
 /// the reservation, admission and settlement scripts, each included unchanged as a local
-/// function, so every piece of logic is written once.
+/// function, and the KEYS/ARGV split it shares with [`SETTLE_BOTH_SCRIPT`]
+/// (`redis_split.v1.lua`), so every piece of logic is written once.
 pub const ADMIT_RESERVE_SCRIPT: &str = concat!(
     "local function reserve(KEYS, ARGV)\n",
     include_str!("redis_budget_reserve.v1.lua"),
@@ -54,6 +55,7 @@ pub const ADMIT_RESERVE_SCRIPT: &str = concat!(
     "\nend\nlocal function release(KEYS, ARGV)\n",
     include_str!("redis_budget_settle.v1.lua"),
     "\nend\n",
+    include_str!("redis_split.v1.lua"),
     include_str!("redis_admit_reserve.v1.lua"),
 );
 /// Budget settlement and rate settlement in one round trip: the dispatcher
@@ -65,6 +67,7 @@ pub const SETTLE_BOTH_SCRIPT: &str = concat!(
     "\nend\nlocal function settle_rate(KEYS, ARGV)\n",
     include_str!("../limits/redis_settle.v1.lua"),
     "\nend\n",
+    include_str!("redis_split.v1.lua"),
     include_str!("redis_settle_both.v1.lua"),
 );
 /// How long a reservation lives unless renewed or settled: bounds how long a dead
