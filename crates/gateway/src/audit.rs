@@ -4,9 +4,10 @@
 //! - [`Auditor`] owns one writer thread per process. The submitting task seals its own
 //!   record (payload encryption, canonical body), so that work runs on every core. If the
 //!   writer is idle, the store is embedded and traffic is sparse ([`DIRECT_MIN_GAP`]), the
-//!   task commits the record itself (one SQLite commit, no thread hand-off); otherwise records queue on a channel and the writer writes
-//!   them in batches, one transaction each (group commit), so durability costs one commit per
-//!   batch rather than per request. It signs a checkpoint every `checkpoint_every` records,
+//!   task commits the record itself (`append_one_blocking`: one small SQLite commit into the
+//!   store's staging table, no thread hand-off); otherwise records queue on a channel and
+//!   the writer writes them in batches, one transaction each (group commit), so durability
+//!   costs one commit per batch rather than per request. It signs a checkpoint every `checkpoint_every` records,
 //!   every [`CHECKPOINT_INTERVAL`] and at shutdown.
 //! - [`audit_layer`] wraps the data-plane routes. It refuses new calls with 503 while the
 //!   audit store cannot be written and `audit.fail_closed` is on (nothing goes upstream), and
@@ -629,11 +630,9 @@ impl Writer {
         if !self.pending.is_empty() || !self.shared.healthy.load(Ordering::Relaxed) {
             return Err(record);
         }
-        let records = [record];
         let done = self
             .store
-            .append_blocking(&self.settings.instance, &records, &self.mac_key);
-        let [record] = records;
+            .append_one_blocking(&self.settings.instance, &record, &self.mac_key);
         let head = match done {
             Some(Ok(h)) => h,
             None => {

@@ -202,22 +202,31 @@ async fn a_streamed_answer_is_stored_and_digested_as_sent() {
     assert_eq!(plain, sent.to_vec());
 }
 
+/// The tables an audit record is written to: the trail, and the staging table a lone
+/// request's record goes to first (store `sqlite/appender.rs`).
+const AUDIT_TABLES: [&str; 2] = ["audit_records", "audit_staged"];
+
+/// Make every audit write fail, as a full disk would.
 async fn block_audit_writes(h: &Harness) {
     let mut db = raw(h).await;
-    sqlx::query(
-        "CREATE TRIGGER block_audit BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'audit disk full'); END",
-    )
-    .execute(&mut db)
-    .await
-    .unwrap();
+    for t in AUDIT_TABLES {
+        sqlx::query(&format!(
+            "CREATE TRIGGER block_{t} BEFORE INSERT ON {t} BEGIN SELECT RAISE(ABORT, 'audit disk full'); END"
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
 }
 
 async fn unblock_audit_writes(h: &Harness) {
     let mut db = raw(h).await;
-    sqlx::query("DROP TRIGGER block_audit")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    for t in AUDIT_TABLES {
+        sqlx::query(&format!("DROP TRIGGER block_{t}"))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]

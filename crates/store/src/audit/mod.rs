@@ -396,6 +396,18 @@ pub trait AuditStore: Send + Sync {
     ) -> Option<Result<ChainPos>> {
         None
     }
+    /// Commit one record on the calling thread with the least work the backend can make
+    /// durable, for a request that waits alone for its record: the embedded SQLite file
+    /// stages it in a table without indexes and files it into the trail soon after (readers
+    /// never see the difference). `None`: no such path; use [`Self::append`].
+    fn append_one_blocking(
+        &self,
+        _instance: &str,
+        _record: &NewRecord,
+        _mac_key: &[u8; 32],
+    ) -> Option<Result<ChainPos>> {
+        None
+    }
     /// The head row of a chain (what the writer last committed).
     async fn head(&self, instance: &str) -> Result<Option<ChainPos>>;
     /// Every instance that has a chain.

@@ -1,32 +1,22 @@
-//! The audit trail on SQLite: one transaction per batch (group commit), begun IMMEDIATE so
-//! that concurrent writers (the gateway and the CLI) queue on the database lock instead of
-//! forking a chain.
-//!
-//! Appends run on a dedicated connection on their own thread ([`Appender`]): a batch is a
-//! handful of prepared statements executed back to back, where going through the async pool
-//! costs a thread hop per statement (measured: ~50 µs each, which made one record take
-//! ~0.5 ms and capped the writer near 10,000 records/s). Everything else uses the pool.
-//!
-//! No connection of the store checkpoints the WAL in the course of a commit (the pool sets
-//! `wal_autocheckpoint = 0`, the appender only past a large safety net): a checkpoint
-//! copies the WAL into the database and fsyncs both, milliseconds on a cloud disk, and SQLite
-//! runs it inside whichever commit crosses the threshold — so one request in a few hundred
-//! waited for it. A [`Checkpointer`] thread with its own connection does it in the
-//! background instead (see its docs for how it keeps the WAL bounded).
+//! The audit trail on SQLite: the [`AuditStore`] implementation and the retention pass.
+//! How records are written (the appender, staging of lone records, checkpoints) is
+//! `appender.rs`; every read here first settles what is staged, so readers always see whole
+//! chains.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::SqliteStore;
+use super::appender::{ANY_STAGED, SETTLE};
 use crate::audit::retention::{self, RetentionTx, held, review_held};
 use crate::audit::{
-    Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, GENESIS, HoldScope, LegalHold,
-    NewRecord, PayloadKind, PurgePlan, PurgeReport, SealedPayload, StoredPayload, chain_batch,
+    Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, HoldScope, LegalHold, NewRecord,
+    PayloadKind, PurgePlan, PurgeReport, SealedPayload, StoredPayload,
 };
 use crate::{Result, StoreError, from_millis, to_millis};
 
-fn hash32(v: Vec<u8>, what: &'static str) -> Result<[u8; 32]> {
+pub(super) fn hash32(v: Vec<u8>, what: &'static str) -> Result<[u8; 32]> {
     v.try_into().map_err(|_| StoreError::Corrupt { what })
 }
 
@@ -63,285 +53,8 @@ fn row_to_checkpoint(row: &sqlx::sqlite::SqliteRow) -> Result<Checkpoint> {
     })
 }
 
-fn seq_i64(seq: u64) -> Result<i64> {
+pub(super) fn seq_i64(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| StoreError::Corrupt { what: "audit seq" })
-}
-
-/// Most appends queued for the appender thread.
-const APPEND_QUEUE: usize = 64;
-
-type AppendJob = (
-    String,
-    Vec<NewRecord>,
-    [u8; 32],
-    tokio::sync::oneshot::Sender<Result<ChainPos>>,
-);
-
-/// How often the background checkpointer copies the WAL into the database.
-pub const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_millis(100);
-/// WAL size (pages of 4 KiB: 64 MiB) beyond which the appender checkpoints in its own
-/// commit after all (SQLite's autocheckpoint): the safety net that bounds the WAL when
-/// writes never pause long enough for a background pass to finish.
-pub const WAL_SAFETY_PAGES: i64 = 16_384;
-
-/// Copies the WAL into the database off the commit path, on its own thread and connection.
-///
-/// A PASSIVE checkpoint never blocks a writer, and once it has copied every frame the next
-/// commit starts the WAL again from its beginning (reusing its disk blocks). Under
-/// sustained writes a passive pass can lag behind the frames appended meanwhile; then the
-/// appender's own autocheckpoint at [`WAL_SAFETY_PAGES`] finishes the job inside one commit,
-/// copying only what the passive passes left. (A RESTART checkpoint from this thread was
-/// tried and dropped: it holds writers while it waits for readers, which stalled one
-/// commit for a second in the bench.)
-#[derive(Debug)]
-struct Checkpointer {
-    /// Dropping it stops the thread (its `recv_timeout` sees the disconnect).
-    _stop: std::sync::mpsc::Sender<()>,
-}
-
-impl Checkpointer {
-    fn start(path: &std::path::Path) -> Result<Self> {
-        let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sqlite_err)?;
-        let (stop, rx) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("tollgate-wal-checkpoint".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(CHECKPOINT_PERIOD)
-                {
-                    // A failure is retried on the next tick; meanwhile the WAL grows, up to
-                    // the appender's safety net.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Io {
-                context: "starting the WAL checkpointer thread".into(),
-                source: e,
-            })?;
-        Ok(Self { _stop: stop })
-    }
-}
-
-/// The audit appender: one rusqlite connection owned by one thread, started on first use.
-#[derive(Debug)]
-pub(super) struct Appender {
-    path: std::path::PathBuf,
-    tx: std::sync::OnceLock<std::sync::mpsc::SyncSender<AppendJob>>,
-    /// A second connection for appends on the caller's thread (see `append_blocking`).
-    direct: parking_lot::Mutex<Option<rusqlite::Connection>>,
-    /// Lives as long as the store: every connection of the store leaves checkpoints to it.
-    _checkpointer: Checkpointer,
-}
-
-impl Appender {
-    pub(super) fn new(path: std::path::PathBuf) -> Result<Self> {
-        Ok(Self {
-            _checkpointer: Checkpointer::start(&path)?,
-            path,
-            tx: std::sync::OnceLock::new(),
-            direct: parking_lot::Mutex::new(None),
-        })
-    }
-
-    /// A connection for appends.
-    fn open(&self) -> Result<rusqlite::Connection> {
-        open_appender(&self.path)
-    }
-
-    fn append_direct(
-        &self,
-        instance: &str,
-        batch: &[NewRecord],
-        mac_key: &[u8; 32],
-    ) -> Result<ChainPos> {
-        let mut guard = self.direct.lock();
-        if guard.is_none() {
-            *guard = Some(self.open()?);
-        }
-        match guard.as_mut() {
-            Some(conn) => append_blocking(conn, instance, batch, mac_key),
-            None => Err(StoreError::Corrupt {
-                what: "audit appender connection",
-            }),
-        }
-    }
-
-    fn sender(&self) -> Result<std::sync::mpsc::SyncSender<AppendJob>> {
-        if let Some(s) = self.tx.get() {
-            return Ok(s.clone());
-        }
-        let conn = self.open()?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<AppendJob>(APPEND_QUEUE);
-        std::thread::Builder::new()
-            .name("tollgate-audit-append".into())
-            .spawn(move || {
-                let mut conn = conn;
-                while let Ok((instance, batch, mac, reply)) = rx.recv() {
-                    let _ = reply.send(append_blocking(&mut conn, &instance, &batch, &mac));
-                }
-            })
-            .map_err(|e| StoreError::Io {
-                context: "starting the audit appender thread".into(),
-                source: e,
-            })?;
-        // Another caller may have raced us; theirs wins and this thread exits when its
-        // sender is dropped.
-        Ok(self.tx.get_or_init(|| tx).clone())
-    }
-
-    async fn append(
-        &self,
-        instance: &str,
-        batch: &[NewRecord],
-        mac_key: &[u8; 32],
-    ) -> Result<ChainPos> {
-        let sender = self.sender()?;
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let job = (instance.to_owned(), batch.to_vec(), *mac_key, reply);
-        // The queue is short and the thread drains it quickly; a full queue waits off the
-        // async runtime.
-        let sent = match sender.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(std::sync::mpsc::TrySendError::Full(job)) => {
-                tokio::task::spawn_blocking(move || sender.send(job))
-                    .await
-                    .map_err(|_| ())
-                    .and_then(|r| r.map_err(|_| ()))
-            }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(()),
-        };
-        if sent.is_err() {
-            return Err(StoreError::Corrupt {
-                what: "audit appender thread stopped",
-            });
-        }
-        rx.await.map_err(|_| StoreError::Corrupt {
-            what: "audit appender thread stopped",
-        })?
-    }
-}
-
-fn sqlite_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Append(e.to_string())
-}
-
-fn open_appender(path: &std::path::Path) -> Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(sqlite_err)?;
-    // The pool set WAL on the file already; NORMAL sync in WAL survives a process crash
-    // (kill -9) without an fsync per commit. Checkpoints are the `Checkpointer`'s job, up
-    // to a WAL of `WAL_SAFETY_PAGES`.
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {WAL_SAFETY_PAGES};"
-    ))
-    .map_err(sqlite_err)?;
-    Ok(conn)
-}
-
-fn append_blocking(
-    conn: &mut rusqlite::Connection,
-    instance: &str,
-    batch: &[NewRecord],
-    mac_key: &[u8; 32],
-) -> Result<ChainPos> {
-    use rusqlite::{OptionalExtension, TransactionBehavior, params};
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sqlite_err)?;
-    let head = tx
-        .prepare_cached("SELECT seq, hash FROM audit_heads WHERE instance = ?1")
-        .and_then(|mut s| {
-            s.query_row(params![instance], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()
-        })
-        .map_err(sqlite_err)?;
-    let head = match head {
-        Some((seq, hash)) => ChainPos {
-            seq: u64::try_from(seq).map_err(|_| StoreError::Corrupt {
-                what: "audit_heads.seq",
-            })?,
-            hash: hash32(hash, "audit_heads.hash")?,
-        },
-        None => ChainPos {
-            seq: 0,
-            hash: GENESIS,
-        },
-    };
-    if batch.is_empty() {
-        tx.commit().map_err(sqlite_err)?;
-        return Ok(head);
-    }
-    let records = chain_batch(instance, head, batch, mac_key);
-    {
-        let mut ins = tx
-            .prepare_cached(
-                "INSERT INTO audit_records (instance, seq, ts, kind, ref_id, key_id, team, body, prev_hash, hash, mac)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(sqlite_err)?;
-        let mut pay = tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO audit_payloads (request_id, kind, digest, day, ts, key_id, team, nonce, ciphertext)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(sqlite_err)?;
-        for (r, new) in records.iter().zip(batch) {
-            ins.execute(params![
-                r.instance,
-                seq_i64(r.seq)?,
-                to_millis(r.time),
-                r.kind,
-                r.ref_id,
-                r.key_id,
-                r.team,
-                r.body,
-                &r.prev_hash[..],
-                &r.hash[..],
-                &r.mac[..],
-            ])
-            .map_err(sqlite_err)?;
-            for p in &new.payloads {
-                pay.execute(params![
-                    r.ref_id,
-                    p.kind.as_str(),
-                    &p.digest[..],
-                    p.day,
-                    to_millis(p.time),
-                    r.key_id,
-                    r.team,
-                    &p.nonce[..],
-                    p.ciphertext,
-                ])
-                .map_err(sqlite_err)?;
-            }
-        }
-    }
-    let last = records.last().map_or(head, |r| ChainPos {
-        seq: r.seq,
-        hash: r.hash,
-    });
-    tx.prepare_cached(
-        "INSERT INTO audit_heads (instance, seq, hash) VALUES (?1, ?2, ?3)
-         ON CONFLICT(instance) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            instance,
-            seq_i64(last.seq).unwrap_or(i64::MAX),
-            &last.hash[..]
-        ])
-    })
-    .map_err(sqlite_err)?;
-    tx.commit().map_err(sqlite_err)?;
-    Ok(last)
 }
 
 #[async_trait]
@@ -364,7 +77,17 @@ impl AuditStore for SqliteStore {
         Some(self.appender.append_direct(instance, batch, mac_key))
     }
 
+    fn append_one_blocking(
+        &self,
+        instance: &str,
+        record: &NewRecord,
+        mac_key: &[u8; 32],
+    ) -> Option<Result<ChainPos>> {
+        Some(self.appender.stage_direct(instance, record, mac_key))
+    }
+
     async fn head(&self, instance: &str) -> Result<Option<ChainPos>> {
+        self.settle_staged().await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE instance = ?")
             .bind(instance)
             .fetch_optional(&self.pool)
@@ -383,6 +106,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn instances(&self) -> Result<Vec<String>> {
+        self.settle_staged().await?;
         let rows = sqlx::query(
             "SELECT instance FROM audit_heads UNION SELECT DISTINCT instance FROM audit_records ORDER BY 1",
         )
@@ -394,6 +118,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn records(&self, instance: &str, from: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.settle_staged().await?;
         let rows = sqlx::query(
             "SELECT * FROM audit_records WHERE instance = ? AND seq >= ? ORDER BY seq LIMIT ?",
         )
@@ -406,6 +131,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn record_at(&self, instance: &str, seq: u64) -> Result<Option<AuditRecord>> {
+        self.settle_staged().await?;
         let row = sqlx::query("SELECT * FROM audit_records WHERE instance = ? AND seq = ?")
             .bind(instance)
             .bind(seq_i64(seq)?)
@@ -415,6 +141,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn records_by_ref(&self, ref_id: &str) -> Result<Vec<AuditRecord>> {
+        self.settle_staged().await?;
         let rows = sqlx::query("SELECT * FROM audit_records WHERE ref_id = ? ORDER BY ts, seq")
             .bind(ref_id)
             .fetch_all(&self.pool)
@@ -429,6 +156,7 @@ impl AuditStore for SqliteStore {
         after: Option<(i64, String, u64)>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>> {
+        self.settle_staged().await?;
         let (ats, ainst, aseq) = after.unwrap_or((i64::MIN, String::new(), 0));
         let rows = sqlx::query(
             "SELECT * FROM audit_records WHERE ts >= ? AND ts < ? AND (ts, instance, seq) > (?, ?, ?)
@@ -513,6 +241,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn payloads(&self, request_id: &str) -> Result<Vec<StoredPayload>> {
+        self.settle_staged().await?;
         let rows = sqlx::query(
             "SELECT p.*, k.wrapped IS NULL AS destroyed FROM audit_payloads p
              LEFT JOIN audit_day_keys k ON k.day = p.day WHERE p.request_id = ? ORDER BY p.kind",
@@ -589,6 +318,10 @@ impl AuditStore for SqliteStore {
 
     async fn purge(&self, plan: &PurgePlan, now: DateTime<Utc>) -> Result<PurgeReport> {
         let mut tx = SqliteRetention(self.write_tx().await?);
+        // Retention judges whole chains, staged records included.
+        for sql in SETTLE {
+            sqlx::query(sql).execute(&mut *tx.0).await?;
+        }
         let report = retention::purge(&mut tx, plan, now).await?;
         if plan.dry_run {
             tx.0.rollback().await?;
@@ -609,6 +342,28 @@ impl AuditStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Move staged audit records into the trail's tables if there are any, so that a read
+    /// sees every committed record (see `appender.rs`).
+    async fn settle_staged(&self) -> Result<()> {
+        let any: bool = sqlx::query_scalar(ANY_STAGED).fetch_one(&self.pool).await?;
+        if any {
+            let settled = async {
+                let mut tx = self.write_tx().await?;
+                for sql in SETTLE {
+                    sqlx::query(sql).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(())
+            }
+            .await;
+            self.appender.settled(settled.is_ok());
+            settled?;
+        }
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! WAL lets the CLI (`tollgate keys revoke`) write while a running gateway reads, which is
 //! how revocation reaches a live server without an admin API round-trip.
 
+mod appender;
 mod audit;
 mod budget;
 mod control;
@@ -28,8 +29,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The audit appender: a dedicated connection on its own thread (see `audit.rs`).
-    appender: std::sync::Arc<audit::Appender>,
+    /// The audit appender: dedicated connections, one on its own thread (see `appender.rs`).
+    appender: std::sync::Arc<appender::Appender>,
 }
 
 impl SqliteStore {
@@ -52,7 +53,7 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self {
             pool,
-            appender: std::sync::Arc::new(audit::Appender::new(path.to_owned())?),
+            appender: std::sync::Arc::new(appender::Appender::new(path.to_owned())?),
         })
     }
 

@@ -14,6 +14,7 @@ mod audit;
 mod budget;
 mod prompt;
 mod review;
+mod staging;
 
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
