@@ -20,6 +20,7 @@ use tollgate_gateway::drift::DriftReport;
 use tollgate_gateway::rotation::KeysAudit;
 use tollgate_scan::ScanOptions;
 use tollgate_scan::finding::Finding;
+use tollgate_store::StoreUrl;
 use tollgate_store::alert::AlertRecord;
 use tollgate_store::audit::PayloadKind;
 use tollgate_store::audit::verify::{VerifyReport, verify};
@@ -215,10 +216,31 @@ impl Activity {
     }
 }
 
-/// Whether a store exists to read: a `--store` was named, or the embedded database file is
-/// there. The report never creates a store (nor a master key) as a side effect.
-fn store_exists(global: &setup::GlobalArgs, data_dir: &Path) -> bool {
-    global.store.is_some() || data_dir.join("tollgate.db").exists()
+/// Why there is no store to read, if so. The report never creates a store nor a master key
+/// as a side effect: a new master key beside an old database would make every audit MAC
+/// look forged.
+fn missing_store(global: &setup::GlobalArgs, data_dir: &Path) -> Option<String> {
+    let db = match &global.store {
+        Some(StoreUrl::Postgres(_)) => None,
+        Some(StoreUrl::Sqlite(p)) => Some(p.clone()),
+        None => Some(data_dir.join("tollgate.db")),
+    };
+    if let Some(db) = db.filter(|p| !p.exists()) {
+        return Some(format!(
+            "no store at {} (the gateway has not run here, or --data-dir/--store point elsewhere)",
+            db.display()
+        ));
+    }
+    let key = global
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("master.key"));
+    (!key.exists()).then(|| {
+        format!(
+            "no master key at {}, so the store cannot be read (pass --master-key-file or --data-dir)",
+            key.display()
+        )
+    })
 }
 
 /// Read the store's evidence, or say why there is none.
@@ -227,11 +249,8 @@ pub async fn store_facts(
     loaded: &setup::Loaded,
     now: DateTime<Utc>,
 ) -> Result<StoreFacts, String> {
-    if !store_exists(global, &loaded.data_dir) {
-        return Err(format!(
-            "no store at {} (the gateway has not run here, or --data-dir/--store point elsewhere)",
-            loaded.data_dir.display()
-        ));
+    if let Some(why) = missing_store(global, &loaded.data_dir) {
+        return Err(why);
     }
     gather_store(global, loaded, now)
         .await

@@ -363,3 +363,22 @@ last_drill = "{drill}"
         .replace_all(&out, "[N] days");
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn a_database_without_its_master_key_is_not_read_and_no_key_is_made() {
+    // A new master key beside an old database would make every audit MAC look forged.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("tollgate-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("tollgate.db"), b"").unwrap();
+    let (code, out, err) = cli(dir.path(), &["report", "--json", "--no-scan"], None);
+    assert_eq!(code, 1, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let dp2 = item(&v, "DP-2");
+    assert_eq!(dp2["status"], "WARN", "{dp2}");
+    assert!(
+        has(dp2, "no master key at tollgate-data/master.key"),
+        "{dp2}"
+    );
+    assert!(!data.join("master.key").exists());
+}

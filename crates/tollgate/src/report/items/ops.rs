@@ -205,7 +205,7 @@ pub(super) fn mi1(f: &Facts) -> Item {
         counts(&s.activity.statuses)
     ));
     if s.activity.records == 0 {
-        item.warn("Nothing recorded in the last 30 days: check that the gateway runs with this store and carries the traffic.");
+        item.warn(format!("Nothing recorded in the last {ACTIVITY_DAYS} days: check that the gateway runs with this store and carries the traffic."));
     }
     item
 }
