@@ -12,7 +12,10 @@
 //! - `kill`, `unkill`, `runbook`: incident controls and the runbook generated from config;
 //! - `budgets`, `alerts`: spend against budgets and recent alerts ([`budgets`]);
 //! - `review`, `drift`: the review queue of sampled interactions and each route's drift
-//!   score against its baseline ([`review`], MI-4).
+//!   score against its baseline ([`review`], MI-4);
+//! - `report`: the checklist report — each of the 24 items with PASS / WARN / FAIL and its
+//!   evidence from the config, the store, a scan of the repository and, with `--gateway`, a
+//!   live unauthenticated probe ([`report`]).
 //!
 //! Exit codes (CONVENTIONS.md): 0 clean, 1 findings or a failed check, 2 usage or runtime
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
@@ -26,6 +29,7 @@ mod keys;
 mod kill;
 mod prompts;
 mod providers;
+mod report;
 mod review;
 mod routes;
 mod runbook;
@@ -102,6 +106,10 @@ enum Command {
     /// Scan a repository: leaked keys, AI dependencies and advisories, model files, exposed
     /// model servers (AC-1, SC-1..SC-4).
     Scan(scan::ScanArgs),
+    /// The checklist report: every item of the AI security checklist with PASS / WARN / FAIL,
+    /// its evidence and what to do; exit 1 if an item fails. With `--gateway URL`, probes
+    /// each data-plane route without a key (AC-2).
+    Report(report::ReportArgs),
 }
 
 /// A command's outcome: success, findings (exit 1), or an error (exit 2).
@@ -143,6 +151,7 @@ fn main() -> ExitCode {
             Command::Routes(cmd) => routes::run(&cli.global, cmd).await,
             Command::Runbook(args) => runbook::run(&cli.global, args),
             Command::Scan(args) => scan::run(args),
+            Command::Report(args) => report::run(&cli.global, args).await,
             Command::Guard(cmd) => guard::run(cmd),
         }
     });

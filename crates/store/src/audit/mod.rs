@@ -446,6 +446,10 @@ pub trait AuditStore: Send + Sync {
     async fn remove_hold(&self, scope: HoldScope, value: &str) -> Result<bool>;
     /// All legal holds.
     async fn holds(&self) -> Result<Vec<LegalHold>>;
+    /// The time of the oldest payload still stored, per kind (held ones included), kinds
+    /// without payloads left out: what `tollgate report` sets against the retention TTLs
+    /// (DP-3) to show whether purging keeps up.
+    async fn oldest_payloads(&self) -> Result<Vec<(PayloadKind, DateTime<Utc>)>>;
     /// Apply a retention plan at `now`, honouring legal holds.
     async fn purge(&self, plan: &PurgePlan, now: DateTime<Utc>) -> Result<PurgeReport>;
     /// Whether the audit store accepts writes (used by `/readyz` and fail-closed recovery).

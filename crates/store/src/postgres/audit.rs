@@ -435,6 +435,26 @@ impl AuditStore for PgStore {
             .collect()
     }
 
+    async fn oldest_payloads(&self) -> Result<Vec<(PayloadKind, DateTime<Utc>)>> {
+        // One index probe per kind: `audit_payloads_ts` is on (kind, ts).
+        let rows = sqlx::query(
+            "SELECT kind, MIN(ts) AS oldest FROM audit_payloads GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok((
+                    PayloadKind::parse(&kind).ok_or(StoreError::Corrupt {
+                        what: "audit_payloads.kind",
+                    })?,
+                    from_millis(r.try_get("oldest")?),
+                ))
+            })
+            .collect()
+    }
+
     async fn purge(&self, plan: &PurgePlan, now: DateTime<Utc>) -> Result<PurgeReport> {
         let mut tx = PgRetention(self.pool.begin().await?);
         let report = retention::purge(&mut tx, plan, now).await?;

@@ -35,6 +35,7 @@ on_each_backend!(
     retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive,
     a_dry_run_with_nothing_to_delete_shreds_a_past_day_without_payloads,
     a_payload_moved_to_another_request_does_not_open,
+    the_oldest_payload_per_kind_follows_the_purge,
 );
 
 struct Fixture {
@@ -500,6 +501,46 @@ async fn retention_deletes_shreds_and_prunes_but_holds_and_the_chain_survive(db:
         .await
         .unwrap();
     assert!(!r.ok());
+}
+
+async fn the_oldest_payload_per_kind_follows_the_purge(db: TestDb) {
+    let f = Fixture::new(db);
+    assert!(f.db.oldest_payloads().await.unwrap().is_empty());
+    let keyring = Keyring::new(f.db.clone(), WRAP);
+    let now = Utc::now();
+    let old = now - Duration::days(40);
+    let recent = now - Duration::hours(1);
+    let batch = vec![
+        sealed(&keyring, &f, 1, old, "k1").await,
+        sealed(&keyring, &f, 2, recent, "k1").await,
+    ];
+    f.db.append("gw", &batch, &MAC).await.unwrap();
+    f.checkpoint().await;
+    let millis = |v: Vec<(PayloadKind, DateTime<Utc>)>| -> Vec<(PayloadKind, i64)> {
+        v.into_iter()
+            .map(|(k, t)| (k, t.timestamp_millis()))
+            .collect()
+    };
+    assert_eq!(
+        millis(f.db.oldest_payloads().await.unwrap()),
+        vec![
+            (PayloadKind::Completion, old.timestamp_millis()),
+            (PayloadKind::Prompt, old.timestamp_millis()),
+        ]
+    );
+    // Purging prompts older than 30 days leaves the old completion the oldest of its kind.
+    let plan = PurgePlan {
+        payloads: vec![(PayloadKind::Prompt, now - Duration::days(30))],
+        ..PurgePlan::default()
+    };
+    f.db.purge(&plan, now).await.unwrap();
+    assert_eq!(
+        millis(f.db.oldest_payloads().await.unwrap()),
+        vec![
+            (PayloadKind::Completion, old.timestamp_millis()),
+            (PayloadKind::Prompt, recent.timestamp_millis()),
+        ]
+    );
 }
 
 async fn a_payload_moved_to_another_request_does_not_open(db: TestDb) {

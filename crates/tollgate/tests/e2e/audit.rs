@@ -191,7 +191,7 @@ pub(crate) fn stop(server: &mut Server) -> ExitStatus {
 
 /// Run SQL against the database with Python's sqlite3 module (as someone with write access
 /// to the file, but not the master key, would); prints the number of rows changed.
-fn tamper(db: &Path, sql: &str) -> u64 {
+pub(crate) fn tamper(db: &Path, sql: &str) -> u64 {
     let out = Command::new("python3")
         .arg("-c")
         .arg(
@@ -214,7 +214,7 @@ fn tamper(db: &Path, sql: &str) -> u64 {
 }
 
 /// One chat call: (status, request id, body).
-async fn chat(
+pub(crate) async fn chat(
     client: &reqwest::Client,
     url: &str,
     key: &str,

@@ -16,6 +16,7 @@ mod incident;
 mod prompts;
 mod providers;
 mod remote;
+mod report;
 mod review;
 mod scaleout;
 mod scan;
