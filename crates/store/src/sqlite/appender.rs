@@ -32,7 +32,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::audit::{ChainPos, GENESIS, NewRecord, chain_batch};
 use crate::{Result, StoreError, to_millis};
@@ -57,6 +57,33 @@ pub const CHECKPOINT_PERIOD: std::time::Duration = std::time::Duration::from_mil
 /// writes never pause long enough for a background pass to finish.
 pub const WAL_SAFETY_PAGES: i64 = 16_384;
 
+/// Most time an audit connection waits for the database lock before its write fails.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The sleep between the first [`LOCK_FINE_POLLS`] tries for the lock; 1 ms after that.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_micros(20);
+/// Tries at the fine interval: a few milliseconds' worth, longer than any settle or batch.
+const LOCK_FINE_POLLS: u32 = 200;
+
+/// The busy handler of the audit connections: wait for the lock in short sleeps first.
+/// SQLite's own busy timeout sleeps 1 ms before its first retry (then 2, 5, 10 ms …), so a
+/// lone commit that met the checkpointer settling (a fraction of a millisecond) waited a
+/// whole millisecond or more.
+fn wait_for_lock(attempt: i32) -> bool {
+    let attempt = u32::try_from(attempt).unwrap_or(0);
+    let fine = attempt.min(LOCK_FINE_POLLS);
+    let coarse = attempt - fine;
+    let waited = LOCK_POLL * fine + std::time::Duration::from_millis(1) * coarse;
+    if waited >= LOCK_WAIT {
+        return false;
+    }
+    std::thread::sleep(if attempt < LOCK_FINE_POLLS {
+        LOCK_POLL
+    } else {
+        std::time::Duration::from_millis(1)
+    });
+    true
+}
+
 /// Statements that move every staged record and payload into the trail's tables and advances each staged
 /// chain's head, in staging order; run inside a write transaction. Rows are copied verbatim
 /// (their hashes were computed when they were staged). A staged row whose `(instance, seq)`
@@ -80,22 +107,61 @@ pub(super) const SETTLE: [&str; 5] = [
 /// Whether anything is staged (cheap: the first row of a small table).
 pub(super) const ANY_STAGED: &str = "SELECT EXISTS (SELECT 1 FROM audit_staged)";
 
+/// A write transaction (`BEGIN IMMEDIATE`) whose BEGIN and COMMIT are cached statements:
+/// rusqlite's own transactions parse both anew each time, a few microseconds that a lone
+/// record's commit is short enough to notice. Dropped uncommitted, it rolls back.
+struct WriteTx<'c> {
+    conn: &'c rusqlite::Connection,
+    done: bool,
+}
+
+impl<'c> WriteTx<'c> {
+    fn begin(conn: &'c rusqlite::Connection) -> Result<Self> {
+        conn.prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+            .map_err(sqlite_err)?;
+        Ok(Self { conn, done: false })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(sqlite_err)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = rusqlite::Connection;
+    fn deref(&self) -> &rusqlite::Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        // A failed COMMIT (SQLITE_BUSY) leaves the transaction open too.
+        if !self.done && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 /// Settle staged rows on `conn` in a transaction of its own, if there are any, and record
 /// whether that worked.
-fn settle_on(conn: &mut rusqlite::Connection, ok: &AtomicBool) -> Result<()> {
-    let done = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sqlite_err)
-        .and_then(|tx| {
-            settle_in(&tx)?;
-            tx.commit().map_err(sqlite_err)
-        });
+fn settle_on(conn: &rusqlite::Connection, ok: &AtomicBool) -> Result<()> {
+    let done = WriteTx::begin(conn).and_then(|tx| {
+        settle_in(&tx)?;
+        tx.commit()
+    });
     ok.store(done.is_ok(), Ordering::Relaxed);
     done
 }
 
 /// Settle staged rows inside the caller's write transaction, if there are any.
-fn settle_in(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+fn settle_in(tx: &rusqlite::Connection) -> Result<()> {
     let any: bool = tx
         .prepare_cached(ANY_STAGED)
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -130,28 +196,30 @@ struct Checkpointer {
 
 impl Checkpointer {
     fn start(path: &std::path::Path, settle_ok: Arc<AtomicBool>) -> Result<Self> {
-        let mut conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        use std::sync::mpsc::RecvTimeoutError;
+        let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
+        conn.busy_handler(Some(wait_for_lock)).map_err(sqlite_err)?;
+        // Its own settles leave checkpointing to its explicit passes, like every connection.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
             .map_err(sqlite_err)?;
         let (stop, rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("tollgate-wal-checkpoint".into())
             .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(CHECKPOINT_PERIOD)
-                {
+                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_PERIOD) {
                     // A failure is retried on the next tick; meanwhile staged rows wait (the
-                    // next batch or reader settles them too) and the WAL grows, up to the
-                    // appender's safety net.
-                    if let Err(e) = settle_on(&mut conn, &settle_ok) {
+                    // next batch or reader settles them too) and lone records settle first,
+                    // which reports the failure to their callers.
+                    if let Err(e) = settle_on(&conn, &settle_ok) {
                         tracing::warn!(error = %e, "settling staged audit records failed; retrying");
                     }
+                    // Until a checkpoint succeeds the WAL grows, up to the safety net.
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
                     }
                 }
-                if let Err(e) = settle_on(&mut conn, &settle_ok) {
+                if let Err(e) = settle_on(&conn, &settle_ok) {
                     tracing::warn!(error = %e, "settling staged audit records at close failed; the next open settles them");
                 }
             })
@@ -186,7 +254,8 @@ pub(super) struct Appender {
     /// Whether the last attempt to settle staged records worked; while not, nothing more is
     /// staged (see the module docs).
     settle_ok: Arc<AtomicBool>,
-    /// Lives as long as the store: every connection of the store leaves checkpoints to it.
+    /// Lives as long as the store: every connection of the store leaves checkpoints and
+    /// settling to it.
     _checkpointer: Checkpointer,
 }
 
@@ -321,8 +390,7 @@ fn sqlite_err(e: rusqlite::Error) -> StoreError {
 
 fn open_appender(path: &std::path::Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(sqlite_err)?;
+    conn.busy_handler(Some(wait_for_lock)).map_err(sqlite_err)?;
     // The pool set WAL on the file already; NORMAL sync in WAL survives a process crash
     // (kill -9) without an fsync per commit. Checkpoints are the `Checkpointer`'s job, up
     // to a WAL of `WAL_SAFETY_PAGES`.
@@ -335,7 +403,7 @@ fn open_appender(path: &std::path::Path) -> Result<rusqlite::Connection> {
 
 /// The head of `instance`'s chain as of this transaction: its last staged row, else its
 /// settled head, else the genesis position.
-fn chain_head(tx: &rusqlite::Transaction<'_>, instance: &str) -> Result<ChainPos> {
+fn chain_head(tx: &rusqlite::Connection, instance: &str) -> Result<ChainPos> {
     let head_from = |sql: &str| {
         tx.prepare_cached(sql)
             .and_then(|mut s| {
@@ -394,9 +462,7 @@ fn write_blocking(
     mac_key: &[u8; 32],
     target: Target,
 ) -> Result<ChainPos> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sqlite_err)?;
+    let tx = WriteTx::begin(conn)?;
     let staged = match target {
         Target::Trail => {
             settle_in(&tx)?;
@@ -411,7 +477,7 @@ fn write_blocking(
     };
     let head = chain_head(&tx, instance)?;
     if batch.is_empty() {
-        tx.commit().map_err(sqlite_err)?;
+        tx.commit()?;
         return Ok(head);
     }
     let (records_table, payloads_table) = if staged {
@@ -484,6 +550,21 @@ fn write_blocking(
         })
         .map_err(sqlite_err)?;
     }
-    tx.commit().map_err(sqlite_err)?;
+    tx.commit()?;
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_handler_gives_up_once_lock_wait_is_spent() {
+        let fine = LOCK_POLL * LOCK_FINE_POLLS;
+        let last = LOCK_FINE_POLLS + u32::try_from((LOCK_WAIT - fine).as_millis()).unwrap();
+        assert!(wait_for_lock(0));
+        assert!(wait_for_lock(i32::try_from(last - 1).unwrap()));
+        assert!(!wait_for_lock(i32::try_from(last).unwrap()));
+        assert!(!wait_for_lock(i32::MAX));
+    }
 }

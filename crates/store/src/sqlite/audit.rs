@@ -317,6 +317,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn oldest_payloads(&self) -> Result<Vec<(PayloadKind, DateTime<Utc>)>> {
+        self.settle_staged().await?;
         // One index probe per kind: `audit_payloads_ts` is on (kind, ts).
         let rows = sqlx::query(
             "SELECT kind, MIN(ts) AS oldest FROM audit_payloads GROUP BY kind ORDER BY kind",
