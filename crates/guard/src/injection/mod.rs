@@ -20,7 +20,9 @@
 //!
 //! To score one prompt with both this detector and [`crate::content::ContentClassifier`],
 //! build a [`PreparedText`] once and call [`InjectionDetector::score_prepared`] and
-//! `ContentClassifier::classify_prepared`: normalisation and feature extraction are shared.
+//! `ContentClassifier::classify_prepared`: normalisation and the rule scan are shared, and
+//! the features are extracted once into a bag when both models read them (one model alone
+//! sums its weights while tokenizing, which is cheaper than building the bag).
 //!
 //! A verdict reports rule ids, never the matched text.
 
