@@ -6,8 +6,8 @@
 //! through its automaton (60k instructions on a 4 KB prompt, callgrind). Instead each keyword
 //! is tied to its rarest byte from [`ANCHORS`] (`_` of `hf_`, `-` of `sk-`, `A` of `AKIA`);
 //! three SIMD `memchr3` passes find those bytes, and only the keywords tied to a byte found
-//! are compared, at the offset the byte has in them. A keyword with no anchor byte is searched
-//! for on its own with `memmem`.
+//! are compared, at the offset the byte has in them (19k instructions on that prompt). A
+//! keyword with no anchor byte is searched for on its own with `memmem`.
 
 use std::sync::LazyLock;
 

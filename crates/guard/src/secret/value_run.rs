@@ -29,8 +29,9 @@ const VALUE_BYTES: [bool; 256] = {
 ///
 /// Every window of `min` bytes holds one of the probe positions `min - 1`, `2 min - 1`, …
 /// (counted from the end of the last run measured), so only runs through a probe are
-/// measured: prose is read about one byte in three instead of every byte (a probe lands in
-/// a word, the word is measured, the next probe is `min` bytes past its end).
+/// measured: a probe lands in a word, the word is measured, and the next probe is `min`
+/// bytes past its end (callgrind, the 4 KB benchmark prompt: 21k instructions byte by byte,
+/// 9k probing).
 pub(super) fn has_value_run(text: &str, min: usize) -> bool {
     let bytes = text.as_bytes();
     let Some(step) = min.checked_sub(1) else {
