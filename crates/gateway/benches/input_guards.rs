@@ -3,11 +3,15 @@
 //! Goal (issue 3): <= 50 µs median on one core.
 //!
 //! Measured on the shared 2-vCPU development VM (load average about 4 from other builds, so
-//! an upper bound): 71-74 µs median. Instruction counts are steadier: the same work, run by
-//! `crates/guard/examples/input_guards_profile.rs` under callgrind, went from 930k to 771k
-//! instructions per request (injection 423k -> 378k, PII 376k -> 270k, credentials
-//! 112k -> 104k). What is left: injection feature extraction (about 230k), the name
-//! tokenizer and lookups (about 170k), the credential keyword automaton (about 60k).
+//! an upper bound): 71-74 µs median, later 83-86 µs on a quiet VM. Instruction counts are
+//! steadier: the same work, run by `crates/guard/examples/input_guards_profile.rs` under
+//! callgrind, went from 930k to 771k and then 622k instructions per request (injection
+//! 423k -> 378k -> 321k, PII 376k -> 270k -> 246k, credentials 112k -> 104k -> 35.5k). The
+//! goal needs about 420k. What is left: the injection tokenizer and feature hashing (about
+//! 220k, fused with the model sum now), the name tokenizer (about 100k, 25 instructions a
+//! byte), the combined rule regex (30k) and payload decoding (41k). At 622k the bench read
+//! 84, 88 and 111 µs median in three runs at load average 3.2 (other builds running), so
+//! wall time on this VM does not yet show the cut; the instruction counts are the figure.
 
 #![allow(
     missing_docs,

@@ -14,6 +14,13 @@
 //! `secrets`, or `all` (the default, which also masks what was found); `english` instead
 //! scans 1 MiB of plain English prose (the `pii` bench's text) for PII and credentials,
 //! `N` times, for the throughput goal.
+//!
+//! Instructions per request (`all`, `N` = 100, the count divided by 100): 930k at first,
+//! 771k (injection 378k, PII 270k, credentials 104k), then 622k (injection 321k: the model
+//! sums weights while tokenizing, with a memo of recent tokens, instead of building a
+//! feature bag; PII 246k; credentials 35.5k: anchor bytes found with `memchr3` instead of an
+//! Aho-Corasick pass without prefilter, and a value-run test that probes every 16th byte).
+//! `english`: 91.6M instructions per MiB before the last step, 68.2M after.
 #![expect(clippy::unwrap_used, reason = "a profiling driver may unwrap")]
 
 use std::hint::black_box;

@@ -20,7 +20,6 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 /// One credential rule: a stable id (used in findings and reports) and its pattern.
@@ -99,10 +98,12 @@ pub fn describe(rule: &'static str) -> &'static str {
 }
 
 mod catalog;
+mod keywords;
 use catalog::{
     ASSIGNMENT, ASSIGNMENT_PROVIDERS, BEARER, BENIGN_NAME_WORDS, BENIGN_SQUASHED_NAMES, DOCKER_ENV,
     NAME_VALUE, RULES, STRONG_NAME_WORDS, XML_ELEMENT,
 };
+use keywords::rules_with_keywords;
 
 static COMPILED: LazyLock<Vec<SecretRule>> = LazyLock::new(|| {
     RULES
@@ -127,56 +128,6 @@ static ASSIGNMENT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         .filter_map(|p| Regex::new(p).ok())
         .collect()
 });
-
-/// Every rule's keywords in one automaton, with the rule each keyword belongs to: one pass
-/// over the text says which rules can match, where testing each keyword with `contains`
-/// read a 4 KB prompt 44 times (two thirds of the credential scan on prose, callgrind).
-static KEYWORDS: LazyLock<Option<(AhoCorasick, Vec<usize>)>> = LazyLock::new(|| {
-    let (words, owners): (Vec<&str>, Vec<usize>) = COMPILED
-        .iter()
-        .enumerate()
-        .flat_map(|(i, rule)| rule.keywords.iter().map(move |k| (*k, i)))
-        .unzip();
-    AhoCorasick::new(words).ok().map(|ac| (ac, owners))
-});
-
-/// Which rules have one of their keywords in `view`, by index into [`rules`].
-fn rules_with_keywords(view: &str) -> Vec<bool> {
-    let rules = rules();
-    let Some((ac, owners)) = KEYWORDS.as_ref() else {
-        // The automaton of constant keywords always builds; were it missing, fall back to
-        // testing each keyword rather than skipping rules.
-        return rules
-            .iter()
-            .map(|r| r.keywords.iter().any(|k| view.contains(k)))
-            .collect();
-    };
-    let mut wanted = vec![false; rules.len()];
-    let hay = view.as_bytes();
-    // A non-overlapping search keeps the automaton's SIMD prefilter (an overlapping one reads
-    // every byte through the automaton: 70k instructions on a 4 KB prompt against 10k). It
-    // reports one keyword where several overlap ("sk-" inside "sk-ant-"), but every
-    // occurrence of a keyword overlaps a reported match, so the keywords are then tested at
-    // each offset that overlaps one.
-    for m in ac.find_iter(view) {
-        for (k, &rule) in ac_patterns(rules).zip(owners) {
-            let k = k.as_bytes();
-            let from = (m.start() + 1).saturating_sub(k.len());
-            let to = m.end().min(hay.len().saturating_sub(k.len()) + 1);
-            if (from..to).any(|s| hay[s..].starts_with(k)) {
-                if let Some(w) = wanted.get_mut(rule) {
-                    *w = true;
-                }
-            }
-        }
-    }
-    wanted
-}
-
-/// The keywords in the automaton's pattern order.
-fn ac_patterns(rules: &[SecretRule]) -> impl Iterator<Item = &'static str> + '_ {
-    rules.iter().flat_map(|r| r.keywords.iter().copied())
-}
 
 /// The compiled prefix rules.
 pub fn rules() -> &'static [SecretRule] {

@@ -312,11 +312,14 @@ impl ContentClassifier {
         let normalized = text.normalized();
         let hits = text.lexicon_hits();
         let mut logits = [0.0f32; 7];
-        if self.model.accepts(text.features()) {
-            let extra = self.extra_features(&hits);
-            self.model.logits_bag(text.features(), &extra, &mut logits);
-        } else {
-            self.model_logits(&normalized.text, &hits, &mut logits);
+        // As in `InjectionDetector::breakdown_prepared`: a bag another detector built is
+        // read, otherwise the weights are summed while tokenizing.
+        match text.features_if_extracted() {
+            Some(bag) if self.model.accepts(bag) => {
+                let extra = self.extra_features(&hits);
+                self.model.logits_bag(bag, &extra, &mut logits);
+            }
+            _ => self.model_logits(&normalized.text, &hits, &mut logits),
         }
         // The harmful head was trained on every labelled text; the category heads on a few
         // dozen examples each. A category score is therefore capped by the harmful score

@@ -149,29 +149,59 @@ pub fn for_each_feature(
 
 /// Call `f(features)` once per token of `text` with the buckets of its features, in the order
 /// of [`for_each_feature`]. Returns the number of tokens.
-pub fn for_each_token(
-    text: &str,
-    buckets_log2: u8,
-    families: u8,
-    mut f: impl FnMut(&[u32]),
-) -> u32 {
-    let mut out = Vec::with_capacity(MAX_TOKEN_FEATURES);
-    extract(text, buckets_log2, families, &mut out, |out| {
-        f(out);
-        out.clear();
-    })
+pub fn for_each_token(text: &str, buckets_log2: u8, families: u8, f: impl FnMut(&[u32])) -> u32 {
+    /// Collects one token's features and hands them to the caller's closure.
+    struct PerToken<F> {
+        out: Vec<u32>,
+        f: F,
+    }
+    impl<F: FnMut(&[u32])> FeatureSink for PerToken<F> {
+        #[inline]
+        fn feature(&mut self, bucket: u32) {
+            self.out.push(bucket);
+        }
+        #[inline]
+        fn end_token(&mut self) {
+            (self.f)(&self.out);
+            self.out.clear();
+        }
+    }
+    let mut sink = PerToken {
+        out: Vec::with_capacity(MAX_TOKEN_FEATURES),
+        f,
+    };
+    extract(text, buckets_log2, families, &mut sink)
 }
 
-/// The tokenizer and feature map. Each token's features are pushed onto `out`, then
-/// `end_token(out)` is called; it may keep them there (a [`FeatureBag`] collects every token's
-/// features in one vector this way, with no copy) or consume and clear them. Returns the
-/// number of tokens.
-fn extract(
+/// Where [`extract`] delivers features: each token's buckets one by one, then the end of the
+/// token. A model sums weights as the buckets arrive (`LinearModel::logits_with`), so scoring
+/// a text materialises no feature vector; a [`FeatureBag`] keeps them for several models.
+pub(crate) trait FeatureSink {
+    /// One feature of the current token.
+    fn feature(&mut self, bucket: u32);
+    /// The current token's word bigram (it depends on the previous token too).
+    #[inline]
+    fn bigram(&mut self, bucket: u32) {
+        self.feature(bucket);
+    }
+    /// Whether the sink already knows what the features of `token` other than its bigram
+    /// add up to (a memo of recent tokens, `word` being the token's hash): those features
+    /// are then not computed. Called once per token, before its features.
+    #[inline]
+    fn known(&mut self, _token: &[u8], _word: u64) -> bool {
+        false
+    }
+    /// The current token has had all its features (at most [`MAX_TOKEN_FEATURES`]).
+    fn end_token(&mut self);
+}
+
+/// The tokenizer and feature map: every token's features go to `sink`, token by token.
+/// Returns the number of tokens.
+pub(crate) fn extract<S: FeatureSink>(
     text: &str,
     buckets_log2: u8,
     families: u8,
-    out: &mut Vec<u32>,
-    mut end_token: impl FnMut(&mut Vec<u32>),
+    sink: &mut S,
 ) -> u32 {
     // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
     let mut buf = [0u8; MAX_TOKEN_BYTES + 2];
@@ -193,17 +223,18 @@ fn extract(
                 fold_leet(token);
             }
             let word = fnv(SEED_WORD, token);
-            if words {
-                out.push(bucket_shifted(word, shift));
+            let known = sink.known(token, word);
+            if words && !known {
+                sink.feature(bucket_shifted(word, shift));
             }
             if bigrams {
-                out.push(bucket_shifted(
+                sink.bigram(bucket_shifted(
                     word ^ prev.rotate_left(17) ^ SEED_BIGRAM,
                     shift,
                 ));
             }
             *prev = word;
-            if char3 || char4 {
+            if (char3 || char4) && !known {
                 buf[0] = b'<';
                 buf[len + 1] = b'>';
                 let framed = buf.get(..len + 2).unwrap_or_default();
@@ -215,20 +246,20 @@ fn extract(
                 if let Some(&b) = framed.get(2) {
                     window = (window << 8) | u64::from(b);
                     if char3 {
-                        out.push(char_bucket(window, 3, shift));
+                        sink.feature(char_bucket(window, 3, shift));
                     }
                 }
                 for &b in framed.get(3..).unwrap_or_default() {
                     window = (window << 8) | u64::from(b);
                     if char3 {
-                        out.push(char_bucket(window, 3, shift));
+                        sink.feature(char_bucket(window, 3, shift));
                     }
                     if char4 {
-                        out.push(char_bucket(window, 4, shift));
+                        sink.feature(char_bucket(window, 4, shift));
                     }
                 }
             }
-            end_token(out);
+            sink.end_token();
         };
     // Bytes, not chars: prompts are mostly ASCII, and only the rare non-ASCII byte pays for
     // decoding a char.
@@ -309,21 +340,37 @@ pub struct FeatureBag {
 impl FeatureBag {
     /// Extract the features of `text`.
     pub fn new(text: &str, buckets_log2: u8, families: u8) -> Self {
-        let mut buckets = Vec::with_capacity(text.len() + text.len() / 2 + MAX_TOKEN_FEATURES);
-        let mut per_token: Vec<u32> = Vec::with_capacity(text.len() / 4 + 1);
-        let mut done = 0usize;
-        extract(text, buckets_log2, families, &mut buckets, |buckets| {
-            let n = buckets.len() - done;
-            if n > 0 {
-                per_token.push(u32::try_from(n).unwrap_or(u32::MAX));
-                done = buckets.len();
+        /// Appends every token's buckets to one vector and records where each token ends.
+        struct Collect {
+            buckets: Vec<u32>,
+            per_token: Vec<u32>,
+            done: usize,
+        }
+        impl FeatureSink for Collect {
+            #[inline]
+            fn feature(&mut self, bucket: u32) {
+                self.buckets.push(bucket);
             }
-        });
+            #[inline]
+            fn end_token(&mut self) {
+                let n = self.buckets.len() - self.done;
+                if n > 0 {
+                    self.per_token.push(u32::try_from(n).unwrap_or(u32::MAX));
+                    self.done = self.buckets.len();
+                }
+            }
+        }
+        let mut sink = Collect {
+            buckets: Vec::with_capacity(text.len() + text.len() / 2 + MAX_TOKEN_FEATURES),
+            per_token: Vec::with_capacity(text.len() / 4 + 1),
+            done: 0,
+        };
+        extract(text, buckets_log2, families, &mut sink);
         Self {
             buckets_log2,
             families,
-            buckets,
-            per_token,
+            buckets: sink.buckets,
+            per_token: sink.per_token,
         }
     }
 

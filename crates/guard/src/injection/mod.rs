@@ -20,7 +20,9 @@
 //!
 //! To score one prompt with both this detector and [`crate::content::ContentClassifier`],
 //! build a [`PreparedText`] once and call [`InjectionDetector::score_prepared`] and
-//! `ContentClassifier::classify_prepared`: normalisation and feature extraction are shared.
+//! `ContentClassifier::classify_prepared`: normalisation and the rule scan are shared, and
+//! the features are extracted once into a bag when both models read them (one model alone
+//! sums its weights while tokenizing, which is cheaper than building the bag).
 //!
 //! A verdict reports rule ids, never the matched text.
 
@@ -33,7 +35,7 @@ pub use spotlight::{
     CANARY_PREFIX, SpotlightOptions, contains_canary, new_canary, spotlight, spotlight_instructions,
 };
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
@@ -129,7 +131,10 @@ pub const SHARED_FAMILIES: u8 = features::WORDS | features::BIGRAMS | features::
 #[derive(Clone)]
 pub struct PreparedText {
     normalized: Normalized,
-    bag: FeatureBag,
+    /// Built on first use: a detector that reads the text alone sums its weights while
+    /// tokenizing (`LinearModel::logits_with`), which costs about half of building the bag
+    /// and then reading it; the bag pays off once a second model reads the same text.
+    bag: OnceLock<FeatureBag>,
     /// Indexes of the injection rules that matched.
     rule_hits: Vec<usize>,
     /// Indexes of the content lexicon rules that matched.
@@ -160,16 +165,16 @@ impl std::fmt::Debug for PreparedText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedText")
             .field("normalized", &self.normalized)
-            .field("features", &self.bag.buckets().len())
+            .field("features", &self.bag.get().map(|b| b.buckets().len()))
             .finish()
     }
 }
 
 impl PreparedText {
-    /// Normalise `text` and extract its features.
+    /// Normalise `text` and run the rule and lexicon scan; features are extracted when a
+    /// detector first needs them.
     pub fn new(text: &str) -> Self {
         let normalized = normalize(text);
-        let bag = FeatureBag::new(&normalized.text, SHARED_BUCKETS_LOG2, SHARED_FAMILIES);
         let (mut rule_hits, mut lexicon_hits) = (Vec::new(), Vec::new());
         // Most texts match no rule. `is_match` runs the lazy DFA in its plain, stop-at-first-
         // match mode, which costs about half of the overlapping search that `matches` needs
@@ -187,7 +192,7 @@ impl PreparedText {
         }
         Self {
             normalized,
-            bag,
+            bag: OnceLock::new(),
             rule_hits,
             lexicon_hits,
         }
@@ -198,9 +203,16 @@ impl PreparedText {
         &self.normalized
     }
 
-    /// The extracted features.
+    /// The extracted features (extracted on the first call).
     pub fn features(&self) -> &FeatureBag {
-        &self.bag
+        self.bag.get_or_init(|| {
+            FeatureBag::new(&self.normalized.text, SHARED_BUCKETS_LOG2, SHARED_FAMILIES)
+        })
+    }
+
+    /// The features, if some detector has already extracted them.
+    pub fn features_if_extracted(&self) -> Option<&FeatureBag> {
+        self.bag.get()
     }
 
     /// The content lexicon's hits on the normalised text.
@@ -315,12 +327,15 @@ impl InjectionDetector {
                 keep_floor *= 1.0 - s.floor;
             }
         };
-        let model_logit = if self.model.accepts(&text.bag) {
-            let mut out = [0.0f32];
-            self.model.logits_bag(&text.bag, &[], &mut out);
-            out[0]
-        } else {
-            self.model_logit(&normalized.text)
+        // Features already extracted for another detector are read; otherwise the weights
+        // are summed while tokenizing (the same sums, with no feature vector built).
+        let model_logit = match text.bag.get() {
+            Some(bag) if self.model.accepts(bag) => {
+                let mut out = [0.0f32];
+                self.model.logits_bag(bag, &[], &mut out);
+                out[0]
+            }
+            _ => self.model_logit(&normalized.text),
         };
         for rule in text.rule_hits.iter().filter_map(|&i| rules::rules().get(i)) {
             add(rule.id, pick(rule, source), &mut rules);

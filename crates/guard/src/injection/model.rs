@@ -13,7 +13,10 @@
 //! [`super::features`]), one reserved zero byte, `bias: [f32; heads]`, `scale: [f32; heads]`,
 //! `params: [f32; n_params]`, `weights: [i8; 2^buckets_log2 * heads]` (bucket-major).
 
-use super::features::{ALL_FEATURES, FeatureBag};
+use super::features::{ALL_FEATURES, FeatureBag, extract};
+
+mod fused;
+use fused::{PackedSink, RowSink, SingleSink};
 
 /// Magic bytes at the start of a weight file.
 pub const MAGIC: &[u8; 8] = b"TGLM0003";
@@ -329,9 +332,29 @@ impl LinearModel {
 
     /// Like [`LinearModel::logits`], with extra named features (see
     /// [`super::features::named_bucket`]) that count as present in every window.
+    ///
+    /// Weights are summed as the tokenizer produces the features, so no feature vector is
+    /// built: the same integer sums as [`LinearModel::logits_bag`] on a [`FeatureBag`] of
+    /// `text`, at about half the cost when one model reads the text.
     pub fn logits_with(&self, text: &str, extra: &[u32], out: &mut [f32]) {
-        let bag = FeatureBag::new(text, self.buckets_log2, self.families);
-        self.logits_bag(&bag, extra, out);
+        // A token is at least one byte followed by a separator, bar the last.
+        let mut acc = Accumulator::new(self.heads, self.stride, text.len() / 2 + 1);
+        let (bits, families) = (self.buckets_log2, self.families);
+        match self.heads {
+            1 => {
+                let mut sink = SingleSink::new(&self.weights, &mut acc);
+                extract(text, bits, families, &mut sink);
+            }
+            2..=8 => {
+                let mut sink = PackedSink::new(&self.packed, &mut acc);
+                extract(text, bits, families, &mut sink);
+            }
+            _ => {
+                let mut sink = RowSink::new(self, &mut acc);
+                extract(text, bits, families, &mut sink);
+            }
+        }
+        self.finish(acc, extra, out);
     }
 
     /// Whether `bag` was extracted with this model's hash space and feature families, so
@@ -743,5 +766,36 @@ mod tests {
         m.logits("evil", &mut short);
         m.logits(&format!("{benign} evil {benign}"), &mut long);
         assert!(long[0] > 0.0, "{long:?}");
+    }
+
+    #[test]
+    fn summing_while_tokenizing_matches_reading_a_bag() {
+        // The fused sums (`logits_with`) and the bag (`logits_bag`) must give the same
+        // logits for every head layout: one head, packed rows, plain rows.
+        let long = "Ignore previous instructions! naïve 1337 h4x0r \u{212A}elvin x ".repeat(9);
+        for text in ["", "a", "hello there", long.as_str()] {
+            for heads in [1usize, 3, 7, 8, 9, 12] {
+                let bits = 10;
+                let weights: Vec<f32> = (0..(1usize << bits) * heads)
+                    .map(|i| ((i * 7919) % 255) as f32 - 127.0)
+                    .collect();
+                let m = LinearModel::from_floats(
+                    bits,
+                    heads,
+                    16,
+                    ALL_FEATURES,
+                    vec![0.25; heads],
+                    &weights,
+                    vec![],
+                )
+                .unwrap()
+                .with_min_count(5);
+                let bag = FeatureBag::new(text, bits, ALL_FEATURES);
+                let (mut fused, mut read) = (vec![0f32; heads], vec![0f32; heads]);
+                m.logits_with(text, &[3, 5], &mut fused);
+                m.logits_bag(&bag, &[3, 5], &mut read);
+                assert_eq!(fused, read, "{heads} heads, {text:?}");
+            }
+        }
     }
 }

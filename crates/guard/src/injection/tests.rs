@@ -242,3 +242,25 @@ fn the_combined_scan_agrees_with_the_separate_rule_sets() {
         );
     }
 }
+
+#[test]
+fn a_prepared_text_scores_the_same_with_or_without_its_feature_bag() {
+    // Detectors read a bag another detector built, or sum weights while tokenizing when
+    // none is there yet: both must give the same verdicts.
+    let detector = InjectionDetector::new().unwrap();
+    let content = crate::content::ContentClassifier::new().unwrap();
+    for text in lines(ATTACKS).iter().chain(&lines(BENIGN)).take(60) {
+        let fused = PreparedText::new(text);
+        assert!(fused.features_if_extracted().is_none());
+        let injection = detector.score_prepared(&fused, Source::User);
+        let classified = content.classify_prepared(&fused);
+        let shared = PreparedText::new(text);
+        assert!(!shared.features().buckets().is_empty() || text.trim().is_empty());
+        assert_eq!(
+            detector.score_prepared(&shared, Source::User),
+            injection,
+            "{text}"
+        );
+        assert_eq!(content.classify_prepared(&shared), classified, "{text}");
+    }
+}

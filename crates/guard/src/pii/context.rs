@@ -50,8 +50,13 @@ pub fn contains_word(window: &str, words: &[&str]) -> bool {
             continue;
         }
         // `i` starts a word: the byte before it, if any, is not an ASCII letter or digit.
+        // The first byte settles most words (a context list has dozens), before any slicing.
+        let first = hay[i].to_ascii_lowercase();
         for w in words {
             let w = w.as_bytes();
+            if w.first().map(u8::to_ascii_lowercase) != Some(first) {
+                continue;
+            }
             let end = i + w.len();
             if opens_with_alphanumeric(w)
                 && end <= hay.len()

@@ -26,17 +26,38 @@ const VALUE_BYTES: [bool; 256] = {
 
 /// Whether `text` holds a run of at least `min` value bytes: when it does not, no
 /// assignment pattern can match.
+///
+/// Every window of `min` bytes holds one of the probe positions `min - 1`, `2 min - 1`, …
+/// (counted from the end of the last run measured), so only runs through a probe are
+/// measured: a probe lands in a word, the word is measured, and the next probe is `min`
+/// bytes past its end (callgrind, the 4 KB benchmark prompt: 21k instructions byte by byte,
+/// 9k probing).
 pub(super) fn has_value_run(text: &str, min: usize) -> bool {
-    let mut run = 0usize;
-    for &b in text.as_bytes() {
-        if VALUE_BYTES[usize::from(b)] {
-            run += 1;
-            if run >= min {
-                return true;
-            }
-        } else {
-            run = 0;
+    let bytes = text.as_bytes();
+    let Some(step) = min.checked_sub(1) else {
+        return true;
+    };
+    let value = |i: usize| bytes.get(i).is_some_and(|&b| VALUE_BYTES[usize::from(b)]);
+    let mut probe = step;
+    while probe < bytes.len() {
+        if !value(probe) {
+            // A run that is still to be found starts after the probe.
+            probe += min;
+            continue;
         }
+        let mut start = probe;
+        while start > 0 && value(start - 1) {
+            start -= 1;
+        }
+        let mut end = probe + 1;
+        while value(end) {
+            end += 1;
+        }
+        if end - start >= min {
+            return true;
+        }
+        // `end` is no value byte: the next run starts after it.
+        probe = end + min;
     }
     false
 }
@@ -56,6 +77,32 @@ mod tests {
             "token=abcdefgh\u{212A}ijklmnop",
             MIN_VALUE_RUN
         ));
+    }
+
+    /// The byte-by-byte definition that the probing search must agree with.
+    fn has_value_run_naive(text: &str, min: usize) -> bool {
+        let mut run = 0usize;
+        for &b in text.as_bytes() {
+            if VALUE_BYTES[usize::from(b)] {
+                run += 1;
+                if run >= min {
+                    return true;
+                }
+            } else {
+                run = 0;
+            }
+        }
+        false
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn probing_agrees_with_reading_every_byte(
+            text in "[a b_=é\\n-]{0,80}",
+            min in 1usize..20,
+        ) {
+            proptest::prop_assert_eq!(has_value_run(&text, min), has_value_run_naive(&text, min));
+        }
     }
 
     #[test]

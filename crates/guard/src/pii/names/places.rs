@@ -12,8 +12,9 @@ pub(super) fn has_place_suffix(word: &str) -> bool {
 }
 
 pub(super) fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(usize, f32)> {
-    let before = words_before(text, toks, i);
-    let cue = cue_matches(&before, LOCATIVE_CUES).is_some();
+    // Whether a locative cue ("lives in") precedes: looked up only where it decides, since
+    // most capitalised words are no place at all and the look-up allocates the words.
+    let cue = || cue_matches(&words_before(text, toks, i), LOCATIVE_CUES).is_some();
     let next = |k: usize| {
         toks.get(k)
             .filter(|n| n.title && joined(text, toks[k - 1], **n))
@@ -23,7 +24,7 @@ pub(super) fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(u
         if i + len <= toks.len() && (i + 1..i + len).all(|k| next(k).is_some()) {
             let phrase = text[toks[i].start..toks[i + len - 1].end].to_lowercase();
             if PLACES.contains(&phrase) {
-                return Some((i + len - 1, if cue { 0.85 } else { 0.7 }));
+                return Some((i + len - 1, if cue() { 0.85 } else { 0.7 }));
             }
         }
     }
@@ -32,13 +33,13 @@ pub(super) fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(u
         if let Some(n) = next(i + 1) {
             let nw = lower(text, *n);
             if !NOT_NAMES_SET.contains(&nw.as_str()) {
-                return Some((i + 1, if cue { 0.8 } else { 0.6 }));
+                return Some((i + 1, if cue() { 0.8 } else { 0.6 }));
             }
         }
         return None;
     }
     // Countries are places wherever they appear, bar the ambiguous ones.
-    if COUNTRIES.contains(w) && (cue || !AMBIGUOUS_COUNTRIES_SET.contains(&w)) {
+    if COUNTRIES.contains(w) && (cue() || !AMBIGUOUS_COUNTRIES_SET.contains(&w)) {
         return Some((i, 0.75));
     }
     if NOT_NAMES_SET.contains(&w) {
@@ -56,8 +57,8 @@ pub(super) fn place_at(text: &str, toks: &[Tok], i: usize, w: &str) -> Option<(u
                     && text[n.start..n.end].bytes().all(|b| b.is_ascii_uppercase()))
     });
     // "to Teresa" is a person even though Teresa is also a town.
-    let also_name = FIRST.contains(w);
-    if (known || shaped) && (cue && !also_name || followed_by_region) {
+    let also_name = || FIRST.contains(w);
+    if (known || shaped) && (cue() && !also_name() || followed_by_region) {
         return Some((i, 0.8));
     }
     None
