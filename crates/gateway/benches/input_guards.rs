@@ -42,25 +42,57 @@ more estimates before the next meeting. ";
     s
 }
 
-fn bench(c: &mut Criterion) {
-    let guards = GuardSet::build(&GuardsConfig::default(), None).unwrap();
-    let body: Map<String, Value> = json!({"model": "m", "messages": [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": prompt_4k()}]})
+/// A 4 KB prompt with no repeated paragraph: benign prompts of the shared injection test
+/// set, joined. `prompt_4k` repeats one paragraph, which flatters any per-word memo; this one
+/// has the vocabulary spread of real traffic. `None` where `../shared/eval` is absent.
+fn varied_prompt_4k() -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/eval/injection/slabs_test.jsonl");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let mut s = String::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).ok()?;
+        if v["label"] == 0 {
+            s.push_str(v["text"].as_str()?);
+            s.push_str(". ");
+        }
+        if s.len() >= 3700 {
+            break;
+        }
+    }
+    s.push_str("Please summarise this for Jane Doe (jane.doe@example.com, +1 415-555-2671).");
+    Some(s)
+}
+
+fn chat(prompt: String) -> Map<String, Value> {
+    json!({"model": "m", "messages": [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": prompt}]})
         .as_object()
         .cloned()
-        .unwrap();
-    c.bench_function("all_input_guards_4KiB_prompt", |b| {
-        b.iter(|| {
-            let mut body = body.clone();
-            let mut report = CheckReport::default();
-            let _ = guards
-                .checks
-                .check_input(WireFormat::OpenAi, &body, &mut report);
-            let mut masker = Masker::new([0; 32]);
-            let mut input = InputReport::default();
-            let _ = guards.mask_chat(WireFormat::OpenAi, &mut body, &mut masker, &mut input);
-            black_box((body, report, input))
-        })
-    });
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let guards = GuardSet::build(&GuardsConfig::default(), None).unwrap();
+    let mut cases = vec![("all_input_guards_4KiB_prompt", chat(prompt_4k()))];
+    match varied_prompt_4k() {
+        Some(p) => cases.push(("all_input_guards_4KiB_varied_prompt", chat(p))),
+        None => eprintln!("../shared/eval is absent: skipping the varied-prompt case"),
+    }
+    for (name, body) in cases {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let mut body = body.clone();
+                let mut report = CheckReport::default();
+                let _ = guards
+                    .checks
+                    .check_input(WireFormat::OpenAi, &body, &mut report);
+                let mut masker = Masker::new([0; 32]);
+                let mut input = InputReport::default();
+                let _ = guards.mask_chat(WireFormat::OpenAi, &mut body, &mut masker, &mut input);
+                black_box((body, report, input))
+            })
+        });
+    }
 }
 
 criterion_group! {

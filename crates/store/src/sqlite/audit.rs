@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::SqliteStore;
-use super::appender::{ANY_STAGED, SETTLE};
+use super::appender::{ANY_STAGED, SETTLE, SETTLE_ALL};
 use crate::audit::retention::{self, RetentionTx, held, review_held};
 use crate::audit::{
     Anchor, AuditRecord, AuditStore, ChainPos, Checkpoint, HoldScope, LegalHold, NewRecord,
@@ -341,7 +341,10 @@ impl AuditStore for SqliteStore {
         let mut tx = SqliteRetention(self.write_tx().await?);
         // Retention judges whole chains, staged records included.
         for sql in SETTLE {
-            sqlx::query(sql).execute(&mut *tx.0).await?;
+            sqlx::query(sql)
+                .bind(SETTLE_ALL)
+                .execute(&mut *tx.0)
+                .await?;
         }
         let report = retention::purge(&mut tx, plan, now).await?;
         if plan.dry_run {
@@ -376,7 +379,7 @@ impl SqliteStore {
             let settled = async {
                 let mut tx = self.write_tx().await?;
                 for sql in SETTLE {
-                    sqlx::query(sql).execute(&mut *tx).await?;
+                    sqlx::query(sql).bind(SETTLE_ALL).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok::<_, StoreError>(())

@@ -234,3 +234,38 @@ async fn a_failing_settle_fails_the_next_lone_record_instead_of_staging_past_it(
     verifies(audit.as_ref()).await;
     assert_eq!(audit.head("gw").await.unwrap().unwrap().seq, 2);
 }
+
+#[tokio::test]
+async fn many_staged_records_with_payloads_settle_in_chunks_at_close_and_verify() {
+    let db = TestDb::sqlite().await;
+    let second = db.reopen().await;
+    let keyring = Keyring::new(second.audit.clone(), [2; 32]);
+    let n = 3 * 8 + 3; // more than three settle chunks
+    for i in 1..=n {
+        let mut r = record(i);
+        r.payloads = vec![
+            keyring
+                .seal(&r.ref_id, PayloadKind::Prompt, Utc::now(), b"prompt")
+                .await
+                .unwrap(),
+            keyring
+                .seal(&r.ref_id, PayloadKind::Completion, Utc::now(), b"answer")
+                .await
+                .unwrap(),
+        ];
+        assert_eq!(lone(second.audit.as_ref(), "gw", &r).unwrap(), i);
+    }
+    // The keyring holds the store too; the store closes when its last handle goes.
+    drop((keyring, second));
+    assert_eq!(counts(&db), (0, 0, i64::try_from(n).unwrap()));
+    verifies(db.store.audit.as_ref()).await;
+    assert_eq!(
+        db.store
+            .audit
+            .payloads(&format!("req_{n}"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
