@@ -11,18 +11,21 @@
 //! **Staging.** A commit costs one WAL frame (a 4 KiB page write) per B-tree it touches, and
 //! a record lands in six: the records table and its primary-key, request-id and time
 //! indexes, the chain head, and with payloads the payload table and its three indexes. For a
-//! lone record that page I/O is most of what a request waits for. So a record that a request
-//! commits alone on its own thread (`append_one_blocking`) goes into `audit_staged` (and `audit_staged_payloads`), plain tables without
-//! indexes, where appending touches one page each; it is as durable there as anywhere in the
-//! file. [`SETTLE`] moves staged rows into their real tables in one transaction, off the
-//! request's path: the [`Checkpointer`] thread does it every [`SETTLE_PERIOD`] (in
-//! transactions of [`SETTLE_CHUNK`] records, so a lone commit never waits long), the next
-//! larger batch does it first, and every reader of the trail does it before reading, so
-//! nobody ever sees a chain with a gap. If settling fails (a full disk, a broken table), the
-//! next lone record settles first instead of staging past it, so the failure reaches the
-//! caller (and `audit.fail_closed`) rather than piling up staged rows. The chain itself is computed at staging time (the
-//! head is the last staged row of the instance, else `audit_heads`), so settling copies
-//! rows verbatim and cannot change what `audit verify` checks.
+//! lone record that page I/O is most of what a request waits for. So a record that a
+//! request commits alone on its own thread (`append_one_blocking`) goes into `audit_staged`
+//! (and `audit_staged_payloads`), plain tables without indexes, where appending touches one
+//! page each; it is as durable there as anywhere in the file.
+//!
+//! [`SETTLE`] moves staged rows into their real tables, off the request's path: the
+//! [`Checkpointer`] thread does it every [`SETTLE_PERIOD`] (in transactions of
+//! [`SETTLE_CHUNK`] records with a pause between, so a lone commit never waits long), the
+//! next larger batch does it first, every reader of the trail does it before reading, and
+//! closing the store does it last, so nobody ever sees a chain with a gap. If settling fails
+//! (a full disk, a broken table), the next lone record settles first instead of staging past
+//! it, so the failure reaches the caller (and `audit.fail_closed`) rather than piling up
+//! staged rows. The chain itself is computed at staging time (the head is the last staged
+//! row of the instance, else `audit_heads`), so settling copies rows verbatim and cannot
+//! change what `audit verify` checks.
 //!
 //! **Checkpoints.** No connection of the store checkpoints the WAL in the course of a commit
 //! (the pool sets `wal_autocheckpoint = 0`, the appender only past a large safety net): a
