@@ -127,6 +127,30 @@ pub struct StoreFacts {
     pub evals: Vec<EvalRow>,
 }
 
+impl StoreFacts {
+    /// The key audit and admin count, with nothing else gathered yet.
+    pub fn new(keys_audit: KeysAudit, admin_credentials: u64) -> Self {
+        Self {
+            keys_audit,
+            active_keys: BTreeMap::new(),
+            key_roles: BTreeMap::new(),
+            admin_credentials,
+            verify: None,
+            verify_error: None,
+            oldest_payloads: Vec::new(),
+            activity: Activity::default(),
+            alerts: Vec::new(),
+            switches: Vec::new(),
+            review: ReviewSummary::default(),
+            drift: Vec::new(),
+            budgets: Ok(Vec::new()),
+            deployed: Vec::new(),
+            history: Vec::new(),
+            evals: Vec::new(),
+        }
+    }
+}
+
 /// Counts from the audit records of the last [`ACTIVITY_DAYS`] days. Types and counts only:
 /// the records hold no prompt text, and neither does this.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -265,26 +289,12 @@ async fn gather_store(
     let config = &loaded.config;
     let opened = setup::open(global, &loaded.data_dir).await?;
     let store = &opened.store;
-    let mut facts = StoreFacts {
-        keys_audit: tollgate_gateway::rotation::audit_keys(store, config.rotation.as_ref(), now)
+    let mut facts = StoreFacts::new(
+        tollgate_gateway::rotation::audit_keys(store, config.rotation.as_ref(), now)
             .await
             .context("reading keys")?,
-        active_keys: BTreeMap::new(),
-        key_roles: BTreeMap::new(),
-        admin_credentials: store.admins.active_admin_count().await?,
-        verify: None,
-        verify_error: None,
-        oldest_payloads: Vec::new(),
-        activity: Activity::default(),
-        alerts: Vec::new(),
-        switches: Vec::new(),
-        review: ReviewSummary::default(),
-        drift: Vec::new(),
-        budgets: Ok(Vec::new()),
-        deployed: Vec::new(),
-        history: Vec::new(),
-        evals: Vec::new(),
-    };
+        store.admins.active_admin_count().await?,
+    );
     for k in store.keys.list_keys().await? {
         if k.state(now) != tollgate_store::key::KeyState::Active {
             continue;

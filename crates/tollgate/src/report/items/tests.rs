@@ -1,18 +1,15 @@
 //! Status decisions, from facts built by hand: no store, no socket.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tollgate_gateway::config::Config;
 use tollgate_gateway::rotation::{AuditedKey, KeyAge, KeysAudit};
 use tollgate_scan::finding::{Finding, Severity};
 use tollgate_store::audit::PayloadKind;
 use tollgate_store::audit::verify::{ChainReport, Problem, VerifyReport};
-use tollgate_store::review::ReviewSummary;
 
 use super::*;
 use crate::report::Status;
-use crate::report::evidence::{Activity, Probe, StoreFacts};
+use crate::report::evidence::{Probe, StoreFacts};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
@@ -26,14 +23,6 @@ fn config(text: &str) -> Config {
 
 fn store_facts() -> StoreFacts {
     StoreFacts {
-        keys_audit: KeysAudit {
-            policy: true,
-            due: 0,
-            keys: Vec::new(),
-        },
-        active_keys: BTreeMap::new(),
-        key_roles: BTreeMap::new(),
-        admin_credentials: 1,
         verify: Some(VerifyReport {
             chains: vec![ChainReport {
                 instance: "gw".into(),
@@ -43,17 +32,14 @@ fn store_facts() -> StoreFacts {
             external_problems: Vec::new(),
             macs_checked: true,
         }),
-        verify_error: None,
-        oldest_payloads: Vec::new(),
-        activity: Activity::default(),
-        alerts: Vec::new(),
-        switches: Vec::new(),
-        review: ReviewSummary::default(),
-        drift: Vec::new(),
-        budgets: Ok(Vec::new()),
-        deployed: Vec::new(),
-        history: Vec::new(),
-        evals: Vec::new(),
+        ..StoreFacts::new(
+            KeysAudit {
+                policy: true,
+                due: 0,
+                keys: Vec::new(),
+            },
+            1,
+        )
     }
 }
 
