@@ -184,15 +184,35 @@ pub(crate) trait FeatureSink {
     fn bigram(&mut self, bucket: u32) {
         self.feature(bucket);
     }
-    /// Whether the sink already knows what the features of `token` other than its bigram
-    /// add up to (a memo of recent tokens, `word` being the token's hash): those features
-    /// are then not computed. Called once per token, before its features.
+    /// Whether the sink already knows what the features of the token other than its bigram
+    /// add up to (a memo of recent tokens): those features are then not computed. `token`
+    /// is the token's bytes zero-padded to [`MAX_TOKEN_BYTES`] as three words (see
+    /// [`TokenWords`]), `len` its length and `word` its hash. Called once per token, before
+    /// its features.
     #[inline]
-    fn known(&mut self, _token: &[u8], _word: u64) -> bool {
+    fn known(&mut self, _token: TokenWords, _len: usize, _word: u64) -> bool {
         false
     }
     /// The current token has had all its features (at most [`MAX_TOKEN_FEATURES`]).
     fn end_token(&mut self);
+}
+
+/// A token's bytes, zero-padded to [`MAX_TOKEN_BYTES`], as three native-endian words: what a
+/// memo compares in three instructions (a byte-slice comparison called `memcmp`, and padding
+/// a copy called `memset` and `memcpy`, for every token of the text).
+pub(crate) type TokenWords = [u64; MAX_TOKEN_BYTES / 8];
+
+const _: () = assert!(MAX_TOKEN_BYTES % 8 == 0);
+
+/// The bytes `1..=MAX_TOKEN_BYTES` of the tokenizer's buffer as [`TokenWords`].
+#[inline]
+fn token_words(buf: &[u8; MAX_TOKEN_BYTES + 2]) -> TokenWords {
+    let word = |at: usize| {
+        buf.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    [word(1), word(9), word(17)]
 }
 
 /// The tokenizer and feature map: every token's features go to `sink`, token by token.
@@ -203,7 +223,9 @@ pub(crate) fn extract<S: FeatureSink>(
     families: u8,
     sink: &mut S,
 ) -> u32 {
-    // Token buffer with room for the `<` `>` boundary marks used by character n-grams.
+    // Token buffer with room for the `<` `>` boundary marks used by character n-grams. Past
+    // the current token it holds zeros (each token clears what it wrote), so that the memo
+    // can compare it whole.
     let mut buf = [0u8; MAX_TOKEN_BYTES + 2];
     let mut len = 0usize;
     let mut kinds = 0u8;
@@ -223,7 +245,7 @@ pub(crate) fn extract<S: FeatureSink>(
                 fold_leet(token);
             }
             let word = fnv(SEED_WORD, token);
-            let known = sink.known(token, word);
+            let known = sink.known(token_words(buf), len, word);
             if words && !known {
                 sink.feature(bucket_shifted(word, shift));
             }
@@ -260,6 +282,7 @@ pub(crate) fn extract<S: FeatureSink>(
                 }
             }
             sink.end_token();
+            *buf = [0; MAX_TOKEN_BYTES + 2];
         };
     // Bytes, not chars: prompts are mostly ASCII, and only the rare non-ASCII byte pays for
     // decoding a char.

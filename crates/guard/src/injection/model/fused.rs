@@ -4,7 +4,7 @@
 //! same integer sums as the matching loop over a [`super::FeatureBag`].
 
 use super::{Accumulator, LinearModel, MAX_HEADS, PACKED_OFFSET};
-use crate::injection::features::{FeatureSink, MAX_TOKEN_BYTES, MAX_TOKEN_FEATURES};
+use crate::injection::features::{FeatureSink, MAX_TOKEN_FEATURES, TokenWords};
 
 /// A one-head model's weights summed per token as the features arrive (the fused form of
 /// [`LinearModel::sum_single`]), with a memo of recent tokens.
@@ -34,7 +34,7 @@ const MEMO_SLOTS: usize = 256;
 /// A remembered token: its bytes (zero-padded), length, and its own sum and count.
 #[derive(Clone, Copy)]
 struct Memo {
-    token: [u8; MAX_TOKEN_BYTES],
+    token: TokenWords,
     len: usize,
     sum: i32,
     count: u32,
@@ -43,7 +43,7 @@ struct Memo {
 impl Memo {
     /// An empty slot: no token has length 0.
     const EMPTY: Self = Self {
-        token: [0; MAX_TOKEN_BYTES],
+        token: [0; 3],
         len: 0,
         sum: 0,
         count: 0,
@@ -79,22 +79,19 @@ impl FeatureSink for SingleSink<'_> {
     }
 
     #[inline]
-    fn known(&mut self, token: &[u8], word: u64) -> bool {
+    fn known(&mut self, token: TokenWords, len: usize, word: u64) -> bool {
         let index = (word >> 56) as usize % MEMO_SLOTS;
-        let mut padded = [0u8; MAX_TOKEN_BYTES];
-        if let Some(dst) = padded.get_mut(..token.len()) {
-            dst.copy_from_slice(token);
-        }
         let Some(memo) = self.memo.get_mut(index) else {
             return false;
         };
-        if memo.len == token.len() && memo.token == padded {
+        let [a, b, c] = memo.token;
+        if memo.len == len && (a ^ token[0]) | (b ^ token[1]) | (c ^ token[2]) == 0 {
             (self.own, self.own_count) = (memo.sum, memo.count);
             self.slot = None;
             return true;
         }
         // Overwritten now, filled in at the end of the token.
-        (memo.token, memo.len) = (padded, token.len());
+        (memo.token, memo.len) = (token, len);
         self.slot = Some(index);
         false
     }
