@@ -104,6 +104,38 @@ pub struct AdminCredential {
     pub created_at: DateTime<Utc>,
 }
 
+/// An admin credential as listed: everything but its hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AdminEntry {
+    /// Stable id, e.g. `adm_…`.
+    pub id: String,
+    /// Who or what it belongs to.
+    pub name: String,
+    /// Role bound to it, e.g. `owner`.
+    pub role: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of [`AdminStore::revoke_admin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRevocation {
+    /// Revoked now: it no longer opens the admin plane.
+    Revoked,
+    /// No credential has that id.
+    NotFound,
+    /// It was revoked before.
+    AlreadyRevoked,
+    /// It is the last active owner credential: revoking it would lock every owner out
+    /// (nobody could make an owner again), so it stays.
+    LastOwner,
+}
+
+/// The role that may do everything on the admin plane, and of which one must remain.
+pub const OWNER_ROLE: &str = "owner";
+
 /// Admin credential persistence.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -113,6 +145,28 @@ pub trait AdminStore: Send + Sync {
     async fn active_admin_count(&self) -> Result<u64>;
     /// The active (not revoked) credential with this HMAC.
     async fn admin_by_hash(&self, hash: &KeyHash) -> Result<Option<AdminCredential>>;
+    /// Every admin credential, revoked ones included, oldest first.
+    async fn list_admins(&self) -> Result<Vec<AdminEntry>>;
+    /// Revoke credential `id` as of `at`, unless it is the last active [`OWNER_ROLE`]
+    /// credential; atomic against concurrent revocations, so two owners revoking each other
+    /// cannot leave none.
+    async fn revoke_admin(&self, id: &str, at: DateTime<Utc>) -> Result<AdminRevocation>;
+}
+
+/// The conditional update behind [`AdminStore::revoke_admin`] (`?1`/`$1` the time, `?2`/`$2`
+/// the id): it revokes an active credential unless it is the last active owner.
+pub(crate) const REVOKE_ADMIN_SQL: &str = "UPDATE admin_credentials SET revoked_at = $1
+     WHERE id = $2 AND revoked_at IS NULL
+       AND (role <> 'owner'
+            OR (SELECT COUNT(*) FROM admin_credentials WHERE role = 'owner' AND revoked_at IS NULL) > 1)";
+
+/// Why [`REVOKE_ADMIN_SQL`] changed nothing, from the credential's row (`None`: no such id).
+pub(crate) fn unrevoked_reason(revoked: Option<Option<i64>>) -> AdminRevocation {
+    match revoked {
+        None => AdminRevocation::NotFound,
+        Some(Some(_)) => AdminRevocation::AlreadyRevoked,
+        Some(None) => AdminRevocation::LastOwner,
+    }
 }
 
 /// Everything the gateway and CLI need from persistence, as one cloneable handle.

@@ -26,7 +26,8 @@ use sqlx::{ConnectOptions, Connection, PgPool, Row};
 use crate::class::DataClass;
 use crate::key::{Environment, KeyHash, KeyRecord};
 use crate::{
-    AdminCredential, AdminStore, KeyStore, Result, SecretStore, StoreError, from_millis, to_millis,
+    AdminCredential, AdminEntry, AdminRevocation, AdminStore, KeyStore, REVOKE_ADMIN_SQL, Result,
+    SecretStore, StoreError, from_millis, to_millis, unrevoked_reason,
 };
 
 /// Longest schema name accepted by [`PgOptions::schema`] (Postgres's identifier limit).
@@ -359,6 +360,52 @@ impl AdminStore for PgStore {
             })
         })
         .transpose()
+    }
+
+    async fn list_admins(&self) -> Result<Vec<AdminEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, created_at, revoked_at FROM admin_credentials ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminEntry {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: r.try_get("role")?,
+                    created_at: from_millis(r.try_get("created_at")?),
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_admin(&self, id: &str, at: DateTime<Utc>) -> Result<AdminRevocation> {
+        // Under READ COMMITTED two revocations of two owners would each count two owners and
+        // both go through; locking the active owners' rows first makes the second wait for
+        // the first and then count what is left.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM admin_credentials WHERE role = 'owner' AND revoked_at IS NULL FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await?;
+        let done = sqlx::query(REVOKE_ADMIN_SQL)
+            .bind(to_millis(at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let outcome = if done.rows_affected() > 0 {
+            AdminRevocation::Revoked
+        } else {
+            let row: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT revoked_at FROM admin_credentials WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            unrevoked_reason(row)
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
 

@@ -22,7 +22,8 @@ use sqlx::{Row, SqlitePool};
 use crate::class::DataClass;
 use crate::key::{Environment, KeyHash, KeyRecord};
 use crate::{
-    AdminCredential, AdminStore, KeyStore, Result, SecretStore, StoreError, from_millis, to_millis,
+    AdminCredential, AdminEntry, AdminRevocation, AdminStore, KeyStore, REVOKE_ADMIN_SQL, Result,
+    SecretStore, StoreError, from_millis, to_millis, unrevoked_reason,
 };
 
 /// SQLite implementation of every store trait.
@@ -313,6 +314,44 @@ impl AdminStore for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn list_admins(&self) -> Result<Vec<AdminEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, created_at, revoked_at FROM admin_credentials ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminEntry {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: r.try_get("role")?,
+                    created_at: from_millis(r.try_get("created_at")?),
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_admin(&self, id: &str, at: DateTime<Utc>) -> Result<AdminRevocation> {
+        // One statement: SQLite runs it under the write lock, so the owner count it reads
+        // cannot change before it writes.
+        let done = sqlx::query(REVOKE_ADMIN_SQL)
+            .bind(to_millis(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() > 0 {
+            return Ok(AdminRevocation::Revoked);
+        }
+        let row: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM admin_credentials WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(unrevoked_reason(row))
     }
 }
 

@@ -22,7 +22,7 @@ use tollgate_store::class::DataClass;
 use tollgate_store::key::{Environment, KeyHasher, KeyRecord, KeyState, VirtualKey};
 use tollgate_store::keystore::Keystore;
 use tollgate_store::master::MasterKey;
-use tollgate_store::{AdminCredential, Store, StoreError};
+use tollgate_store::{AdminCredential, AdminRevocation, Store, StoreError};
 
 use backend::{Arg, TestDb, on_each_backend};
 
@@ -34,6 +34,8 @@ on_each_backend!(
     touching_keys_keeps_the_latest_use,
     keystore_round_trip_and_tamper_detection,
     admin_credentials_are_found_by_hash_until_revoked,
+    admin_credentials_are_listed_and_revoked_but_the_last_owner_stays,
+    two_owners_revoking_each_other_at_once_leave_one,
     corrupt_rows_are_errors_not_panics,
     a_store_location_opens_the_same_database,
     kill_switches_are_set_replaced_listed_and_cleared,
@@ -338,6 +340,110 @@ async fn admin_credentials_are_found_by_hash_until_revoked(db: TestDb) {
     .await;
     assert_eq!(admins.active_admin_count().await.unwrap(), 0);
     assert_eq!(admins.admin_by_hash(&cred.hash).await.unwrap(), None);
+}
+
+fn admin(id: &str, role: &str, hasher: &KeyHasher, at_ms: i64) -> AdminCredential {
+    AdminCredential {
+        id: id.into(),
+        hash: hasher.hash_text(&format!("tga_secret_{id}")),
+        name: format!("person {id}"),
+        role: role.into(),
+        created_at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap(),
+    }
+}
+
+async fn admin_credentials_are_listed_and_revoked_but_the_last_owner_stays(db: TestDb) {
+    let admins = &db.store.admins;
+    let hasher = KeyHasher::new([4; 32]);
+    assert!(admins.list_admins().await.unwrap().is_empty());
+    let owner = admin("adm_a", "owner", &hasher, 1_000);
+    let auditor = admin("adm_b", "auditor", &hasher, 2_000);
+    admins.insert_admin(&auditor).await.unwrap();
+    admins.insert_admin(&owner).await.unwrap();
+    let list = admins.list_admins().await.unwrap();
+    let ids: Vec<&str> = list.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["adm_a", "adm_b"], "oldest first");
+    assert_eq!(list[1].role, "auditor");
+    assert_eq!(list[1].name, "person adm_b");
+    assert_eq!(list[1].created_at, auditor.created_at);
+    assert!(list.iter().all(|a| a.revoked_at.is_none()));
+
+    let at = chrono::DateTime::from_timestamp_millis(5_000).unwrap();
+    let revoke = |id: &'static str| admins.revoke_admin(id, at);
+    assert_eq!(revoke("adm_b").await.unwrap(), AdminRevocation::Revoked);
+    assert_eq!(
+        revoke("adm_b").await.unwrap(),
+        AdminRevocation::AlreadyRevoked
+    );
+    assert_eq!(
+        revoke("adm_nobody").await.unwrap(),
+        AdminRevocation::NotFound
+    );
+    assert_eq!(admins.admin_by_hash(&auditor.hash).await.unwrap(), None);
+    // The only owner cannot be revoked: nobody could make an owner again.
+    assert_eq!(revoke("adm_a").await.unwrap(), AdminRevocation::LastOwner);
+    assert_eq!(
+        admins.admin_by_hash(&owner.hash).await.unwrap(),
+        Some(owner.clone())
+    );
+    // A revoked owner does not count as the second one.
+    let gone = admin("adm_c", "owner", &hasher, 3_000);
+    admins.insert_admin(&gone).await.unwrap();
+    assert_eq!(revoke("adm_c").await.unwrap(), AdminRevocation::Revoked);
+    assert_eq!(revoke("adm_a").await.unwrap(), AdminRevocation::LastOwner);
+    // With a second active owner, the first may go.
+    admins
+        .insert_admin(&admin("adm_d", "owner", &hasher, 4_000))
+        .await
+        .unwrap();
+    assert_eq!(revoke("adm_a").await.unwrap(), AdminRevocation::Revoked);
+    let list = admins.list_admins().await.unwrap();
+    let revoked: Vec<&str> = list
+        .iter()
+        .filter(|a| a.revoked_at == Some(at))
+        .map(|a| a.id.as_str())
+        .collect();
+    assert_eq!(revoked, ["adm_a", "adm_b", "adm_c"]);
+    assert_eq!(admins.active_admin_count().await.unwrap(), 1);
+}
+
+async fn two_owners_revoking_each_other_at_once_leave_one(db: TestDb) {
+    let admins = &db.store.admins;
+    let hasher = KeyHasher::new([4; 32]);
+    for round in 0..20 {
+        let (a, b) = (format!("adm_x{round}"), format!("adm_y{round}"));
+        admins
+            .insert_admin(&admin(&a, "owner", &hasher, 1_000))
+            .await
+            .unwrap();
+        admins
+            .insert_admin(&admin(&b, "owner", &hasher, 1_000))
+            .await
+            .unwrap();
+        let at = tollgate_store::now();
+        let (ra, rb) = tokio::join!(admins.revoke_admin(&a, at), admins.revoke_admin(&b, at));
+        let mut outcomes = [ra.unwrap(), rb.unwrap()];
+        outcomes.sort_by_key(|o| *o == AdminRevocation::Revoked);
+        assert_eq!(
+            outcomes,
+            [AdminRevocation::LastOwner, AdminRevocation::Revoked],
+            "round {round}"
+        );
+        let active: Vec<_> = admins
+            .list_admins()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|x| x.role == "owner" && x.revoked_at.is_none())
+            .collect();
+        assert_eq!(active.len(), 1, "round {round}");
+        // Leave the next round with no owner of this round's making.
+        db.exec(
+            "UPDATE admin_credentials SET revoked_at = 1 WHERE id = ?",
+            &[Arg::Text(&active[0].id)],
+        )
+        .await;
+    }
 }
 
 /// Rows altered behind the store's back (wrong-length hashes, unknown names, negative
