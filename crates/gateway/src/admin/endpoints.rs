@@ -63,6 +63,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "GET",
+        path: "/admin/v1/admins",
+        permission: Permission::AdminsManage,
+        summary: "Admin credentials with their roles and state (never the credentials)",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/admin/v1/admins/{id}/revoke",
+        permission: Permission::AdminsManage,
+        summary: "Revoke an admin credential at once; only an owner revokes an owner, and the last active owner stays",
+    },
+    Endpoint {
+        method: "GET",
         path: "/admin/v1/providers",
         permission: Permission::ModelsRead,
         summary: "Providers and routes",

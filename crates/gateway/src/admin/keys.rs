@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tollgate_store::key::{Environment, KeyRecord, KeyState, VirtualKey};
 
 use super::rbac::Permission;
-use super::{AppState, authorize, error, parse_body, record};
+use super::{AppState, authorize, error, parse_body, record, unavailable};
 
 /// Grace period of a rotation unless the body names one.
 pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -28,14 +28,6 @@ pub(super) fn router() -> axum::Router<AppState> {
         .route("/admin/v1/keys/{id}", get(show_key))
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
         .route("/admin/v1/keys/{id}/rotate", post(rotate_key))
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        e.to_string(),
-    )
 }
 
 pub(super) fn key_json(k: &KeyRecord) -> Value {

@@ -16,6 +16,7 @@ macro_rules! or_respond {
     };
 }
 
+mod admins;
 mod audit;
 mod endpoints;
 mod keys;
@@ -29,7 +30,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -48,7 +49,6 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
         .route("/admin/v1/whoami", get(whoami))
-        .route("/admin/v1/admins", post(create_admin))
         .route("/admin/v1/providers", get(providers))
         .route("/admin/v1/audit/requests/{id}", get(audit_request))
         .route("/admin/v1/audit/verify", get(audit_verify))
@@ -62,10 +62,20 @@ pub fn router() -> axum::Router<AppState> {
             "/admin/v1/killswitches/{kind}/{target}",
             delete(clear_switch),
         )
+        .merge(admins::router())
         .merge(keys::router())
         .merge(prompts::router())
         .merge(audit::router())
         .merge(review::router())
+}
+
+/// The store could not be reached: 503, with the store's error (never a secret).
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        e.to_string(),
+    )
 }
 
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
@@ -273,83 +283,6 @@ async fn whoami(State(gw): State<AppState>, headers: HeaderMap) -> Response {
         }
         Err(resp) => resp,
     }
-}
-
-/// Body of `POST /admin/v1/admins`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewAdmin {
-    name: String,
-    role: String,
-}
-
-async fn create_admin(
-    State(gw): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let (who, who_role) =
-        or_respond!(authorize(&gw, &headers, Permission::AdminsManage, "admins.create").await);
-    let req: NewAdmin = or_respond!(parse_body(&body));
-    let Some(role) = Role::parse(&req.role).filter(|r| *r != Role::App) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "role must be one of owner, admin, model-admin, prompt-engineer, approver, data-steward, auditor, incident-responder",
-        );
-    };
-    // Only an owner makes owners: an admin cannot raise anyone above itself.
-    if role == Role::Owner && who_role != Role::Owner {
-        record(
-            &gw,
-            "admins.create",
-            &who.id,
-            None,
-            "denied",
-            json!({"role": "owner"}),
-        );
-        return error(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "only an owner may create an owner",
-        );
-    }
-    let secret = tollgate_store::key::new_admin_credential();
-    let cred = AdminCredential {
-        id: format!("adm_{}", tollgate_store::key::random_base62(16)),
-        hash: gw
-            .auth
-            .hasher()
-            .hash_text(secrecy::ExposeSecret::expose_secret(&secret)),
-        name: req.name,
-        role: role.as_str().to_owned(),
-        created_at: tollgate_store::now(),
-    };
-    if let Err(e) = gw.store.admins.insert_admin(&cred).await {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        );
-    }
-    record(
-        &gw,
-        "admins.create",
-        &who.id,
-        Some(&cred.id),
-        "ok",
-        json!({"role": role.as_str()}),
-    );
-    (
-        StatusCode::CREATED,
-        Json(json!({
-            "id": cred.id,
-            "role": role.as_str(),
-            "credential": secrecy::ExposeSecret::expose_secret(&secret),
-            "note": "the credential is shown only this once",
-        })),
-    )
-        .into_response()
 }
 
 async fn providers(State(gw): State<AppState>, headers: HeaderMap) -> Response {

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tollgate_store::prompt::PromptEnv;
 
 use super::rbac::Permission;
-use super::{AppState, authorize, error, parse_body, record};
+use super::{AppState, authorize, error, parse_body, record, unavailable};
 use crate::prompt::{self, Prompt, deployed_version};
 use crate::rollout::{RouteSpec, STORE_PREFIX};
 use crate::versioning::{self, DiffError, EvalError, Pushed};
@@ -94,14 +94,6 @@ pub(super) fn router() -> axum::Router<AppState> {
                     post(move |s, h, p, b| rollback(s, h, p, b, kind)),
                 )
         })
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        e.to_string(),
-    )
 }
 
 fn no_prompt(kind: Kind, name: &str) -> Response {

@@ -249,3 +249,136 @@ async fn the_openapi_document_lists_every_endpoint_and_its_roles() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn admin_credentials_are_listed_and_revoked_and_the_last_owner_cannot_be() {
+    let h = Harness::start().await;
+    let owner = credential(&h, Role::Owner).await;
+    let admin = credential(&h, Role::Admin).await;
+    let call = |method: Method, path: String, token: String| {
+        let rb = h
+            .client
+            .request(method, format!("{}{path}", h.url))
+            .bearer_auth(token);
+        async move {
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let list = || call(Method::GET, "/admin/v1/admins".into(), admin.clone());
+    let revoke = |id: &str, token: &str| {
+        call(
+            Method::POST,
+            format!("/admin/v1/admins/{id}/revoke"),
+            token.to_owned(),
+        )
+    };
+    // An admin issues an auditor's credential; the list shows roles and states, never a
+    // credential.
+    let r = h
+        .client
+        .post(format!("{}/admin/v1/admins", h.url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Ada (audit)", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let auditor = created["credential"].as_str().unwrap().to_owned();
+    let auditor_id = created["id"].as_str().unwrap().to_owned();
+    let (status, listed) = list().await;
+    assert_eq!(status, 200);
+    let admins = listed["admins"].as_array().unwrap();
+    assert_eq!(admins.len(), 3);
+    let row = admins
+        .iter()
+        .find(|a| a["id"] == auditor_id.as_str())
+        .unwrap();
+    assert_eq!(row["role"], "auditor");
+    assert_eq!(row["name"], "Ada (audit)");
+    assert_eq!(row["state"], "active");
+    assert!(
+        !listed.to_string().contains(&auditor),
+        "never the credential"
+    );
+    let owner_id = admins.iter().find(|a| a["role"] == "owner").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let whoami = |token: String| call(Method::GET, "/admin/v1/whoami".into(), token);
+    assert_eq!(whoami(auditor.clone()).await.0, 200);
+
+    // Revoked, the credential stops working at once.
+    assert_eq!(revoke(&auditor_id, &admin).await.0, 200);
+    assert_eq!(whoami(auditor.clone()).await.0, 401);
+    let (status, body) = revoke(&auditor_id, &admin).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(revoke("adm_nobody", &admin).await.0, 404);
+    let (_, listed) = list().await;
+    assert!(
+        listed["admins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == auditor_id.as_str() && a["state"] == "revoked")
+    );
+
+    // An admin cannot revoke an owner; the only owner cannot revoke itself.
+    assert_eq!(revoke(&owner_id, &admin).await.0, 403);
+    let (status, body) = revoke(&owner_id, &owner).await;
+    assert_eq!(status, 409);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("last active owner"),
+        "{body}"
+    );
+    assert_eq!(whoami(owner.clone()).await.0, 200);
+    // With a second owner it can.
+    let r = h
+        .client
+        .post(format!("{}/admin/v1/admins", h.url))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "second owner", "role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(revoke(&owner_id, &owner).await.0, 200);
+    assert_eq!(whoami(owner.clone()).await.0, 401);
+
+    // Bad input is a clear 400.
+    let r = h
+        .client
+        .post(format!("{}/admin/v1/admins", h.url))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "  ", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Every step is in the audit trail, refusals included.
+    h.gw.audit.flush().await;
+    let recs =
+        h.gw.store
+            .audit
+            .records_between(
+                chrono::Utc::now() - chrono::Duration::minutes(10),
+                chrono::Utc::now() + chrono::Duration::minutes(1),
+                None,
+                100_000,
+            )
+            .await
+            .unwrap();
+    let revokes: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.body.contains("\"action\":\"admins.revoke\""))
+        .map(|r| r.body.as_str())
+        .collect();
+    assert_eq!(revokes.len(), 6, "{revokes:#?}");
+    assert!(revokes.iter().any(|b| b.contains("last owner")));
+}
