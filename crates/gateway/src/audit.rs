@@ -600,6 +600,14 @@ impl Writer {
                         w.retry().await;
                     }
                     w.checkpoint().await;
+                    // The process may exit without dropping the store (which settles too):
+                    // leave nothing staged behind a stopped gateway. A failure only delays
+                    // it: staged records are durable, and the next open settles them.
+                    if stop.is_some()
+                        && let Err(e) = w.store.settle().await
+                    {
+                        tracing::warn!(error = %e, "settling staged audit records at shutdown failed; the next open settles them");
+                    }
                 } else if sign {
                     w.checkpoint().await;
                 }

@@ -368,3 +368,33 @@ async fn fail_open_serves_and_catches_up_when_the_store_returns() {
     }
     assert!(all, "queued records are written once the store is back");
 }
+
+// Regression: a stopped gateway left its last lone records in `audit_staged` when the process
+// exited without dropping the store, so tools reading the file directly missed them.
+#[tokio::test]
+async fn a_stopped_auditor_leaves_nothing_staged_in_the_file() {
+    let h = Harness::start().await;
+    for i in 0..3 {
+        let r = h
+            .post("/v1/chat/completions", &user("gpt", &format!("lone {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // Spaced out, so that each request commits its own record (the staged path).
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    h.gw.audit.shutdown().await;
+    let mut db = raw(&h).await;
+    let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_staged")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(staged, 0);
+    let filed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_records WHERE kind = 'request'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert!(filed >= 3, "{filed}");
+}

@@ -408,6 +408,13 @@ pub trait AuditStore: Send + Sync {
     ) -> Option<Result<ChainPos>> {
         None
     }
+    /// File every record staged by [`Self::append_one_blocking`] into the trail's tables now:
+    /// what a writer does when it stops, so that a stopped gateway leaves its file complete
+    /// for tools that read it directly. (Readers of this store never need it: they settle
+    /// first.) Backends that stage nothing do nothing.
+    async fn settle(&self) -> Result<()> {
+        Ok(())
+    }
     /// The head row of a chain (what the writer last committed).
     async fn head(&self, instance: &str) -> Result<Option<ChainPos>>;
     /// Every instance that has a chain.

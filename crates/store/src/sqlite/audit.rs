@@ -86,6 +86,10 @@ impl AuditStore for SqliteStore {
         Some(self.appender.stage_direct(instance, record, mac_key))
     }
 
+    async fn settle(&self) -> Result<()> {
+        self.settle_staged().await
+    }
+
     async fn head(&self, instance: &str) -> Result<Option<ChainPos>> {
         self.settle_staged().await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_heads WHERE instance = ?")
