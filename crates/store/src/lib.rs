@@ -119,6 +119,20 @@ pub struct AdminEntry {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl AdminEntry {
+    /// The entry as the admin API and the CLI show it, with its `state` (`active` or
+    /// `revoked`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["state"] = serde_json::Value::from(if self.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        });
+        v
+    }
+}
+
 /// The outcome of [`AdminStore::revoke_admin`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminRevocation {

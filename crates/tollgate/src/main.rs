@@ -21,6 +21,7 @@
 //! error. A closed stdout (`tollgate keys list | head`) is not an error.
 
 mod admin_client;
+mod admins;
 mod audit;
 mod budgets;
 mod guard;
@@ -66,6 +67,9 @@ enum Command {
     /// Manage virtual keys (AC-2).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Issue, list and revoke admin credentials, each bound to one role (AC-3).
+    #[command(subcommand)]
+    Admins(admins::AdminsCommand),
     /// Manage provider credentials in the embedded keystore (AC-1).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(&cli.global, args).await,
             Command::Init { dir } => init::run(&cli.global, dir).await,
             Command::Keys(cmd) => keys::run(&cli.global, cmd).await,
+            Command::Admins(cmd) => admins::run(&cli.global, cmd).await,
             Command::Secrets(cmd) => secrets::run(&cli.global, cmd).await,
             Command::Providers(args) => providers::run(&cli.global, &args),
             Command::Audit(cmd) => audit::run(&cli.global, cmd).await,

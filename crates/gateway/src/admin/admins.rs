@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
-use tollgate_store::{AdminCredential, AdminRevocation, OWNER_ROLE};
+use tollgate_store::{AdminCredential, AdminEntry, AdminRevocation, OWNER_ROLE};
 
 use super::rbac::{Permission, Role};
 use super::{AppState, authorize, error, parse_body, record, unavailable};
@@ -120,19 +120,7 @@ async fn list_admins(State(gw): State<AppState>, headers: HeaderMap) -> Response
                 "ok",
                 json!({"count": list.len()}),
             );
-            let admins: Vec<_> = list
-                .iter()
-                .map(|a| {
-                    json!({
-                        "id": a.id,
-                        "name": a.name,
-                        "role": a.role,
-                        "created_at": a.created_at,
-                        "revoked_at": a.revoked_at,
-                        "state": if a.revoked_at.is_some() { "revoked" } else { "active" },
-                    })
-                })
-                .collect();
+            let admins: Vec<_> = list.iter().map(AdminEntry::to_json).collect();
             Json(json!({"admins": admins})).into_response()
         }
         Err(e) => unavailable(e),

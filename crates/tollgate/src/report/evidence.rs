@@ -101,6 +101,10 @@ pub struct StoreFacts {
     pub key_roles: BTreeMap<String, usize>,
     /// Admin credentials not revoked.
     pub admin_credentials: u64,
+    /// Admin credentials not revoked, by role.
+    pub admin_roles: BTreeMap<String, u64>,
+    /// Admin credentials revoked (people who left, leaked credentials).
+    pub admins_revoked: u64,
     /// `audit verify`.
     pub verify: Option<VerifyReport>,
     /// Why verification could not run.
@@ -135,6 +139,8 @@ impl StoreFacts {
             active_keys: BTreeMap::new(),
             key_roles: BTreeMap::new(),
             admin_credentials,
+            admin_roles: BTreeMap::new(),
+            admins_revoked: 0,
             verify: None,
             verify_error: None,
             oldest_payloads: Vec::new(),
@@ -295,6 +301,13 @@ async fn gather_store(
             .context("reading keys")?,
         store.admins.active_admin_count().await?,
     );
+    for a in store.admins.list_admins().await? {
+        if a.revoked_at.is_some() {
+            facts.admins_revoked += 1;
+        } else {
+            *facts.admin_roles.entry(a.role).or_default() += 1;
+        }
+    }
     for k in store.keys.list_keys().await? {
         if k.state(now) != tollgate_store::key::KeyState::Active {
             continue;

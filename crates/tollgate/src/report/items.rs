@@ -348,7 +348,12 @@ fn ac3(f: &Facts) -> Item {
     let Some(s) = store(f, &mut item) else {
         return item;
     };
-    item.fact(format!("admin credentials: {}", s.admin_credentials));
+    item.fact(format!(
+        "admin credentials: {} active ({}), {} revoked; `tollgate admins list` names them",
+        s.admin_credentials,
+        counts(&s.admin_roles),
+        s.admins_revoked
+    ));
     let roles: BTreeMap<&String, u64> = s.key_roles.iter().map(|(k, n)| (k, *n as u64)).collect();
     item.fact(format!("virtual keys bound to a role: {}", counts(&roles)));
     item.fact(format!(

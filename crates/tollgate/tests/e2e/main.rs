@@ -9,6 +9,7 @@
     reason = "tests"
 )]
 
+mod admins;
 mod audit;
 mod budgets;
 mod cli;

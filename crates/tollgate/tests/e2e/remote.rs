@@ -17,7 +17,7 @@ use crate::server::{BIN, Server, create_key};
 
 /// `tollgate --gateway URL --admin-key CRED ARGS…` run from an empty directory, so nothing
 /// but the admin API can serve it: (exit code, stdout, stderr).
-fn remote(url: &str, cred: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn remote(url: &str, cred: &str, args: &[&str]) -> (i32, String, String) {
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
         .current_dir(empty.path())
@@ -70,7 +70,7 @@ async fn wait_status(url: &str, key: &str, want: u16) {
     }
 }
 
-fn json_of(out: &str) -> Value {
+pub(crate) fn json_of(out: &str) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
