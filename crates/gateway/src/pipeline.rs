@@ -391,7 +391,7 @@ async fn chat(
                 expect,
                 route: route.clone(),
                 headers: headers.clone(),
-                request: request.clone(),
+                request: Some(request.clone()),
                 masker: masker.clone(),
                 check_state: check_state.clone(),
                 restore,
@@ -488,7 +488,8 @@ async fn input_stages(
     // The review sample (MI-4) keeps the prompt exactly as it goes upstream, masked by the
     // guards above; the review queue masks it again before it is stored.
     if gw.reviews.sample(&route.alias) {
-        ctx.review_prompt = Some(crate::review::cut(&request.prompt_text(), gw.reviews.window_chars()).0);
+        ctx.review_prompt =
+            Some(crate::review::cut(&request.prompt_text(), gw.reviews.window_chars()).0);
     }
     if gw.config.logging.log_payloads {
         ctx.prompt = Some(request.prompt_text());

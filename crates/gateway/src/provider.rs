@@ -346,9 +346,7 @@ pub fn echo_completion(body: &Value, request: &CompletionRequest) -> Value {
 /// `[DONE]`).
 pub fn echo_completion_stream(body: &Value, request: &CompletionRequest) -> Vec<SseEvent> {
     let full = echo_completion(body, request);
-    let head = |choices: Value| {
-        json!({"id": full["id"], "object": "text_completion", "created": full["created"], "model": full["model"], "choices": choices})
-    };
+    let head = |choices: Value| json!({"id": full["id"], "object": "text_completion", "created": full["created"], "model": full["model"], "choices": choices});
     let mut out = Vec::new();
     for (i, c) in full["choices"].as_array().into_iter().flatten().enumerate() {
         let text = c["text"].as_str().unwrap_or_default();

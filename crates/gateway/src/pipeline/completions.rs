@@ -15,7 +15,11 @@
 //!   mixed route such targets are skipped like any target that cannot serve the call;
 //! - a text prompt has no system prompt, so the system-prompt canary and spotlighting are
 //!   not inserted (they would change the text the model continues); every other output
-//!   check runs.
+//!   check runs;
+//! - an answer failing the route's JSON Schema (or a `response_format`, which vLLM accepts
+//!   here) cannot be re-asked, as there is no conversation to add the problem to: it gets
+//!   the route's fallback message where `on_invalid` allows one, else it is refused. A
+//!   streamed one is held (bounded, as for chat) and refused with an error event.
 
 use super::*;
 use crate::provider::{echo_completion, echo_completion_stream};
@@ -36,10 +40,11 @@ impl Call for CompletionCall<'_> {
 
     fn echo(&self, body: &Value, _target: &Target) -> Reply {
         if self.request.stream {
-            let bytes: Vec<Result<Bytes, GatewayError>> = echo_completion_stream(body, self.request)
-                .iter()
-                .map(|e| Ok(e.encode()))
-                .collect();
+            let bytes: Vec<Result<Bytes, GatewayError>> =
+                echo_completion_stream(body, self.request)
+                    .iter()
+                    .map(|e| Ok(e.encode()))
+                    .collect();
             Reply::Stream(Box::pin(futures_util::stream::iter(bytes)))
         } else {
             Reply::Json(echo_completion(body, self.request))
@@ -151,6 +156,16 @@ pub async fn completions(State(gw): State<AppState>, headers: HeaderMap, body: B
         Ok(x) => x,
         Err(e) => return reject(&gw, ctx, e),
     };
+    // What a structured answer must satisfy (MG-1); a malformed schema is the caller's error.
+    let expect = match schema::expectation(
+        WireFormat::OpenAi,
+        &request.body,
+        route.guards.checks.output.json_schema.as_ref(),
+    ) {
+        Ok(e) => e,
+        Err(msg) => return reject(&gw, ctx, GatewayError::bad_request(msg)),
+    };
+    let fallback = route.guards.checks.output.fallback_message.clone();
     let (reply, target) = match upstream::call(
         &gw,
         &route,
@@ -163,6 +178,18 @@ pub async fn completions(State(gw): State<AppState>, headers: HeaderMap, body: B
     .await
     {
         Ok(x) => x,
+        // Every target failed: the route's safe answer, if it has one (MG-3).
+        Err(e) if e.fault == crate::error::Fault::Upstream && !request.stream => {
+            match fallback.as_deref() {
+                Some(message) => {
+                    ctx.checks.output.push("fallback");
+                    ctx.error_class = Some(e.class());
+                    ctx.error = Some(e.message.clone());
+                    return safe_answer(&gw, ctx, &request.model, message);
+                }
+                None => return reject(&gw, ctx, e),
+            }
+        }
         Err(e) => return reject(&gw, ctx, e),
     };
     let prompt = request.prompt_text();
@@ -177,17 +204,70 @@ pub async fn completions(State(gw): State<AppState>, headers: HeaderMap, body: B
     };
     match reply {
         Reply::Json(out) => {
+            if let Some(problem) = expect.as_ref().and_then(|x| invalid_choice(x, &out)) {
+                ctx.checks.output.push("schema");
+                let policy = &route.guards.checks.output;
+                return match fallback.as_deref() {
+                    Some(message) if policy.on_invalid != OnInvalid::Block => {
+                        ctx.checks.output.push("fallback");
+                        safe_answer(&gw, ctx, &request.model, message)
+                    }
+                    _ => {
+                        let e = GatewayError::blocked(
+                            "output",
+                            &format!("an answer failing its JSON schema ({problem})"),
+                        );
+                        reject(&gw, ctx, e)
+                    }
+                };
+            }
             let usage = response::usage(&out, WireFormat::OpenAi);
             let text = response::completion_text(&out, WireFormat::OpenAi);
             answering.respond(&gw, ctx, out, usage, text).await
         }
-        Reply::Stream(bytes) => answering.stream(
-            gw,
-            ctx,
-            bytes,
-            WireFormat::OpenAi,
-            request.include_usage,
-            None,
-        ),
+        Reply::Stream(bytes) => {
+            let structured = expect.map(|expect| stream::Structured {
+                expect,
+                route: route.clone(),
+                headers: headers.clone(),
+                request: None,
+                masker: masker.clone(),
+                check_state: check_state.clone(),
+                restore: answering.restore,
+                fallback,
+            });
+            answering.stream(
+                gw,
+                ctx,
+                bytes,
+                WireFormat::OpenAi,
+                request.include_usage,
+                structured,
+            )
+        }
     }
+}
+
+/// The first problem of a choice's text with the expected structure (each choice is its own
+/// answer), if any.
+fn invalid_choice(expect: &schema::Expectation, out: &Value) -> Option<String> {
+    out.get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|c| schema::check(expect, c.get("text").and_then(Value::as_str)?).err())
+}
+
+/// Answer with the route's safe message, shaped as a text completion.
+fn safe_answer(gw: &AppState, ctx: RequestContext, model: &str, message: &str) -> Response {
+    let out = json!({
+        "id": format!("cmpl-fallback-{}", uuid::Uuid::new_v4().simple()),
+        "object": "text_completion", "created": crate::wire::unix_now(), "model": model,
+        "choices": [{"index": 0, "text": message, "finish_reason": "stop", "logprobs": null}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    });
+    let id = ctx.id.clone();
+    let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
+    ctx.finish(gw);
+    with_request_id(resp, &id)
 }

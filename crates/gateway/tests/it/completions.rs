@@ -146,7 +146,10 @@ async fn pii_is_masked_before_upstream_and_restored_for_the_client() {
     let (s, events) = h
         .stream(
             "/v1/completions",
-            &streamed(completion("chunks", json!("write to| jane.doe@corp.com| now"))),
+            &streamed(completion(
+                "chunks",
+                json!("write to| jane.doe@corp.com| now"),
+            )),
         )
         .await;
     assert_eq!(s, 200);
@@ -167,7 +170,10 @@ async fn every_prompt_of_an_array_is_guarded_and_answered() {
     let (s, v) = h
         .json(
             "/v1/completions",
-            &completion("gpt", json!(["first", "call +1 415 555 0100 or bob@corp.com"])),
+            &completion(
+                "gpt",
+                json!(["first", "call +1 415 555 0100 or bob@corp.com"]),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{v}");
@@ -180,7 +186,10 @@ async fn every_prompt_of_an_array_is_guarded_and_answered() {
     );
     let sent = upstream_completions(&h)[0].body["prompt"].clone();
     assert_eq!(sent[0], "first");
-    assert!(!sent[1].as_str().unwrap().contains("bob@corp.com"), "{sent}");
+    assert!(
+        !sent[1].as_str().unwrap().contains("bob@corp.com"),
+        "{sent}"
+    );
     // Streamed: each choice is guarded and restored on its own channel.
     let (_, events) = h
         .stream(
@@ -189,10 +198,7 @@ async fn every_prompt_of_an_array_is_guarded_and_answered() {
         )
         .await;
     assert_eq!(stream_text(&events, 0), "mock:completion:a b");
-    assert_eq!(
-        stream_text(&events, 1),
-        "mock:completion:mail bob@corp.com"
-    );
+    assert_eq!(stream_text(&events, 1), "mock:completion:mail bob@corp.com");
 }
 
 #[tokio::test]
@@ -230,7 +236,10 @@ async fn output_guards_judge_each_choice_text_whole_and_streamed() {
     let (s, events) = h
         .stream(
             "/v1/completions",
-            &streamed(completion("deny-chunks", json!("all about proj|ect blue|bird"))),
+            &streamed(completion(
+                "deny-chunks",
+                json!("all about proj|ect blue|bird"),
+            )),
         )
         .await;
     assert_eq!(s, 200);
@@ -278,7 +287,10 @@ async fn an_anthropic_route_is_refused_with_a_400_naming_it() {
     assert_eq!(v["choices"][0]["text"], "mock:completion:hi");
     // And the real failure of an OpenAI target is what a client sees, not the skip.
     let (s, v) = h
-        .json("/v1/completions", &completion("fallback-cross", json!("hi")))
+        .json(
+            "/v1/completions",
+            &completion("fallback-cross", json!("hi")),
+        )
         .await;
     assert_eq!(s, 502, "{v}");
 }
@@ -309,8 +321,14 @@ async fn malformed_bodies_are_400_never_500() {
         (json!({"model": "gpt", "prompt": []}), "empty"),
         (json!({"model": "gpt", "prompt": ["ok", null]}), "prompt[1]"),
         (json!({"model": "gpt", "prompt": too_many}), "more than"),
-        (json!({"model": "gpt", "prompt": "x", "stream": "yes"}), "`stream`"),
-        (json!({"model": "gpt", "prompt": "x", "suffix": 1}), "`suffix`"),
+        (
+            json!({"model": "gpt", "prompt": "x", "stream": "yes"}),
+            "`stream`",
+        ),
+        (
+            json!({"model": "gpt", "prompt": "x", "suffix": 1}),
+            "`suffix`",
+        ),
         (json!({"model": "prompt:greeter", "prompt": "x"}), "chat"),
     ] {
         let (s, v) = h.json("/v1/completions", &body).await;
@@ -370,13 +388,66 @@ async fn every_completion_is_audited_with_its_guard_verdicts() {
 async fn the_echo_provider_serves_text_completions_too() {
     let h = Harness::start().await;
     let (s, v) = h
-        .json("/v1/completions", &completion("echo", json!(["one", "two"])))
+        .json(
+            "/v1/completions",
+            &completion("echo", json!(["one", "two"])),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["choices"][1]["text"], "two");
     let (_, events) = h
-        .stream("/v1/completions", &streamed(completion("echo", json!("a b c"))))
+        .stream(
+            "/v1/completions",
+            &streamed(completion("echo", json!("a b c"))),
+        )
         .await;
     assert_eq!(stream_text(&events, 0), "a b c");
     assert_eq!(events.last().unwrap().1, "[DONE]");
+}
+
+#[tokio::test]
+async fn a_routes_schema_and_safe_answer_hold_for_text_completions() {
+    let h = Harness::start().await;
+    // `route-schema` requires JSON with a `country`; the mock's text is no JSON at all, and a
+    // text completion cannot be re-asked: refused, whole or streamed.
+    let (s, v) = h
+        .json("/v1/completions", &completion("route-schema", json!("x")))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "content_filter");
+    assert!(error_message(&v).contains("JSON schema"), "{v}");
+    let (s, events) = h
+        .stream(
+            "/v1/completions",
+            &streamed(completion("route-schema", json!("x"))),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        events.len(),
+        1,
+        "the held answer is never shown: {events:?}"
+    );
+    let last: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(last["error"]["code"], "content_filter", "{last}");
+    // `response_format` (vLLM serves it on text completions too) on a route with
+    // `on_invalid = "fallback"`: the route's message, as a text completion.
+    let mut body = completion("json-fallback", json!("x"));
+    body["response_format"] = json!({"type": "json_object"});
+    let (s, v) = h.json("/v1/completions", &body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(
+        v["choices"][0]["text"],
+        "Sorry, I cannot answer that right now."
+    );
+    // Every target failing: the route's safe answer (MG-3), as for chat.
+    let (s, v) = h
+        .json("/v1/completions", &completion("safe-fallback", json!("x")))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["choices"][0]["text"],
+        "The assistant is unavailable; please try again later."
+    );
 }

@@ -128,6 +128,7 @@ async fn a_well_configured_deployment_passes_and_the_live_probe_is_refused_every
     assert_eq!(ac2["status"], "PASS", "{ac2}");
     for route in [
         "POST /v1/chat/completions",
+        "POST /v1/completions",
         "POST /v1/messages",
         "POST /v1/embeddings",
         "GET /v1/models",
