@@ -16,7 +16,8 @@
 //! Guards (PII, injection, output validation, limits, budgets) slot in as further stages
 //! between route and upstream, and between upstream and respond. The admission stages (caps,
 //! limits, budgets, abuse suspension) live in `admission`, the ops endpoints (`/v1/models`,
-//! health, readiness, metrics) in `ops`.
+//! health, readiness, metrics) in `ops`, and legacy text completions, which pass the same
+//! stages through `Prompted` and the shared answer stages, in `completions`.
 
 use std::sync::Arc;
 

@@ -48,7 +48,10 @@ fn upstream_completions(h: &Harness) -> Vec<tollgate_testkit::Recorded> {
     h.mock
         .requests()
         .into_iter()
-        .filter(|r| r.path.ends_with("/completions") && !r.path.contains("chat"))
+        .filter(|r| {
+            let path = r.path.split('?').next().unwrap_or_default();
+            path.ends_with("/completions") && !path.ends_with("/chat/completions")
+        })
         .collect()
 }
 
@@ -449,5 +452,56 @@ async fn a_routes_schema_and_safe_answer_hold_for_text_completions() {
     assert_eq!(
         v["choices"][0]["text"],
         "The assistant is unavailable; please try again later."
+    );
+}
+
+#[tokio::test]
+async fn limits_reserve_the_legacy_default_of_16_tokens_not_chats_1024() {
+    let h = Harness::start().await;
+    // `tpm` allows 300 tokens a minute. A text completion without `max_tokens` reserves its
+    // prompt (1 token) and the legacy default of 16, not chat's 1024.
+    let r = h
+        .post("/v1/completions", &completion("tpm", json!("hi")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let remaining: u64 = r.headers()["x-ratelimit-remaining-tokens"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((283..300).contains(&remaining), "{remaining}");
+    // An explicit `max_tokens` is reserved as asked: a burst of large asks is refused.
+    let mut body = completion("tpm", json!("hi"));
+    body["max_tokens"] = json!(299);
+    let mut refused = false;
+    for _ in 0..3 {
+        let (s, v) = h.json("/v1/completions", &body).await;
+        if s == 429 {
+            assert!(error_message(&v).contains("tokens per minute"), "{v}");
+            refused = true;
+        }
+    }
+    assert!(
+        refused,
+        "reservations of 300 tokens each must hit the limit"
+    );
+}
+
+#[tokio::test]
+async fn azure_deployments_get_text_completions_on_their_own_path() {
+    let h = Harness::start().await;
+    let (s, v) = h
+        .json("/v1/completions", &completion("azure", json!("hi")))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let sent = upstream_completions(&h);
+    assert!(
+        sent[0]
+            .path
+            .starts_with("/openai/deployments/my-deployment/completions?api-version="),
+        "{}",
+        sent[0].path
     );
 }
