@@ -1,5 +1,6 @@
-//! tollgate's gateway: an OpenAI- and Anthropic-compatible reverse proxy in which every call
-//! is authenticated, routed with fallbacks, recorded and measured.
+//! tollgate's gateway: an OpenAI- and Anthropic-compatible reverse proxy (chat, legacy text
+//! completions, messages, embeddings, models) in which every call is authenticated, routed
+//! with fallbacks, recorded and measured.
 //!
 //! How the pieces compose:
 //! - [`config::Config`] is `tollgate.toml`, validated as a whole;
@@ -75,6 +76,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     // failing audit store shows in /readyz instead of hiding it.
     let data = Router::new()
         .route("/v1/chat/completions", post(pipeline::chat_completions))
+        .route("/v1/completions", post(pipeline::completions))
         .route("/v1/messages", post(pipeline::messages))
         .route("/v1/embeddings", post(pipeline::embeddings))
         .route("/v1/models", get(pipeline::models))

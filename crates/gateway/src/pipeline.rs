@@ -16,7 +16,8 @@
 //! Guards (PII, injection, output validation, limits, budgets) slot in as further stages
 //! between route and upstream, and between upstream and respond. The admission stages (caps,
 //! limits, budgets, abuse suspension) live in `admission`, the ops endpoints (`/v1/models`,
-//! health, readiness, metrics) in `ops`.
+//! health, readiness, metrics) in `ops`, and legacy text completions, which pass the same
+//! stages through `Prompted` and the shared answer stages, in `completions`.
 
 use std::sync::Arc;
 
@@ -32,9 +33,11 @@ use tollgate_guard::mask::Masker;
 
 use crate::context::RequestContext;
 use crate::error::GatewayError;
-use crate::guards::checks::{LeakAction, OnInvalid, RequestChecks, StreamChecker};
+use crate::guards::checks::{
+    CheckReport, Checks, LeakAction, OnInvalid, RequestChecks, StreamChecker,
+};
 use crate::guards::schema;
-use crate::guards::{StreamOutputGuard, restore_json};
+use crate::guards::{GuardSet, InputReport, StreamOutputGuard, restore_json};
 use crate::provider::{Endpoint, echo_chat, echo_chat_stream, echo_embeddings};
 use crate::state::{Gateway, Route, Target};
 use crate::upstream::{self, Call, Reply};
@@ -43,11 +46,13 @@ use crate::wire::stream::StreamTranslator;
 use crate::wire::{WireFormat, response};
 
 mod admission;
+mod completions;
 mod ops;
 mod stream;
 
 pub use admission::DEFAULT_RESERVED_OUTPUT_TOKENS;
-use admission::{budget, check_caps, count_abuse, limit};
+use admission::{admit, count_abuse};
+pub use completions::completions;
 pub use ops::{fallback, healthz, metrics, models, readyz};
 
 /// Shared state type of the router.
@@ -265,90 +270,28 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
-    let limited = match check_caps(&route.limits.caps, &request.body, body_len) {
-        Ok(()) => {
-            limit(&gw, &mut ctx, &key, &route, || {
-                let out = ["max_tokens", "max_completion_tokens"]
-                    .iter()
-                    .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
-                    .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
-                tollgate_guard::tokens::estimate(&request.prompt_text()) + out
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = limited {
-        return reject(&gw, ctx, e);
-    }
     let max_out = ["max_tokens", "max_completion_tokens"]
         .iter()
         .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
         .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
-    if let Err(e) = budget(
+    let prompt_tokens = || tollgate_guard::tokens::estimate(&request.prompt_text());
+    if let Err(e) = admit(
         &gw,
         &mut ctx,
         &key,
         &route,
-        || tollgate_guard::tokens::estimate(&request.prompt_text()),
+        (&request.body, body_len),
+        prompt_tokens,
         max_out,
     )
     .await
     {
         return reject(&gw, ctx, e);
     }
-    ctx.response_payload = route
-        .payloads
-        .completions
-        .then_some(PayloadKind::Completion);
-    if route.payloads.original_prompts {
-        // Only routes that ask explicitly keep the unmasked prompt (sealed, DP-2).
-        ctx.payloads.push((
-            PayloadKind::OriginalPrompt,
-            request.prompt_text().into_bytes(),
-        ));
-    }
-    // Input guards, on the text as the user wrote it: injection and content scoring, then
-    // masking of PII and credentials before anything leaves, then spotlight and canary.
-    if let Err(e) = route
-        .guards
-        .checks
-        .check_input(format, &request.body, &mut ctx.checks)
-    {
-        return reject(&gw, ctx, e);
-    }
-    if let Some(gm) = route
-        .guards
-        .checks
-        .content
-        .as_ref()
-        .filter(|c| c.inputs)
-        .and_then(|c| c.guard_model.as_ref())
-    {
-        if let Err(e) =
-            crate::guards::remote::check(&gw, gm, &ctx, None, &request.prompt_text()).await
-        {
-            return reject(&gw, ctx, e);
-        }
-    }
-    let mut masker = Masker::new(gw.mask_key);
-    if let Err(e) = route
-        .guards
-        .mask_chat(format, &mut request.body, &mut masker, &mut ctx.guards)
-    {
-        return reject(&gw, ctx, e);
-    }
-    let check_state = route.guards.checks.prepare(format, &mut request.body);
-    // The review sample (MI-4) keeps the prompt exactly as it goes upstream, masked by the
-    // guards above; the review queue masks it again before it is stored.
-    let review_window = gw.reviews.window_chars();
-    if gw.reviews.sample(&route.alias) {
-        ctx.review_prompt = Some(crate::review::cut(&request.prompt_text(), review_window).0);
-    }
-    let log_payloads = gw.config.logging.log_payloads;
-    if log_payloads {
-        ctx.prompt = Some(request.prompt_text());
-    }
+    let (masker, check_state) = match input_stages(&gw, &mut ctx, &route, &mut request).await {
+        Ok(x) => x,
+        Err(e) => return reject(&gw, ctx, e),
+    };
     // What a structured answer must satisfy (MG-1); a malformed schema is the caller's error.
     let expect = match schema::expectation(
         format,
@@ -395,16 +338,19 @@ async fn chat(
     let upstream_format = target.provider.wire();
     // The echo provider shows what the model received, so its tokens stay visible.
     let restore = target.provider.kind != crate::config::ProviderKind::Echo;
+    let prompt = request.prompt_text();
+    let answering = Answering {
+        route: &route,
+        masker: &masker,
+        check_state: &check_state,
+        prompt: &prompt,
+        format,
+        restore,
+    };
     match reply {
         Reply::Json(v) => {
-            let mut usage = response::usage(&v, upstream_format);
+            let usage = response::usage(&v, upstream_format);
             let mut text = response::completion_text(&v, upstream_format);
-            if usage.is_none() {
-                usage = Some(crate::wire::Usage {
-                    input: tollgate_guard::tokens::estimate(&request.prompt_text()),
-                    output: tollgate_guard::tokens::estimate(&text),
-                });
-            }
             let mut out = match response::translate(v, upstream_format, format) {
                 Ok(out) => out,
                 Err(e) => return reject(&gw, ctx, e),
@@ -439,63 +385,117 @@ async fn chat(
                     }
                 }
             }
-            let answering = Answering {
-                route: &route,
-                masker: &masker,
-                check_state: &check_state,
-                prompt: &request.prompt_text(),
-                format,
-                restore,
-            };
-            if let Err(e) = answering.guard(&gw, &mut ctx, &mut out).await {
-                return reject(&gw, ctx, e);
-            }
-            ctx.usage = usage;
-            ctx.answer = Some(crate::review::cut(&text, review_window).0);
-            if log_payloads {
-                ctx.completion = Some(text);
-            }
-            let id = ctx.id.clone();
-            let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
-            ctx.finish(&gw);
-            with_request_id(resp, &id)
+            answering.respond(&gw, ctx, out, usage, text).await
         }
         Reply::Stream(bytes) => {
-            // Text is always captured (bounded): drift statistics read every answer's
-            // opening for refusals, and a sampled stream is kept for review.
-            let translator =
-                StreamTranslator::new(upstream_format, format, request.include_usage, true)
-                    .with_prompt_estimate(tollgate_guard::tokens::estimate(&request.prompt_text()));
-            let checks = &route.guards.checks;
-            let checker = StreamChecker::new(checks.clone(), check_state.clone());
-            let guard_model = checks.content.as_ref().and_then(|c| c.guard_model.clone());
-            let capture = if expect.is_some() {
-                schema::MAX_STREAM_TEXT_BYTES
-            } else if guard_model.is_some() {
-                crate::guards::remote::MAX_GUARD_TEXT_BYTES
-            } else {
-                0
-            };
-            let output = StreamOutputGuard::new(format, &masker, restore, Some(checker))
-                .map(|g| g.with_capture(capture));
-            let end = stream::EndStages {
-                guard_model,
-                prompt: request.prompt_text(),
-                buffer_cap: checks.output.stream_buffer_bytes,
-                structured: expect.map(|expect| stream::Structured {
-                    expect,
-                    route: route.clone(),
-                    headers: headers.clone(),
-                    request,
-                    masker,
-                    check_state,
-                    restore,
-                    fallback,
-                }),
-            };
-            stream::respond(gw, ctx, bytes, translator, output, end)
+            let structured = expect.map(|expect| stream::Structured {
+                expect,
+                route: route.clone(),
+                headers: headers.clone(),
+                request: Some(request.clone()),
+                masker: masker.clone(),
+                check_state: check_state.clone(),
+                restore,
+                fallback,
+            });
+            answering.stream(
+                gw,
+                ctx,
+                bytes,
+                upstream_format,
+                request.include_usage,
+                structured,
+            )
         }
     }
+}
+
+/// What the input stages need of a request, so that chat and text completions pass the same
+/// stages in the same order ([`input_stages`]).
+pub(crate) trait Prompted {
+    /// All text of the prompt, for the guard model, token estimates and payload logging.
+    fn prompt_text(&self) -> String;
+    /// Injection and content scoring of the text as the user wrote it.
+    fn check_input(&self, checks: &Checks, report: &mut CheckReport) -> Result<(), GatewayError>;
+    /// Mask PII and credentials in every text position, in place.
+    fn mask(
+        &mut self,
+        guards: &GuardSet,
+        masker: &mut Masker,
+        report: &mut InputReport,
+    ) -> Result<(), GatewayError>;
+    /// Spotlighting and the canary, where the request has a place for them.
+    fn prepare(&mut self, checks: &Checks) -> RequestChecks;
+}
+
+impl Prompted for ChatRequest {
+    fn prompt_text(&self) -> String {
+        ChatRequest::prompt_text(self)
+    }
+
+    fn check_input(&self, checks: &Checks, report: &mut CheckReport) -> Result<(), GatewayError> {
+        checks.check_input(self.format, &self.body, report)
+    }
+
+    fn mask(
+        &mut self,
+        guards: &GuardSet,
+        masker: &mut Masker,
+        report: &mut InputReport,
+    ) -> Result<(), GatewayError> {
+        guards.mask_chat(self.format, &mut self.body, masker, report)
+    }
+
+    fn prepare(&mut self, checks: &Checks) -> RequestChecks {
+        checks.prepare(self.format, &mut self.body)
+    }
+}
+
+/// The stages between admission and upstream, in order: which payloads the audit record
+/// keeps, then the input guards on the text as the user wrote it (injection and content
+/// scoring, the guard model), masking of PII and credentials before anything leaves,
+/// spotlight and canary, and the review sample. Returns the request's token map and check
+/// state for the answer stages.
+async fn input_stages(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    route: &Route,
+    request: &mut impl Prompted,
+) -> Result<(Masker, RequestChecks), GatewayError> {
+    ctx.response_payload = route
+        .payloads
+        .completions
+        .then_some(PayloadKind::Completion);
+    if route.payloads.original_prompts {
+        // Only routes that ask explicitly keep the unmasked prompt (sealed, DP-2).
+        ctx.payloads.push((
+            PayloadKind::OriginalPrompt,
+            request.prompt_text().into_bytes(),
+        ));
+    }
+    let checks = &route.guards.checks;
+    request.check_input(checks, &mut ctx.checks)?;
+    if let Some(gm) = checks
+        .content
+        .as_ref()
+        .filter(|c| c.inputs)
+        .and_then(|c| c.guard_model.as_ref())
+    {
+        crate::guards::remote::check(gw, gm, ctx, None, &request.prompt_text()).await?;
+    }
+    let mut masker = Masker::new(gw.mask_key);
+    request.mask(&route.guards, &mut masker, &mut ctx.guards)?;
+    let check_state = request.prepare(checks);
+    // The review sample (MI-4) keeps the prompt exactly as it goes upstream, masked by the
+    // guards above; the review queue masks it again before it is stored.
+    if gw.reviews.sample(&route.alias) {
+        ctx.review_prompt =
+            Some(crate::review::cut(&request.prompt_text(), gw.reviews.window_chars()).0);
+    }
+    if gw.config.logging.log_payloads {
+        ctx.prompt = Some(request.prompt_text());
+    }
+    Ok((masker, check_state))
 }
 
 /// What the answer stages need to finish a whole answer (a non-streamed one, or a buffered
@@ -534,6 +534,70 @@ impl Answering<'_> {
             restore_json(out, self.masker);
         }
         Ok(())
+    }
+
+    /// The last stages of a whole answer `out` (client format): the output guards, then the
+    /// record (usage, estimated when the provider reported none; the review excerpt; the
+    /// opt-in payload log) and the response. `text` is the answer as the provider wrote it.
+    async fn respond(
+        &self,
+        gw: &AppState,
+        mut ctx: RequestContext,
+        mut out: Value,
+        usage: Option<crate::wire::Usage>,
+        text: String,
+    ) -> Response {
+        if let Err(e) = self.guard(gw, &mut ctx, &mut out).await {
+            return reject(gw, ctx, e);
+        }
+        ctx.usage = Some(usage.unwrap_or_else(|| crate::wire::Usage {
+            input: tollgate_guard::tokens::estimate(self.prompt),
+            output: tollgate_guard::tokens::estimate(&text),
+        }));
+        ctx.answer = Some(crate::review::cut(&text, gw.reviews.window_chars()).0);
+        if gw.config.logging.log_payloads {
+            ctx.completion = Some(text);
+        }
+        let id = ctx.id.clone();
+        let resp = with_guard_summary(axum::Json(out).into_response(), &ctx);
+        ctx.finish(gw);
+        with_request_id(resp, &id)
+    }
+
+    /// Stream the answer: translation from the `upstream` format, the output guards on each
+    /// text channel, and the end-of-stream stages (the guard model; a `structured` answer's
+    /// schema). Text is always captured (bounded): drift statistics read every answer's
+    /// opening for refusals, and a sampled stream is kept for review.
+    fn stream(
+        &self,
+        gw: AppState,
+        ctx: RequestContext,
+        bytes: upstream::ByteStream,
+        upstream: WireFormat,
+        include_usage: bool,
+        structured: Option<stream::Structured>,
+    ) -> Response {
+        let translator = StreamTranslator::new(upstream, self.format, include_usage, true)
+            .with_prompt_estimate(tollgate_guard::tokens::estimate(self.prompt));
+        let checks = &self.route.guards.checks;
+        let checker = StreamChecker::new(checks.clone(), self.check_state.clone());
+        let guard_model = checks.content.as_ref().and_then(|c| c.guard_model.clone());
+        let capture = if structured.is_some() {
+            schema::MAX_STREAM_TEXT_BYTES
+        } else if guard_model.is_some() {
+            crate::guards::remote::MAX_GUARD_TEXT_BYTES
+        } else {
+            0
+        };
+        let output = StreamOutputGuard::new(self.format, self.masker, self.restore, Some(checker))
+            .map(|g| g.with_capture(capture));
+        let end = stream::EndStages {
+            guard_model,
+            prompt: self.prompt.to_owned(),
+            buffer_cap: checks.output.stream_buffer_bytes,
+            structured,
+        };
+        stream::respond(gw, ctx, bytes, translator, output, end)
     }
 }
 
@@ -661,32 +725,19 @@ pub async fn embeddings(State(gw): State<AppState>, headers: HeaderMap, body: Bo
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
-    let limited = match check_caps(&route.limits.caps, &request.body, body_len) {
-        Ok(()) => {
-            limit(&gw, &mut ctx, &key, &route, || {
-                tollgate_guard::tokens::estimate(
-                    &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
-                        .unwrap_or_default(),
-                )
-            })
-            .await
-        }
-        Err(e) => Err(e),
+    let input_tokens = || {
+        tollgate_guard::tokens::estimate(
+            &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
+                .unwrap_or_default(),
+        )
     };
-    if let Err(e) = limited {
-        return reject(&gw, ctx, e);
-    }
-    if let Err(e) = budget(
+    if let Err(e) = admit(
         &gw,
         &mut ctx,
         &key,
         &route,
-        || {
-            tollgate_guard::tokens::estimate(
-                &serde_json::to_string(request.body.get("input").unwrap_or(&Value::Null))
-                    .unwrap_or_default(),
-            )
-        },
+        (&request.body, body_len),
+        input_tokens,
         0,
     )
     .await

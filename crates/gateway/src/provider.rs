@@ -17,6 +17,7 @@ use crate::error::GatewayError;
 use crate::secrets::SecretBackends;
 use crate::sse::SseEvent;
 use crate::wire::WireFormat;
+use crate::wire::completion::CompletionRequest;
 use crate::wire::request::{ChatRequest, EmbeddingsRequest};
 use crate::wire::unix_now;
 
@@ -30,6 +31,8 @@ pub enum Endpoint {
     Chat,
     /// Embeddings.
     Embeddings,
+    /// Legacy text completions (`/v1/completions`), OpenAI-compatible providers only.
+    Completions,
 }
 
 /// A configured provider, ready to call.
@@ -126,7 +129,10 @@ impl Provider {
 
     /// Whether the provider serves `endpoint`.
     pub fn supports(&self, endpoint: Endpoint) -> bool {
-        !(endpoint == Endpoint::Embeddings && self.kind == ProviderKind::Anthropic)
+        // Anthropic has neither embeddings nor text completions; a text completion is never
+        // translated into a chat (its prompt is not a conversation).
+        !(matches!(endpoint, Endpoint::Embeddings | Endpoint::Completions)
+            && self.kind == ProviderKind::Anthropic)
     }
 
     /// Credential source, for checks at start-up and reports.
@@ -148,15 +154,16 @@ impl Provider {
                 "{}/openai/deployments/{}/{}?api-version={}",
                 self.base_url,
                 model,
-                if ep == Endpoint::Chat {
-                    "chat/completions"
-                } else {
-                    "embeddings"
+                match ep {
+                    Endpoint::Chat => "chat/completions",
+                    Endpoint::Embeddings => "embeddings",
+                    Endpoint::Completions => "completions",
                 },
                 self.api_version.as_deref().unwrap_or_default()
             ),
             (_, Endpoint::Chat) => format!("{}/chat/completions", self.base_url),
             (_, Endpoint::Embeddings) => format!("{}/embeddings", self.base_url),
+            (_, Endpoint::Completions) => format!("{}/completions", self.base_url),
         }
     }
 
@@ -303,6 +310,64 @@ pub fn echo_chat_stream(body: &Value, request: &ChatRequest) -> Vec<SseEvent> {
     out
 }
 
+/// Echo reply to a text completion, non-streamed: one choice per prompt, its text the prompt
+/// as the model received it.
+pub fn echo_completion(body: &Value, request: &CompletionRequest) -> Value {
+    let prompts: Vec<String> = match body.get("prompt") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let prompt = tollgate_guard::tokens::estimate(&request.prompt_text());
+    let completion: u64 = prompts
+        .iter()
+        .map(|p| tollgate_guard::tokens::estimate(p))
+        .sum();
+    let choices: Vec<Value> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"index": i, "text": p, "finish_reason": "stop", "logprobs": null}))
+        .collect();
+    json!({
+        "id": format!("cmpl-echo-{}", uuid::Uuid::new_v4().simple()),
+        "object": "text_completion",
+        "created": unix_now(),
+        "model": body.get("model").cloned().unwrap_or(Value::Null),
+        "choices": choices,
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    })
+}
+
+/// Echo text completion as stream events (one chunk per word of each choice, then usage and
+/// `[DONE]`).
+pub fn echo_completion_stream(body: &Value, request: &CompletionRequest) -> Vec<SseEvent> {
+    let full = echo_completion(body, request);
+    let head = |choices: Value| json!({"id": full["id"], "object": "text_completion", "created": full["created"], "model": full["model"], "choices": choices});
+    let mut out = Vec::new();
+    for (i, c) in full["choices"].as_array().into_iter().flatten().enumerate() {
+        let text = c["text"].as_str().unwrap_or_default();
+        for piece in text.split_inclusive(' ') {
+            out.push(SseEvent::data(
+                head(json!([{"index": i, "text": piece, "finish_reason": null, "logprobs": null}]))
+                    .to_string(),
+            ));
+        }
+        out.push(SseEvent::data(
+            head(json!([{"index": i, "text": "", "finish_reason": "stop", "logprobs": null}]))
+                .to_string(),
+        ));
+    }
+    let mut usage = head(json!([]));
+    usage["usage"] = full["usage"].clone();
+    out.push(SseEvent::data(usage.to_string()));
+    out.push(SseEvent::data("[DONE]"));
+    out
+}
+
 /// Echo embeddings: deterministic unit vectors derived from SHA-256 of each input.
 pub fn echo_embeddings(request: &EmbeddingsRequest, model: &str) -> Value {
     let dims = request
@@ -404,6 +469,11 @@ mod tests {
         let a = mk("kind = \"anthropic\"\nbase_url = \"http://127.0.0.1:1\"\napi_key = \"env:X\"");
         assert_eq!(a.url(Endpoint::Chat, "m"), "http://127.0.0.1:1/v1/messages");
         assert!(!a.supports(Endpoint::Embeddings));
+        assert!(!a.supports(Endpoint::Completions));
+        assert_eq!(
+            o.url(Endpoint::Completions, "m"),
+            "http://127.0.0.1:1/v1/completions"
+        );
         let z = mk(
             "kind = \"azure\"\nbase_url = \"https://r.example\"\napi_key = \"env:X\"\napi_version = \"2024-10-21\"",
         );

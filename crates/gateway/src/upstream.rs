@@ -296,10 +296,17 @@ pub async fn call(
         }
         ctx.target = Some(target.label.clone());
         if !target.provider.supports(endpoint) {
-            last = Some(GatewayError::bad_request(format!(
-                "provider {} does not serve this endpoint",
-                target.label
-            )));
+            let what = match endpoint {
+                Endpoint::Completions => "text completions (/v1/completions)",
+                _ => "this endpoint",
+            };
+            // An earlier target's real failure says more than this target's shape.
+            if last.is_none() {
+                last = Some(GatewayError::bad_request(format!(
+                    "provider {} does not serve {what}",
+                    target.label
+                )));
+            }
             continue;
         }
         let body = match call.body_for(target) {

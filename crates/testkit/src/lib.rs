@@ -24,6 +24,10 @@
 //! | `leak-system`  | answers with its system prompt, streamed in 7-byte pieces             |
 //! | `judge`        | an LLM judge: passes an answer containing the criteria's last word     |
 //!
+//! Legacy text completions (`/v1/completions`, streamed or not) answer each prompt with one
+//! choice `mock:completion:<prompt>` (`echo: true` puts the prompt first, as OpenAI does); the
+//! failure models above, `chunks`, `drip-MS`, `truncate` and `no-usage` behave the same.
+//!
 //! It also speaks OpenAI's fine-tuning endpoints, `/v1/files` and `/v1/fine_tuning/jobs`,
 //! in memory ([`files`]); [`MockUpstream::files`] shows what was uploaded.
 //!
@@ -88,11 +92,16 @@ impl MockUpstream {
         let state = Arc::new(MockState::default());
         let app = Router::new()
             .route("/v1/chat/completions", post(openai_chat))
+            .route("/v1/completions", post(openai_completions))
             .route("/v1/embeddings", post(openai_embeddings))
             .route("/v1/messages", post(anthropic_messages))
             .route(
                 "/openai/deployments/{dep}/chat/completions",
                 post(openai_chat),
+            )
+            .route(
+                "/openai/deployments/{dep}/completions",
+                post(openai_completions),
             )
             .with_state(state.clone())
             .merge(files::router(state.datasets.clone()));
@@ -501,6 +510,89 @@ async fn openai_chat(
         events.push((
             None,
             json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}).to_string(),
+        ));
+    }
+    events.push((None, "[DONE]".to_owned()));
+    sse(&state, events, drip(&model))
+}
+
+/// `POST /v1/completions`: one choice per prompt (string or array of strings), each
+/// `mock:completion:<prompt>`, streamed as `text_completion` chunks when asked.
+async fn openai_completions(
+    State(state): State<Arc<MockState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "bad json").into_response();
+    };
+    let model = match common(&state, &uri, &headers, &body, &Format::OpenAi).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let prompts: Vec<String> = match body.get("prompt") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+            .collect(),
+        _ => vec![String::new()],
+    };
+    let echo = body.get("echo").and_then(Value::as_bool).unwrap_or(false);
+    let answers: Vec<(String, Vec<String>)> = prompts
+        .iter()
+        .map(|p| {
+            let (text, mut pieces) = answer_pieces(&model, &format!("mock:completion:{p}"));
+            if echo {
+                pieces.insert(0, p.clone());
+                (format!("{p}{text}"), pieces)
+            } else {
+                (text, pieces)
+            }
+        })
+        .collect();
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let usage = json!({"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15});
+    if !stream {
+        let choices: Vec<Value> = answers
+            .iter()
+            .enumerate()
+            .map(|(i, (text, _))| json!({"index": i, "text": text, "finish_reason": "stop", "logprobs": null}))
+            .collect();
+        return axum::Json(json!({
+            "id": "cmpl-mock", "object": "text_completion", "created": 1, "model": model,
+            "choices": choices, "usage": usage,
+        }))
+        .into_response();
+    }
+    let chunk = |i: usize, text: &str, finish: Value| {
+        json!({"id": "cmpl-mock", "object": "text_completion", "created": 1, "model": model,
+               "choices": [{"index": i, "text": text, "finish_reason": finish, "logprobs": null}]})
+        .to_string()
+    };
+    let mut events: Vec<(Option<&'static str>, String)> = Vec::new();
+    for (i, (_, pieces)) in answers.iter().enumerate() {
+        for piece in pieces {
+            events.push((None, chunk(i, piece, Value::Null)));
+        }
+    }
+    if model == "truncate" {
+        events.truncate(2);
+        return sse(&state, events, None);
+    }
+    for i in 0..answers.len() {
+        events.push((None, chunk(i, "", json!("stop"))));
+    }
+    let include_usage = body
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if include_usage && model != "no-usage" {
+        events.push((
+            None,
+            json!({"id": "cmpl-mock", "object": "text_completion", "created": 1, "model": model, "choices": [], "usage": usage}).to_string(),
         ));
     }
     events.push((None, "[DONE]".to_owned()));

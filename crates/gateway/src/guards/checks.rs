@@ -474,11 +474,35 @@ impl Checks {
         body: &Map<String, Value>,
         report: &mut CheckReport,
     ) -> Result<(), GatewayError> {
-        let classify_inputs = self.content.as_ref().filter(|c| c.inputs);
-        if self.injection.is_none() && classify_inputs.is_none() {
+        if self.injection.is_none() && self.content.as_ref().is_none_or(|c| !c.inputs) {
             return Ok(());
         }
-        for (text, source) in scored_texts(format, body) {
+        self.score_inputs(scored_texts(format, body), report)
+    }
+
+    /// Score the prompts of a legacy text completion, each as user text (there is no tool
+    /// output in a text prompt); on a block return the error to send.
+    pub fn check_prompts(
+        &self,
+        prompts: &[&str],
+        report: &mut CheckReport,
+    ) -> Result<(), GatewayError> {
+        if self.injection.is_none() && self.content.as_ref().is_none_or(|c| !c.inputs) {
+            return Ok(());
+        }
+        let texts = prompts.iter().map(|p| ((*p).to_owned(), Source::User));
+        self.score_inputs(texts, report)
+    }
+
+    /// Injection and content scoring of input texts, each with its trust; shared by chat and
+    /// text completions so both block on exactly the same rules.
+    fn score_inputs(
+        &self,
+        texts: impl IntoIterator<Item = (String, Source)>,
+        report: &mut CheckReport,
+    ) -> Result<(), GatewayError> {
+        let classify_inputs = self.content.as_ref().filter(|c| c.inputs);
+        for (text, source) in texts {
             if text.is_empty() {
                 continue;
             }

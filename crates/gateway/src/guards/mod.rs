@@ -5,7 +5,8 @@
 //! A route's [`GuardSet`] is built once from config. Per request, one
 //! [`tollgate_guard::mask::Masker`] holds the token map, so the same value gets the same
 //! token in every message and comes back in the answer. Only text positions are touched:
-//! message contents, text parts, tool-call arguments, tool results, the system prompt.
+//! message contents, text parts, tool-call arguments, tool results, the system prompt, and a
+//! text completion's prompts and suffix.
 
 pub mod checks;
 pub mod remote;
@@ -23,6 +24,7 @@ use tollgate_guard::pii::{CustomRecognizer, PiiDetector, PiiType};
 use crate::config::{GuardsConfig, PiiPolicyConfig};
 use crate::error::GatewayError;
 use crate::wire::WireFormat;
+use crate::wire::completion::CompletionRequest;
 
 /// Label used for credentials found in prompts.
 pub const SECRET_LABEL: &str = "SECRET";
@@ -141,6 +143,28 @@ impl GuardSet {
     ) -> Result<(), GatewayError> {
         let mut blocked: Option<String> = None;
         for_each_request_text(format, body, &mut |s: &mut String| {
+            if blocked.is_none() {
+                if let Err(label) = self.mask_text(s, masker, report) {
+                    blocked = Some(label);
+                }
+            }
+        });
+        match blocked {
+            Some(label) => Err(GatewayError::blocked("pii", &label)),
+            None => Ok(()),
+        }
+    }
+
+    /// Mask every prompt (and the suffix) of a legacy text completion, exactly as chat user
+    /// text. Blocks return the guard error.
+    pub fn mask_completion(
+        &self,
+        request: &mut CompletionRequest,
+        masker: &mut Masker,
+        report: &mut InputReport,
+    ) -> Result<(), GatewayError> {
+        let mut blocked: Option<String> = None;
+        request.for_each_text(&mut |s: &mut String| {
             if blocked.is_none() {
                 if let Err(label) = self.mask_text(s, masker, report) {
                     blocked = Some(label);

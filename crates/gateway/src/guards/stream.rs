@@ -2,7 +2,8 @@
 //! so an OpenAI client of an Anthropic upstream (and the reverse) gets the same guards.
 //!
 //! [`StreamOutputGuard`] keeps one [`Channel`] per text channel (a choice's message text, a
-//! tool call's arguments, an Anthropic content block). Each piece of upstream text, still
+//! legacy text completion's `choices[].text`, a tool call's arguments, an Anthropic content
+//! block). Each piece of upstream text, still
 //! carrying the request's reversible tokens, goes through these steps in order:
 //!
 //! 1. the output checks ([`checks::StreamChecker`]) see it as it arrives: canary, credentials,
@@ -138,6 +139,9 @@ pub struct StreamOutputGuard {
     captured: String,
     capture_cap: usize,
     capture_overflowed: bool,
+    /// Whether the stream is a legacy text completion (`choices[].text`), so held-back tails
+    /// go out in that shape.
+    text_completion: bool,
     /// What the output checks found.
     pub report: checks::CheckReport,
     /// The violation that ended the stream, if any.
@@ -179,6 +183,7 @@ impl StreamOutputGuard {
             captured: String::new(),
             capture_cap: 0,
             capture_overflowed: false,
+            text_completion: false,
             report: checks::CheckReport::default(),
             violation: None,
         })
@@ -290,6 +295,11 @@ impl StreamOutputGuard {
                 continue;
             };
             let (choice, slot) = key;
+            if self.text_completion && slot < 0 {
+                chunk["choices"] = serde_json::json!([{"index": choice, "text": rest, "finish_reason": null, "logprobs": null}]);
+                out.push(SseEvent::data(chunk.to_string()));
+                continue;
+            }
             let delta = if slot < 0 {
                 serde_json::json!({"content": rest})
             } else {
@@ -339,6 +349,12 @@ impl StreamOutputGuard {
                 let released = self.push((choice, -1), &t, out)?;
                 v["choices"][k]["delta"]["content"] = Value::String(released);
             }
+            // A legacy text completion carries its text in the choice itself.
+            if let Some(t) = v["choices"][k]["text"].as_str().map(str::to_owned) {
+                self.text_completion = true;
+                let released = self.push((choice, -1), &t, out)?;
+                v["choices"][k]["text"] = Value::String(released);
+            }
             let calls = v["choices"][k]["delta"]["tool_calls"]
                 .as_array()
                 .map_or(0, Vec::len);
@@ -365,7 +381,11 @@ impl StreamOutputGuard {
                     if rest.is_empty() {
                         continue;
                     }
-                    append_tail(&mut v["choices"][k]["delta"], key.1, rest);
+                    if self.text_completion && key.1 < 0 {
+                        append_text_tail(&mut v["choices"][k], rest);
+                    } else {
+                        append_tail(&mut v["choices"][k]["delta"], key.1, rest);
+                    }
                 }
             }
         }
@@ -516,6 +536,15 @@ fn append_tail(delta: &mut Value, slot: i64, rest: String) {
             }
         }
         _ => calls.push(serde_json::json!({"index": slot, "function": {"arguments": rest}})),
+    }
+}
+
+/// Add a text channel's tail to a legacy text-completion choice's `text`.
+fn append_text_tail(choice: &mut Value, rest: String) {
+    if let Some(c) = choice.as_object_mut() {
+        let before = c.get("text").and_then(Value::as_str).unwrap_or_default();
+        let text = format!("{before}{rest}");
+        c.insert("text".into(), Value::String(text));
     }
 }
 
@@ -742,6 +771,52 @@ mod tests {
             Some(format!("{filler}write to [EMAIL] now").as_str())
         );
         assert_eq!(out.last().unwrap().data, "[DONE]");
+    }
+
+    #[test]
+    fn text_completion_streams_are_restored_and_guarded_in_their_own_shape() {
+        let mut masker = Masker::new([0; 32]);
+        masker.apply(
+            "bob@x.io",
+            &[Span {
+                start: 0,
+                end: 8,
+                label: "EMAIL",
+                action: Action::Token,
+            }],
+        );
+        let chunk = |c: &str, finish: Value| {
+            SseEvent::data(json!({"id": "cmpl", "object": "text_completion", "choices": [{"index": 0, "text": c, "finish_reason": finish, "logprobs": null}]}).to_string())
+        };
+        let (c, _) = checker("output = { deny_patterns = [\"(?i)project bluebird\"] }");
+        let mut g = StreamOutputGuard::new(WireFormat::OpenAi, &masker, true, Some(c)).unwrap();
+        let mut out = Vec::new();
+        for piece in ["Mail <EM", "AIL_", "1> now"] {
+            g.process(chunk(piece, Value::Null), &mut out);
+        }
+        g.process(chunk("", json!("stop")), &mut out);
+        g.process(SseEvent::data("[DONE]"), &mut out);
+        let text: String = out
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .filter_map(|v| v["choices"][0]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(text, "Mail bob@x.io now");
+        // No chat-shaped delta is invented for a text completion's tail.
+        assert!(out.iter().all(|e| !e.data.contains("\"delta\"")));
+        assert_eq!(out.last().unwrap().data, "[DONE]");
+
+        let (c, _) = checker("output = { deny_patterns = [\"(?i)project bluebird\"] }");
+        let mut g = StreamOutputGuard::new(WireFormat::OpenAi, &masker, true, Some(c)).unwrap();
+        let mut out = Vec::new();
+        for piece in ["about proj", "ect blue", "bird plans"] {
+            g.process(chunk(piece, Value::Null), &mut out);
+        }
+        assert!(g.ended());
+        let shown: String = out.iter().map(|e| e.data.clone()).collect();
+        assert!(!shown.to_lowercase().contains("bluebird"), "{shown}");
+        let v: Value = serde_json::from_str(&out.last().unwrap().data).unwrap();
+        assert_eq!(v["error"]["code"], "content_filter");
     }
 
     #[test]

@@ -123,6 +123,24 @@ fn suspend(
 /// Tokens reserved for the answer when a request names no `max_tokens`.
 pub const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 1_024;
 
+/// The admission stages in their order: the route's request caps, then limits, then
+/// budgets. `body` is the parsed request and its length in bytes; `prompt_tokens` estimates
+/// the input (computed only when a token limit or a budget needs it) and `max_out` is the
+/// most the answer may take.
+pub(super) async fn admit(
+    gw: &AppState,
+    ctx: &mut RequestContext,
+    key: &KeyRecord,
+    route: &Route,
+    body: (&serde_json::Map<String, Value>, usize),
+    prompt_tokens: impl Fn() -> u64,
+    max_out: u64,
+) -> Result<(), GatewayError> {
+    check_caps(&route.limits.caps, body.0, body.1)?;
+    limit(gw, ctx, key, route, || prompt_tokens() + max_out).await?;
+    budget(gw, ctx, key, route, prompt_tokens, max_out).await
+}
+
 /// Stage: request-shape caps of the route (DO-1).
 pub(super) fn check_caps(
     caps: &crate::config::limits::Caps,

@@ -72,12 +72,13 @@ enum Hold {
 }
 
 /// A structured answer's request state, kept so a failing streamed answer can be re-asked
-/// and its replacement guarded exactly like a whole answer.
+/// and its replacement guarded exactly like a whole answer. A text completion has no chat
+/// `request` to re-ask: its failing answer is refused.
 pub(super) struct Structured {
     pub(super) expect: schema::Expectation,
     pub(super) route: Arc<Route>,
     pub(super) headers: HeaderMap,
-    pub(super) request: ChatRequest,
+    pub(super) request: Option<ChatRequest>,
     pub(super) masker: Masker,
     pub(super) check_state: RequestChecks,
     pub(super) restore: bool,
@@ -135,10 +136,19 @@ impl EndStages {
                     );
                     return Some(vec![refuse(ctx, format, e)]);
                 }
+                let Some(request) = s.request.as_ref() else {
+                    // A text completion has no conversation to re-ask in, and its events
+                    // were held: refuse rather than release an invalid answer.
+                    let e = GatewayError::blocked(
+                        "output",
+                        &format!("an answer failing its JSON schema ({problem})"),
+                    );
+                    return Some(vec![refuse(ctx, format, e)]);
+                };
                 let answer = text.unwrap_or_default().to_owned();
-                let include_usage = s.request.include_usage;
+                let include_usage = request.include_usage;
                 let again = revalidate(
-                    gw, &s.route, &s.headers, ctx, &s.request, format, &s.expect, &answer, &problem,
+                    gw, &s.route, &s.headers, ctx, request, format, &s.expect, &answer, &problem,
                 )
                 .await;
                 let mut out = match again {
@@ -147,7 +157,7 @@ impl EndStages {
                         ctx.checks.output.push("fallback");
                         let out = fallback_answer(
                             format,
-                            &s.request.model,
+                            &request.model,
                             s.fallback.as_deref().unwrap_or_default(),
                         );
                         return Some(response::as_events(&out, format, include_usage));

@@ -1,10 +1,12 @@
 //! Wire formats: the OpenAI and Anthropic request, response and stream shapes, and the
-//! translations between them that let a route fall back across providers.
+//! translations between them that let a route fall back across providers; legacy OpenAI
+//! text completions ([`completion`]) go to OpenAI-compatible providers only.
 //!
 //! Requests and responses stay `serde_json::Value`s: fields we do not translate pass through
 //! untouched when client and target speak the same format, so a new provider parameter works
 //! through tollgate the day the provider ships it.
 
+pub mod completion;
 pub mod request;
 pub mod response;
 pub mod stream;

@@ -30,7 +30,9 @@ pub fn usage(body: &Value, f: WireFormat) -> Option<Usage> {
     }
 }
 
-/// The completion text of a response of format `f` (for logs and estimates).
+/// The completion text of a response of format `f` (for logs, estimates and the output
+/// guards). OpenAI: each choice's `message.content`, or its `text` in a legacy text
+/// completion.
 pub fn completion_text(body: &Value, f: WireFormat) -> String {
     match f {
         WireFormat::OpenAi => body
@@ -38,7 +40,12 @@ pub fn completion_text(body: &Value, f: WireFormat) -> String {
             .and_then(Value::as_array)
             .map(|cs| {
                 cs.iter()
-                    .filter_map(|c| c.get("message")?.get("content")?.as_str())
+                    .filter_map(|c| {
+                        c.get("message")
+                            .and_then(|m| m.get("content"))
+                            .or_else(|| c.get("text"))?
+                            .as_str()
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })

@@ -249,10 +249,13 @@ impl StreamTranslator {
             .and_then(Value::as_array)
             .and_then(|c| c.first())
             .cloned();
-        if let Some(t) = choice
-            .as_ref()
-            .and_then(|c| c.get("delta")?.get("content")?.as_str())
-        {
+        // A chat chunk's text is its delta's content; a legacy text completion's, `text`.
+        if let Some(t) = choice.as_ref().and_then(|c| {
+            c.get("delta")
+                .and_then(|d| d.get("content"))
+                .or_else(|| c.get("text"))?
+                .as_str()
+        }) {
             self.capture(t);
         }
         let finish = choice

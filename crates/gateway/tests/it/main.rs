@@ -16,6 +16,7 @@ mod auth;
 mod bad_input;
 mod budgets;
 mod budgets_redis;
+mod completions;
 mod datasets;
 mod guards;
 mod harness;

@@ -428,6 +428,7 @@ pub fn scan(root: &Path, advisories: Option<&Path>) -> ScanFacts {
 pub fn data_plane_routes(config: &Config) -> Vec<(&'static str, &'static str)> {
     let mut routes = vec![
         ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/completions"),
         ("POST", "/v1/messages"),
         ("POST", "/v1/embeddings"),
         ("GET", "/v1/models"),

@@ -128,6 +128,7 @@ async fn a_well_configured_deployment_passes_and_the_live_probe_is_refused_every
     assert_eq!(ac2["status"], "PASS", "{ac2}");
     for route in [
         "POST /v1/chat/completions",
+        "POST /v1/completions",
         "POST /v1/messages",
         "POST /v1/embeddings",
         "GET /v1/models",
@@ -163,15 +164,15 @@ async fn a_well_configured_deployment_passes_and_the_live_probe_is_refused_every
         item(&v, "AC-1"),
         "provider oa: credential by reference (keystore://…)"
     ));
-    // The three calls and the four unauthenticated probes are all in the trail.
+    // The three calls and the five unauthenticated probes are all in the trail.
     assert!(
-        has(item(&v, "MI-1"), "by status: 200 3, 401 4"),
+        has(item(&v, "MI-1"), "by status: 200 3, 401 5"),
         "{}",
         item(&v, "MI-1")
     );
     assert!(has(
         item(&v, "AC-2"),
-        "requests refused 401 in the last 30 days: 4"
+        "requests refused 401 in the last 30 days: 5"
     ));
     // What this deployment has not done yet is a WARN with the reason, never a silent PASS.
     assert_eq!(item(&v, "MI-4")["status"], "WARN");
