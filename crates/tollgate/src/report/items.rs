@@ -340,7 +340,15 @@ fn ac2(f: &Facts) -> Item {
 
 fn ac3(f: &Facts) -> Item {
     let mut item = Item::new("AC-3");
-    item.fact("the admin API binds every resource (models, providers, datasets, prompts, keys, audit) to roles: owner, admin, approver, data-steward, auditor, incident-responder");
+    let roles: Vec<&str> = tollgate_gateway::admin::rbac::Role::ALL
+        .iter()
+        .filter(|r| **r != tollgate_gateway::admin::rbac::Role::App)
+        .map(|r| r.as_str())
+        .collect();
+    item.fact(format!(
+        "the admin API binds every resource (models, providers, datasets, prompts, keys, audit) to roles: {}",
+        roles.join(", ")
+    ));
     item.fact(match &f.config.datasets {
         Some(_) => "training data endpoints on: only keys with the data-steward role may use them",
         None => "training data endpoints off",
