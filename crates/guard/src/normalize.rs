@@ -204,8 +204,9 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 /// Cyrillic and Greek letters that render like Latin ones (from Unicode's confusables list,
-/// restricted to the single-letter look-alikes that attackers use in practice).
-fn fold_confusable(c: char) -> Option<char> {
+/// restricted to the single-letter look-alikes that attackers use in practice). Rules that
+/// match normalised text fold their own patterns with it too (`injection::rules`).
+pub(crate) fn fold_confusable(c: char) -> Option<char> {
     Some(match c {
         'а' | 'α' => 'a',
         'в' | 'β' => 'b',
