@@ -261,3 +261,42 @@ fn home_city_is_a_locative_cue() {
     let f = found("the economy of their home city Voorburg: cars");
     assert!(f.contains(&("Voorburg".into(), PiiType::Location)), "{f:?}");
 }
+
+#[test]
+fn names_after_cues_in_other_languages() {
+    for (text, name) in [
+        (
+            "Mein Name ist Jürgen Schmidt und ich wohne hier.",
+            "Jürgen Schmidt",
+        ),
+        ("Hallo, ich heiße Katarzyna Nowak.", "Katarzyna Nowak"),
+        ("Bonjour, je m'appelle Amélie Dubois.", "Amélie Dubois"),
+        ("Hola, me llamo Javier García.", "Javier García"),
+        ("Mi chiamo Giulia Rossi.", "Giulia Rossi"),
+        ("Hoi, ik heet Pieter Bakker.", "Pieter Bakker"),
+        ("Olá, me chamo Joana Ferreira.", "Joana Ferreira"),
+        ("Меня зовут Иван Петров.", "Иван Петров"),
+        ("Sehr geehrte Frau Oberhauser, danke.", "Oberhauser"),
+        ("Bonjour Mme Lefebvre, merci.", "Lefebvre"),
+        ("Liebe Maria, danke für alles.", "Maria"),
+    ] {
+        let got = found(text);
+        assert!(
+            got.iter().any(|(t, k)| t == name && *k == PiiType::Person),
+            "{text}: {got:?}"
+        );
+    }
+    // German capitalises every noun: a greeting before a noun is no name.
+    for text in [
+        "Liebe Grüße aus dem Büro",
+        "Hallo Welt, das ist ein Test",
+        "Beste Grüße und bis bald",
+        "Hola a todos, bienvenidos",
+    ] {
+        assert!(
+            found(text).iter().all(|(_, k)| *k != PiiType::Person),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+}
