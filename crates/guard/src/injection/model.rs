@@ -342,8 +342,18 @@ impl LinearModel {
         let (bits, families) = (self.buckets_log2, self.families);
         match self.heads {
             1 => {
-                let mut sink = SingleSink::new(&self.weights, &mut acc);
-                extract(text, bits, families, &mut sink);
+                let mut run = |memo: &mut fused::MemoTable| {
+                    let mut sink = SingleSink::new(&self.weights, memo, &mut acc);
+                    extract(text, bits, families, &mut sink);
+                };
+                // The thread's memo, or a fresh one if it is in use (it never is: scoring
+                // does not nest) or the thread is being torn down.
+                let reused = fused::MEMO
+                    .try_with(|m| m.try_borrow_mut().map(|mut m| run(&mut m)).is_ok())
+                    .unwrap_or(false);
+                if !reused {
+                    run(&mut fused::MemoTable::new());
+                }
             }
             2..=8 => {
                 let mut sink = PackedSink::new(&self.packed, &mut acc);

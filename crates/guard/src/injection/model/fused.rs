@@ -23,35 +23,74 @@ pub(super) struct SingleSink<'a> {
     own_count: u32,
     /// Where the current token's own sum is to be remembered, when it was not known.
     slot: Option<usize>,
-    memo: Vec<Memo>,
+    memo: &'a mut MemoTable,
     acc: &'a mut Accumulator,
+}
+
+/// The memo's slots, reused from text to text on a thread: a slot is valid only for the
+/// text whose `epoch` it carries, so starting a text costs one increment instead of zeroing
+/// 10 KiB (a `calloc` and `memset` for every text scored).
+pub(super) struct MemoTable {
+    slots: Vec<Memo>,
+    epoch: u32,
+}
+
+impl MemoTable {
+    pub(super) fn new() -> Self {
+        Self {
+            slots: vec![Memo::EMPTY; MEMO_SLOTS],
+            epoch: 0,
+        }
+    }
+
+    /// Forget every slot (in O(1) but once per 2^32 texts).
+    fn next_text(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.slots.fill(Memo::EMPTY);
+            self.epoch = 1;
+        }
+    }
+}
+
+thread_local! {
+    /// The memo of the texts scored on this thread (see [`MemoTable`]).
+    pub(super) static MEMO: std::cell::RefCell<MemoTable> = std::cell::RefCell::new(MemoTable::new());
 }
 
 /// Slots of [`SingleSink`]'s memo (direct-mapped by the top bits of the token's hash): a
 /// few hundred distinct words cover most of a prompt's tokens.
 const MEMO_SLOTS: usize = 256;
 
-/// A remembered token: its bytes (zero-padded), length, and its own sum and count.
+/// A remembered token: its bytes (zero-padded), length, and its own sum and count, valid
+/// for the text of `epoch`.
 #[derive(Clone, Copy)]
 struct Memo {
     token: TokenWords,
-    len: usize,
+    len: u32,
+    epoch: u32,
     sum: i32,
     count: u32,
 }
 
 impl Memo {
-    /// An empty slot: no token has length 0.
+    /// An empty slot: epoch 0 is never a text's.
     const EMPTY: Self = Self {
         token: [0; 3],
         len: 0,
+        epoch: 0,
         sum: 0,
         count: 0,
     };
 }
 
 impl<'a> SingleSink<'a> {
-    pub(super) fn new(weights: &'a [i8], acc: &'a mut Accumulator) -> Self {
+    pub(super) fn new(
+        weights: &'a [i8],
+        memo: &'a mut MemoTable,
+        acc: &'a mut Accumulator,
+    ) -> Self {
+        memo.next_text();
         Self {
             weights,
             sum: 0,
@@ -59,7 +98,7 @@ impl<'a> SingleSink<'a> {
             own: 0,
             own_count: 0,
             slot: None,
-            memo: vec![Memo::EMPTY; MEMO_SLOTS],
+            memo,
             acc,
         }
     }
@@ -81,24 +120,30 @@ impl FeatureSink for SingleSink<'_> {
     #[inline]
     fn known(&mut self, token: TokenWords, len: usize, word: u64) -> bool {
         let index = (word >> 56) as usize % MEMO_SLOTS;
-        let Some(memo) = self.memo.get_mut(index) else {
+        let epoch = self.memo.epoch;
+        let Some(memo) = self.memo.slots.get_mut(index) else {
             return false;
         };
         let [a, b, c] = memo.token;
-        if memo.len == len && (a ^ token[0]) | (b ^ token[1]) | (c ^ token[2]) == 0 {
+        // A token is at most `MAX_TOKEN_BYTES` long, so `as` keeps it whole.
+        let len = len as u32;
+        if memo.epoch == epoch
+            && memo.len == len
+            && (a ^ token[0]) | (b ^ token[1]) | (c ^ token[2]) == 0
+        {
             (self.own, self.own_count) = (memo.sum, memo.count);
             self.slot = None;
             return true;
         }
         // Overwritten now, filled in at the end of the token.
-        (memo.token, memo.len) = (token, len);
+        (memo.token, memo.len, memo.epoch) = (token, len, epoch);
         self.slot = Some(index);
         false
     }
 
     #[inline]
     fn end_token(&mut self) {
-        if let Some(memo) = self.slot.take().and_then(|i| self.memo.get_mut(i)) {
+        if let Some(memo) = self.slot.take().and_then(|i| self.memo.slots.get_mut(i)) {
             (memo.sum, memo.count) = (self.own, self.own_count);
         }
         let (sum, count) = (self.sum + self.own, self.count + self.own_count);

@@ -146,6 +146,13 @@ pub(super) static COMMON_SURNAMES: LazyLock<HashSet<String>> = LazyLock::new(|| 
 });
 pub(super) static COUNTRIES: LazyLock<HashSet<String>> =
     LazyLock::new(|| lexicon(include_str!("../../../data/lexicon/countries.txt")));
+/// The first words of the two-word countries ("new" of "new zealand").
+pub(super) static COUNTRY_FIRST_WORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    COUNTRIES
+        .iter()
+        .filter_map(|c| c.split_once(' ').map(|(first, _)| first.to_owned()))
+        .collect()
+});
 /// Country names that are also common words or names; they need a locative cue.
 pub(super) const AMBIGUOUS_COUNTRIES: &[&str] = &[
     "turkey", "chad", "jordan", "georgia", "china", "guinea", "niger", "jersey", "israel", "kenya",

@@ -225,18 +225,27 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
             // "grew up in SUND": a word in capitals only after a cue. (Lower-case words are
             // most of the text: nothing is looked up for them, for speed.)
             let found = if t.upper {
-                strong_place_at(text, &toks, i).or_else(|| caps_place_at(text, &toks, i))
+                strong_place_at(text, &toks, i)
+                    .or_else(|| caps_place_at(text, &toks, i))
+                    .map(|(e, s)| (e, s, PiiType::Location))
+            } else if t.end - t.start >= 3
+                && i.checked_sub(1)
+                    .and_then(|k| toks.get(k))
+                    .and_then(|p| cue_key_at(text.as_bytes(), p))
+                    .is_some_and(|k| matches!(k, IS | IM | AM | ME | IN | FROM | TO | NEAR | VIA))
+            {
+                lowercase_at(text, &toks, i)
             } else {
                 None
             };
-            if let Some((end_tok, score)) = found {
+            if let Some((end_tok, score, kind)) = found {
                 out.push(Detection {
                     start: t.start,
                     end: toks[end_tok].end,
-                    kind: PiiType::Location,
+                    kind,
                     score,
                 });
-                last_place = Some(end_tok);
+                last_place = (kind == PiiType::Location).then_some(end_tok);
                 i = end_tok + 1;
                 continue;
             }
@@ -289,6 +298,123 @@ pub fn scan(text: &str, out: &mut Vec<Detection>) {
         }
         i += 1;
     }
+}
+
+/// A cue word of [`lowercase_at`] (two to four bytes) as one integer, with ASCII letters
+/// folded to lower case (`| 0x20`): comparing integers costs no `memcmp` per word.
+const fn cue_key(word: &[u8]) -> u32 {
+    let mut k = 0u32;
+    let mut n = 0;
+    while n < word.len() {
+        k |= ((word[n] | 0x20) as u32) << (8 * n);
+        n += 1;
+    }
+    k
+}
+const IS: u32 = cue_key(b"is");
+const IM: u32 = cue_key(b"i'm");
+const AM: u32 = cue_key(b"am");
+const ME: u32 = cue_key(b"me");
+const IN: u32 = cue_key(b"in");
+const FROM: u32 = cue_key(b"from");
+const TO: u32 = cue_key(b"to");
+const NEAR: u32 = cue_key(b"near");
+const VIA: u32 = cue_key(b"via");
+
+/// The key of token `t` if it is two to four bytes long, the length of every cue.
+#[inline]
+fn cue_key_at(bytes: &[u8], t: &Tok) -> Option<u32> {
+    let word = bytes.get(t.start..t.end)?;
+    match *word {
+        [a, b] => Some(u32::from_le_bytes([a | 0x20, b | 0x20, 0, 0])),
+        [a, b, c] => Some(u32::from_le_bytes([a | 0x20, b | 0x20, c | 0x20, 0])),
+        [a, b, c, d] => Some(u32::from_le_bytes([a | 0x20, b | 0x20, c | 0x20, d | 0x20])),
+        _ => None,
+    }
+}
+
+/// Countries that are also common lower-case words ("stuffing the turkey", "fine china").
+const LOWERCASE_AMBIGUOUS_COUNTRIES: &[&str] = &[
+    "turkey", "chad", "jordan", "georgia", "guinea", "jersey", "niger", "china", "mali", "togo",
+];
+
+/// A name or a country typed in lower case, as people type in chat: only right after an
+/// explicit cue ("my name is john smith", "i'm sarah.", "i'm originally from switzerland"),
+/// and only words of the lexicons. The cue is tested first, with byte comparisons of the
+/// words before: this runs on every lower-case word of a text, which is most of them.
+#[inline(never)]
+fn lowercase_at(text: &str, toks: &[Tok], i: usize) -> Option<(usize, f32, PiiType)> {
+    let t = toks[i];
+    let prev = i.checked_sub(1).and_then(|k| toks.get(k))?;
+    let p = cue_key_at(text.as_bytes(), prev)?;
+    let (cue_name, cue_place) = match p {
+        IS | IM | AM | ME => (true, false),
+        IN | FROM | TO | NEAR | VIA => (false, true),
+        _ => return None,
+    };
+    // One space between cue and word (a byte test: a slice comparison called `memcmp`).
+    if t.start != prev.end + 1 || text.as_bytes().get(prev.end) != Some(&b' ') {
+        return None;
+    }
+    let word = |k: usize| {
+        toks.get(k)
+            .and_then(|x| text.get(x.start..x.end))
+            .unwrap_or_default()
+    };
+    let is = |k: Option<usize>, w: &str| k.is_some_and(|k| word(k).eq_ignore_ascii_case(w));
+    let two_back = i.checked_sub(2);
+    let lower_word = text.get(t.start..t.end)?;
+    // "my name is", "name is": whatever follows is a name.
+    let named = cue_name && p == IS && is(two_back, "name");
+    // "i'm", "i am", "call me", "this is": a first name, then a surname or the clause's end.
+    let introduced = cue_name
+        && (p == IM
+            || p == AM && is(two_back, "i")
+            || p == ME && (is(two_back, "call") || is(two_back, "calls"))
+            || p == IS && is(two_back, "this"));
+    if named || introduced {
+        let known_first = FIRST.contains(lower_word)
+            && lower_word.len() >= 3
+            && !AMBIGUOUS_FIRST_SET.contains(lower_word)
+            && !NOT_NAMES_SET.contains(lower_word)
+            && !COUNTRIES.contains(lower_word);
+        let surname = toks
+            .get(i + 1)
+            .filter(|n| text.get(t.end..n.start) == Some(" "))
+            .is_some_and(|n| text.get(n.start..n.end).is_some_and(|s| LAST.contains(s)));
+        let clause_end = text
+            .get(t.end..)
+            .and_then(|rest| rest.chars().next())
+            .is_none_or(|c| matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | '\n' | ')'));
+        let found = if named {
+            known_first || LAST.contains(lower_word) && lower_word.len() >= 3
+        } else {
+            known_first && (surname || clause_end)
+        };
+        if found {
+            let end = if surname { i + 1 } else { i };
+            return Some((end, 0.7, PiiType::Person));
+        }
+        return None;
+    }
+    // "from switzerland", "moved to new zealand".
+    if !cue_place || lower_word.len() < 3 {
+        return None;
+    }
+    if COUNTRIES.contains(lower_word) {
+        return (!LOWERCASE_AMBIGUOUS_COUNTRIES.contains(&lower_word)).then_some((
+            i,
+            0.7,
+            PiiType::Location,
+        ));
+    }
+    // Two words only when the first begins a two-word country ("new", "south", "costa").
+    if !COUNTRY_FIRST_WORDS.contains(lower_word) {
+        return None;
+    }
+    let next = toks.get(i + 1)?;
+    let two = text.get(t.start..next.end)?;
+    (next.start == t.end + 1 && COUNTRIES.contains(two)).then_some((i + 1, 0.7, PiiType::Location))
 }
 
 fn extend_suffixes(text: &str, toks: &[Tok], mut end: usize) -> usize {

@@ -300,3 +300,40 @@ fn names_after_cues_in_other_languages() {
         );
     }
 }
+
+#[test]
+fn names_and_countries_typed_in_lower_case_after_a_cue() {
+    assert_eq!(
+        found("my name is john smith and i live in boston"),
+        vec![("john smith".into(), PiiType::Person)]
+    );
+    assert_eq!(
+        found("hi, i'm sarah. my email is below"),
+        vec![("sarah".into(), PiiType::Person)]
+    );
+    assert_eq!(
+        found("i'm originally from switzerland"),
+        vec![("switzerland".into(), PiiType::Location)]
+    );
+    assert_eq!(
+        found("we moved to new zealand last year"),
+        vec![("new zealand".into(), PiiType::Location)]
+    );
+    // Without a cue, or with an ordinary word after it, nothing.
+    for text in [
+        "i'm so tired today",
+        "i am ok with that",
+        "i'm fine, thanks",
+        "the name is misleading",
+        "put it in the oven with the turkey",
+        "john smith called",
+        "this is great",
+        "i'm going to france",
+    ] {
+        assert!(
+            found(text).iter().all(|(s, _)| s == "france"),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+}
