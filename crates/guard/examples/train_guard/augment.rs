@@ -297,6 +297,15 @@ pub fn augment_content() -> Vec<String> {
 /// Written without looking at `src/injection/testdata/chat.txt`'s lines; any row equal to one
 /// of them (case and punctuation aside) is dropped by the caller, so that list stays a test.
 pub fn augment_chat() -> Vec<(String, u8)> {
+    let mut out: Vec<(String, u8)> = chat_small_talk().into_iter().map(|s| (s, 0)).collect();
+    hostile_chat(&mut out);
+    out
+}
+
+/// The friendly part of [`augment_chat`]: greetings, thanks, one-word answers and questions
+/// about the assistant. Harmless in every content category too, so the content model trains
+/// on them as safe rows (see `content.rs`).
+pub fn chat_small_talk() -> Vec<String> {
     let mut out = Vec::new();
     let greetings = [
         "hi",
@@ -331,7 +340,7 @@ pub fn augment_chat() -> Vec<(String, u8)> {
     for (i, g) in greetings.iter().enumerate() {
         for (j, t) in greeting_tails.iter().enumerate() {
             if (i + j) % 3 == 0 {
-                out.push((format!("{g}{t}"), 0));
+                out.push(format!("{g}{t}"));
             }
         }
     }
@@ -399,7 +408,7 @@ pub fn augment_chat() -> Vec<(String, u8)> {
         "testing 123",
         "is this thing on?",
     ] {
-        out.push((s.to_owned(), 0));
+        out.push(s.to_owned());
     }
     // Questions about the assistant itself: its abilities, nature and preferences (not its
     // hidden configuration, which is what extraction attacks ask for).
@@ -426,7 +435,7 @@ pub fn augment_chat() -> Vec<(String, u8)> {
     for (i, a) in ability.iter().enumerate() {
         for (j, f) in ability_frames.iter().enumerate() {
             if (i + j) % 2 == 0 {
-                out.push((f.replace("{}", a), 0));
+                out.push(f.replace("{}", a));
             }
         }
     }
@@ -446,7 +455,7 @@ pub fn augment_chat() -> Vec<(String, u8)> {
     ];
     for (i, n) in nature.iter().enumerate() {
         let f = ["are you {}?", "you {}?", "Are you actually {}?"][i % 3];
-        out.push((f.replace("{}", n), 0));
+        out.push(f.replace("{}", n));
     }
     let about = [
         "strengths",
@@ -471,7 +480,7 @@ pub fn augment_chat() -> Vec<(String, u8)> {
     for (i, a) in about.iter().enumerate() {
         for (j, f) in about_frames.iter().enumerate() {
             if (i + j) % 2 == 1 {
-                out.push((f.replace("{}", a), 0));
+                out.push(f.replace("{}", a));
             }
         }
     }
@@ -495,8 +504,14 @@ pub fn augment_chat() -> Vec<(String, u8)> {
         "what is it like being an AI?",
         "which company trained you?",
     ] {
-        out.push((s.to_owned(), 0));
+        out.push(s.to_owned());
     }
+    out
+}
+
+/// The rest of [`augment_chat`]: compliments, insults and threats (benign for injection),
+/// and the same openers followed by an attack (attacks).
+fn hostile_chat(out: &mut Vec<(String, u8)>) {
     // Compliments, insults and threats addressed to the assistant or someone else: content
     // moderation's business, not injection.
     let feelings = ["you are", "you're", "ur", "honestly you are", "man, you're"];
@@ -635,5 +650,4 @@ pub fn augment_chat() -> Vec<(String, u8)> {
             }
         }
     }
-    out
 }

@@ -85,6 +85,26 @@ pub fn knob(name: &str, default: f32) -> f32 {
         .unwrap_or(default)
 }
 
+/// How one training row counts.
+#[derive(Debug, Clone, Copy)]
+pub struct RowInfo {
+    /// Multiplier of the row's loss.
+    pub weight: f32,
+    /// 0, or a data set with a base rate of its own: rows of group `g > 0` add a bias per head
+    /// that is learned with the weights and then thrown away. It absorbs what is particular to
+    /// that data set as a whole (its share of positives, its labelling bar), so that the kept
+    /// bias and weights describe the texts, not which file they came from.
+    pub group: u8,
+}
+
+impl RowInfo {
+    /// A row of weight 1 in the main group.
+    pub const PLAIN: Self = Self {
+        weight: 1.0,
+        group: 0,
+    };
+}
+
 pub struct TrainConfig {
     pub bits: u8,
     pub heads: usize,
@@ -96,11 +116,17 @@ pub struct TrainConfig {
 }
 
 /// Multi-head logistic regression with AdaGrad on L2-normalised binary features.
-/// `pos_weight[h]` up-weights the positive class of head `h`.
+/// `pos_weight[h]` up-weights the positive class of head `h`. `ys[i][h]` is `None` where row
+/// `i` says nothing about head `h` (a data set that labels only some categories): that head
+/// gets no gradient from the row, neither toward 0 nor toward 1. With every target `Some`,
+/// the arithmetic is exactly that of plain multi-head training. `rows[i]` weighs row `i`'s
+/// loss and names its group (see [`RowInfo`]); `RowInfo::PLAIN` for every row is plain
+/// training, bit for bit.
 pub fn train(
     cfg: &TrainConfig,
     xs: &[Vec<u32>],
-    ys: &[Vec<f32>],
+    ys: &[Vec<Option<f32>>],
+    rows: &[RowInfo],
     pos_weight: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
     let h = cfg.heads;
@@ -109,6 +135,9 @@ pub fn train(
     let mut g2 = vec![1e-6f32; n * h];
     let mut b = vec![0f32; h];
     let mut bg2 = vec![1e-6f32; h];
+    let groups = rows.iter().map(|r| usize::from(r.group)).max().unwrap_or(0);
+    let mut gb = vec![vec![0f32; h]; groups];
+    let mut gbg2 = vec![vec![1e-6f32; h]; groups];
     let mut order: Vec<usize> = (0..xs.len()).collect();
     let mut rng = Rng(SEED);
     // Polyak averaging of the per-epoch weights over the second half of training: lowers the
@@ -123,16 +152,25 @@ pub fn train(
             let x = &xs[i];
             let norm = 1.0 / (x.len().max(cfg.min_count).max(1) as f32).sqrt();
             for head in 0..h {
+                let Some(y) = ys[i][head] else { continue };
+                let group = usize::from(rows[i].group);
                 let mut z = b[head];
+                if group > 0 {
+                    z += gb[group - 1][head];
+                }
                 for &f in x {
                     z += w[f as usize * h + head] * norm;
                 }
                 let p = 1.0 / (1.0 + (-z).exp());
-                let y = ys[i][head];
-                let weight = if y > 0.5 { pos_weight[head] } else { 1.0 };
+                let weight = rows[i].weight * if y > 0.5 { pos_weight[head] } else { 1.0 };
                 let g = (p - y) * weight;
                 bg2[head] += g * g;
                 b[head] -= cfg.lr * g / bg2[head].sqrt();
+                if group > 0 {
+                    let (bias, acc) = (&mut gb[group - 1][head], &mut gbg2[group - 1][head]);
+                    *acc += g * g;
+                    *bias -= cfg.lr * g / acc.sqrt();
+                }
                 for &f in x {
                     let k = f as usize * h + head;
                     let gk = g * norm + cfg.l2 * w[k];

@@ -3,9 +3,9 @@
 //! [`ContentClassifier`] gives every [`Category`] a severity score in `0..1`, from two sources:
 //!
 //! - a multi-head logistic regression over the same hashed n-grams as the injection model
-//!   ([`crate::injection::features`]), trained by `examples/train_guard.rs` on the training
-//!   split of the OpenAI moderation release and calibrated so that 0.5 is each head's
-//!   cross-validated best-F1 point;
+//!   ([`crate::injection::features`]), trained by `examples/train_guard/` on the training
+//!   split of the OpenAI moderation release (the harassment head also on that of the surge
+//!   toxicity set) and calibrated so that 0.5 is each head's cross-validated best-F1 point;
 //! - [`lexicon`] rules that add to a category's logit and set a floor, for what a small
 //!   training set covers poorly: slurs and insults, explicit threats, self-harm intent,
 //!   and the weapons/illegal category, which the training set does not label at all.
@@ -210,6 +210,9 @@ pub struct ContentClassifier {
     lexicon_features: bool,
     /// Multiplier of the hand-set lexicon boosts on categories with a learned head.
     boost_scale: f32,
+    /// Bit `h` set: the category of [`LEARNED_HEADS`]`[h]` keeps its own score instead of
+    /// being capped by the harmful head (see [`PARAM_OWN_HEADS`]).
+    own_heads: u32,
 }
 
 /// Position of the lexicon-features flag in the weight file's parameters.
@@ -218,6 +221,12 @@ pub const PARAM_LEXICON_FEATURES: usize = 7;
 pub const PARAM_BOOST_SCALE: usize = 8;
 /// Position of the minimum feature count (see [`LinearModel::with_min_count`]).
 pub const PARAM_MIN_COUNT: usize = 9;
+/// Position of the set of heads whose category score stands on its own, as a bit mask over
+/// [`LEARNED_HEADS`] indexes. A category head trained on a few dozen examples is capped by
+/// the harmful head (both must agree); one trained on a data set of its own (harassment, on
+/// the surge toxicity set as well as the moderation set) knows things the harmful head was
+/// not taught, and a cap would throw them away. Absent (older files): every head is capped.
+pub const PARAM_OWN_HEADS: usize = 10;
 
 /// The named feature of a lexicon rule, when lexicon hits are model inputs.
 pub fn lexicon_feature(id: &str, buckets_log2: u8) -> u32 {
@@ -264,11 +273,19 @@ impl ContentClassifier {
             .unwrap_or(0.0)
             .max(0.0) as u32;
         let model = model.with_min_count(min_count);
+        // A small bit mask stored as an exactly representable float.
+        let own_heads = model
+            .params()
+            .get(PARAM_OWN_HEADS)
+            .copied()
+            .unwrap_or(0.0)
+            .clamp(0.0, 127.0) as u32;
         Ok(Self {
             model,
             offsets,
             lexicon_features,
             boost_scale,
+            own_heads,
         })
     }
 
@@ -321,9 +338,10 @@ impl ContentClassifier {
             }
             _ => self.model_logits(&normalized.text, &hits, &mut logits),
         }
-        // The harmful head was trained on every labelled text; the category heads on a few
-        // dozen examples each. A category score is therefore capped by the harmful score
-        // (both must agree), unless a lexicon rule sets a floor on its own.
+        // The harmful head was trained on every labelled text; most category heads on a few
+        // dozen examples each. Such a category score is therefore capped by the harmful score
+        // (both must agree), unless a lexicon rule sets a floor on its own or the head was
+        // trained on enough data of its own (`own_heads`).
         let harmful_head =
             sigmoid(logits[0] - self.offsets[0] + hits.total_boost() * self.boost_scale);
         let mut scores = [0.0f32; 7];
@@ -332,8 +350,11 @@ impl ContentClassifier {
                 .iter()
                 .position(|h| h.category == Some(category));
             let (boost, floor) = hits.for_category(category);
-            let score = match head.and_then(|h| Some(logits.get(h)? - self.offsets.get(h)?)) {
-                Some(base) => sigmoid(base + boost * self.boost_scale).min(harmful_head),
+            let score = match head.and_then(|h| Some((h, logits.get(h)? - self.offsets.get(h)?))) {
+                Some((h, base)) if self.own_heads & (1 << h) != 0 => {
+                    sigmoid(base + boost * self.boost_scale)
+                }
+                Some((_, base)) => sigmoid(base + boost * self.boost_scale).min(harmful_head),
                 None => sigmoid(RULES_ONLY_PRIOR + boost),
             };
             if let Some(s) = scores.get_mut(category.index()) {

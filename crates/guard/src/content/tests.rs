@@ -150,3 +150,37 @@ proptest::proptest! {
         proptest::prop_assert!((0.0..=1.0).contains(&v.harmful));
     }
 }
+
+#[test]
+fn an_insult_of_a_named_person_is_harassment() {
+    // Written for this test, in the style of comment-section toxicity. The moderation-only
+    // model flagged it as harmful (0.67) but not as harassment (0.48): its harassment head had
+    // a few dozen examples and was capped by the harmful head. The head trained on the surge
+    // toxicity set as well stands on its own and scores it 0.77.
+    let text = "Our governor is a corrupt, senile fraud and a coward";
+    let v = CLASSIFIER.classify(text);
+    assert!(
+        v.flagged(&Thresholds::default())
+            .contains(&Category::Harassment),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_head_stands_on_its_own_only_when_the_weight_file_says_so() {
+    let text = "Our governor is a corrupt, senile fraud and a coward";
+    let own = CLASSIFIER.classify(text);
+    // The same weights without the own-heads parameter, as an older file loads: every
+    // category is capped by the harmful head again.
+    let model = LinearModel::from_bytes(EMBEDDED).unwrap();
+    let params: Vec<f32> = model.params()[..PARAM_OWN_HEADS].to_vec();
+    let capped = ContentClassifier::from_model(model.with_params(params)).unwrap();
+    let v = capped.classify(text);
+    let own_harassment = own.score(Category::Harassment);
+    assert!(
+        own_harassment > v.score(Category::Harassment),
+        "{own:?} {v:?}"
+    );
+    // A head on its own counts in the overall score.
+    assert!(own.harmful >= own_harassment, "{own:?}");
+}

@@ -323,6 +323,13 @@ impl LinearModel {
         &self.params
     }
 
+    /// The same weights with other parameters, as a weight file written with them would load.
+    #[cfg(test)]
+    pub(crate) fn with_params(mut self, params: Vec<f32>) -> Self {
+        self.params = params;
+        self
+    }
+
     /// Raw logits per head for `text`: the maximum over windows of
     /// `bias + Σ weights / sqrt(feature count)` (the L2-normalised binary bag of features the
     /// model was trained on). `out` receives one value per head.
