@@ -104,7 +104,7 @@ impl Parent {
         let fits = match version {
             0xff => false,
             0 => tp.len() == 55,
-            _ => tp.len() == 55 || (tp.len() > 55 && tp.as_bytes()[55] == b'-'),
+            _ => tp.len() == 55 || tp.as_bytes().get(55) == Some(&b'-'),
         };
         if !fits {
             return None;
@@ -178,12 +178,7 @@ pub fn ratio_sampled(trace_id: &[u8; 16], ratio: f64) -> bool {
     let mut low = [0u8; 8];
     low.copy_from_slice(&trace_id[8..]);
     let x = u64::from_be_bytes(low) >> 1;
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "ratio is in (0, 1), so the bound fits in 63 bits"
-    )]
+    // ratio is in (0, 1), so the bound fits in 63 bits.
     let bound = (ratio * (1u64 << 63) as f64) as u64;
     x < bound
 }

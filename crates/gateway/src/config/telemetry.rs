@@ -47,8 +47,9 @@ pub struct TelemetryConfig {
     /// `traceparent` follows its caller's sampled flag instead.
     #[serde(default = "default_sample_ratio")]
     pub sample_ratio: f64,
-    /// Spans held for export at most (default 4096); when full, new spans are dropped and
-    /// counted in `tollgate_trace_spans_dropped_total`, never waited for.
+    /// Spans waiting for export at most (default 4096), besides the one batch (at most
+    /// 512) being sent; when full, new spans are dropped and counted in
+    /// `tollgate_trace_spans_dropped_total`, never waited for.
     #[serde(default = "default_queue_size")]
     pub queue_size: usize,
     /// Limit on one export call (default `"10s"`); a batch that times out is dropped and
