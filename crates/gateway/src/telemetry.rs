@@ -254,6 +254,8 @@ struct Inner {
     exporter: otlp::Exporter,
     dropped: Counter,
     worker: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set once the worker runs, so a request's submit costs one atomic load, not a lock.
+    started: std::sync::atomic::AtomicBool,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -295,6 +297,7 @@ impl Tracer {
                 exporter,
                 dropped: metrics.trace_spans_dropped.clone(),
                 worker: Mutex::new(None),
+                started: std::sync::atomic::AtomicBool::new(false),
                 stop,
             })),
         })
@@ -342,7 +345,9 @@ impl Tracer {
         let Some(inner) = &self.inner else {
             return;
         };
-        self.start();
+        if !inner.started.load(std::sync::atomic::Ordering::Acquire) {
+            self.start();
+        }
         for s in spans {
             if inner.tx.try_send(s).is_err() {
                 inner.dropped.inc();
@@ -374,6 +379,9 @@ impl Tracer {
             inner.stop.subscribe(),
         ));
         *inner.worker.lock() = Some(task);
+        inner
+            .started
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Export what is queued and stop, waiting at most `limit`; what is left then is lost

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::telemetry::TelemetryConfig;
@@ -62,21 +64,6 @@ pub enum AttrValue {
     Strs(Vec<String>),
 }
 
-impl AttrValue {
-    fn to_json(&self) -> Value {
-        match self {
-            Self::Str(s) => json!({"stringValue": s}),
-            Self::Int(i) => json!({"intValue": i.to_string()}),
-            Self::Double(d) if d.is_finite() => json!({"doubleValue": d}),
-            Self::Double(_) => json!({"stringValue": "NaN"}),
-            Self::Bool(b) => json!({"boolValue": b}),
-            Self::Strs(v) => {
-                json!({"arrayValue": {"values": v.iter().map(|s| json!({"stringValue": s})).collect::<Vec<_>>()}})
-            }
-        }
-    }
-}
-
 /// One finished span.
 #[derive(Debug, Clone)]
 pub struct Span {
@@ -104,60 +91,160 @@ pub struct Span {
     pub status_message: Option<String>,
 }
 
-impl Span {
-    /// The span as an OTLP/JSON `Span` object.
-    pub fn to_json(&self) -> Value {
-        let mut o = serde_json::Map::new();
-        o.insert("traceId".into(), json!(hex::encode(self.trace_id)));
-        o.insert("spanId".into(), json!(hex::encode(self.span_id)));
-        if let Some(p) = &self.parent_span_id {
-            o.insert("parentSpanId".into(), json!(hex::encode(p)));
-        }
-        if let Some(s) = &self.trace_state {
-            o.insert("traceState".into(), json!(s));
-        }
-        o.insert("name".into(), json!(self.name));
-        o.insert("kind".into(), json!(self.kind as i32));
-        o.insert("startTimeUnixNano".into(), json!(self.start.to_string()));
-        o.insert(
-            "endTimeUnixNano".into(),
-            json!(self.end.max(self.start).to_string()),
-        );
-        o.insert(
-            "attributes".into(),
-            Value::Array(
-                self.attributes
-                    .iter()
-                    .map(|(k, v)| json!({"key": k, "value": v.to_json()}))
-                    .collect(),
-            ),
-        );
-        let mut status = serde_json::Map::new();
-        status.insert("code".into(), json!(self.status as i32));
-        if let Some(m) = &self.status_message {
-            status.insert("message".into(), json!(m));
-        }
-        o.insert("status".into(), Value::Object(status));
-        Value::Object(o)
+/// `{"stringValue": s}`.
+struct StrValue<'a>(&'a str);
+
+impl Serialize for StrValue<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut m = ser.serialize_map(Some(1))?;
+        m.serialize_entry("stringValue", self.0)?;
+        m.end()
     }
 }
 
-/// The body of one export: `spans` under one resource (`service.name`) and one scope.
-pub fn export_body(service: &str, spans: &[Span]) -> Value {
-    json!({
-        "resourceSpans": [{
-            "resource": {"attributes": [
-                {"key": "service.name", "value": {"stringValue": service}},
-                {"key": "service.version", "value": {"stringValue": env!("CARGO_PKG_VERSION")}},
-                {"key": "telemetry.sdk.name", "value": {"stringValue": "tollgate"}},
-                {"key": "telemetry.sdk.language", "value": {"stringValue": "rust"}},
-            ]},
-            "scopeSpans": [{
-                "scope": {"name": "tollgate-gateway", "version": env!("CARGO_PKG_VERSION")},
-                "spans": spans.iter().map(Span::to_json).collect::<Vec<_>>(),
+/// `{"values": [{"stringValue": …}, …]}`.
+struct StrArray<'a>(&'a [String]);
+
+impl Serialize for StrArray<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut m = ser.serialize_map(Some(1))?;
+        let values: Vec<StrValue<'_>> = self.0.iter().map(|v| StrValue(v)).collect();
+        m.serialize_entry("values", &values)?;
+        m.end()
+    }
+}
+
+impl Serialize for AttrValue {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut m = ser.serialize_map(Some(1))?;
+        match self {
+            Self::Str(v) => m.serialize_entry("stringValue", v)?,
+            // Protobuf JSON: 64-bit integers are strings.
+            Self::Int(i) => m.serialize_entry("intValue", &i.to_string())?,
+            Self::Double(d) if d.is_finite() => m.serialize_entry("doubleValue", d)?,
+            Self::Double(_) => m.serialize_entry("stringValue", "NaN")?,
+            Self::Bool(b) => m.serialize_entry("boolValue", b)?,
+            Self::Strs(v) => m.serialize_entry("arrayValue", &StrArray(v))?,
+        }
+        m.end()
+    }
+}
+
+/// `{"key": k, "value": v}`.
+struct KeyValue<'a>(&'a str, &'a AttrValue);
+
+impl Serialize for KeyValue<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut m = ser.serialize_map(Some(2))?;
+        m.serialize_entry("key", self.0)?;
+        m.serialize_entry("value", self.1)?;
+        m.end()
+    }
+}
+
+/// `{"code": c[, "message": m]}`.
+struct StatusJson<'a>(Status, Option<&'a str>);
+
+impl Serialize for StatusJson<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("code", &(self.0 as i32))?;
+        if let Some(msg) = self.1 {
+            m.serialize_entry("message", msg)?;
+        }
+        m.end()
+    }
+}
+
+/// An OTLP/JSON `Span`: ids as lower-case hex, times as decimal strings.
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("traceId", &hex::encode(self.trace_id))?;
+        m.serialize_entry("spanId", &hex::encode(self.span_id))?;
+        if let Some(p) = &self.parent_span_id {
+            m.serialize_entry("parentSpanId", &hex::encode(p))?;
+        }
+        if let Some(st) = &self.trace_state {
+            m.serialize_entry("traceState", st)?;
+        }
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("kind", &(self.kind as i32))?;
+        m.serialize_entry("startTimeUnixNano", &self.start.to_string())?;
+        m.serialize_entry("endTimeUnixNano", &self.end.max(self.start).to_string())?;
+        let attributes: Vec<KeyValue<'_>> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| KeyValue(k, v))
+            .collect();
+        m.serialize_entry("attributes", &attributes)?;
+        m.serialize_entry(
+            "status",
+            &StatusJson(self.status, self.status_message.as_deref()),
+        )?;
+        m.end()
+    }
+}
+
+/// The body of one export, encoded: `spans` under one resource (`service.name`) and one
+/// scope. Written straight from the spans (no intermediate JSON tree): the exporter runs on
+/// the same cores as the requests.
+pub fn export_body(service: &str, spans: &[Span]) -> Result<Vec<u8>, serde_json::Error> {
+    let version = AttrValue::Str(env!("CARGO_PKG_VERSION").to_owned());
+    let service = AttrValue::Str(service.to_owned());
+    let sdk = AttrValue::Str("tollgate".to_owned());
+    let rust = AttrValue::Str("rust".to_owned());
+    let resource = [
+        KeyValue("service.name", &service),
+        KeyValue("service.version", &version),
+        KeyValue("telemetry.sdk.name", &sdk),
+        KeyValue("telemetry.sdk.language", &rust),
+    ];
+    serde_json::to_vec(&Export {
+        resource_spans: [ResourceSpans {
+            resource: Resource {
+                attributes: resource,
+            },
+            scope_spans: [ScopeSpans {
+                scope: Scope {
+                    name: "tollgate-gateway",
+                    version: env!("CARGO_PKG_VERSION"),
+                },
+                spans,
             }],
         }],
     })
+}
+
+/// `ExportTraceServiceRequest`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Export<'a> {
+    resource_spans: [ResourceSpans<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceSpans<'a> {
+    resource: Resource<'a>,
+    scope_spans: [ScopeSpans<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    attributes: [KeyValue<'a>; 4],
+}
+
+#[derive(Serialize)]
+struct ScopeSpans<'a> {
+    scope: Scope,
+    spans: &'a [Span],
+}
+
+#[derive(Serialize)]
+struct Scope {
+    name: &'static str,
+    version: &'static str,
 }
 
 /// Where and how batches are sent.
@@ -208,8 +295,7 @@ impl Exporter {
 
     /// Send one batch; Err says why (safe to log: never a header value).
     async fn send(&self, service: &str, spans: &[Span]) -> Result<u64, String> {
-        let body = serde_json::to_vec(&export_body(service, spans))
-            .map_err(|e| format!("cannot encode spans: {e}"))?;
+        let body = export_body(service, spans).map_err(|e| format!("cannot encode spans: {e}"))?;
         let mut rb = self
             .client
             .post(self.url.clone())
@@ -366,7 +452,7 @@ mod tests {
             status: Status::Error,
             status_message: Some("upstream_timeout".into()),
         };
-        let v = export_body("tollgate", &[s]);
+        let v: Value = serde_json::from_slice(&export_body("tollgate", &[s]).unwrap()).unwrap();
         let span = &v["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
         assert_eq!(span["traceId"], "abababababababababababababababab");
         assert_eq!(span["spanId"], "0101010101010101");

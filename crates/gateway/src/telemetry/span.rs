@@ -42,12 +42,26 @@ fn s(v: impl Into<String>) -> AttrValue {
 
 /// The spans of a finished request: its server span, then one client span per attempt.
 pub fn request_spans(ctx: &RequestContext, trace: &RequestTrace, gw: &Gateway) -> Vec<Span> {
+    let kind = ctx
+        .target
+        .as_deref()
+        .and_then(|t| t.split_once('/'))
+        .and_then(|(p, _)| gw.providers.get(p))
+        .map(|p| p.kind);
+    spans_with(ctx, trace, kind)
+}
+
+/// [`request_spans`] with the answering provider's adapter already looked up.
+pub fn spans_with(
+    ctx: &RequestContext,
+    trace: &RequestTrace,
+    kind: Option<ProviderKind>,
+) -> Vec<Span> {
     let op = operation(ctx.endpoint);
     let (provider, model) = match ctx.target.as_deref().and_then(|t| t.split_once('/')) {
         Some((p, m)) => (Some(p), Some(m)),
         None => (None, None),
     };
-    let kind = provider.and_then(|p| gw.providers.get(p)).map(|p| p.kind);
     let mut a: Vec<(&'static str, AttrValue)> = Vec::with_capacity(40);
     if let Some(op) = op {
         a.push(("gen_ai.operation.name", s(op)));

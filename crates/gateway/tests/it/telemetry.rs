@@ -2,18 +2,12 @@
 //! gateway's spans as OTLP/JSON; the mock provider shows the `traceparent` it was sent.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 use tollgate_gateway::config::{Config, ConfigError};
 use tollgate_testkit::MOCK_KEY;
+use tollgate_testkit::collector::{MockCollector, attr};
 
 use crate::harness::Harness;
 
@@ -21,106 +15,14 @@ use crate::harness::Harness;
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
-#[derive(Default)]
-struct Received {
-    bodies: Mutex<Vec<(HeaderMap, Value)>>,
-}
-
-/// An OTLP/HTTP collector that keeps every export and counts the spans.
-struct Collector {
-    url: String,
-    received: Arc<Received>,
-    spans: watch::Receiver<usize>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-async fn collect(
-    State((r, tx)): State<(Arc<Received>, Arc<watch::Sender<usize>>)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> axum::Json<Value> {
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let n = spans_of(&v).len();
-    r.bodies.lock().push((headers, v));
-    tx.send_modify(|c| *c += n);
-    axum::Json(json!({}))
-}
-
-fn spans_of(v: &Value) -> Vec<Value> {
-    let mut out = Vec::new();
-    for rs in v["resourceSpans"].as_array().into_iter().flatten() {
-        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
-            out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
-        }
-    }
-    out
-}
-
-impl Collector {
-    async fn start() -> Self {
-        let received = Arc::new(Received::default());
-        let (tx, spans) = watch::channel(0);
-        let app = Router::new()
-            .route("/v1/traces", post(collect))
-            .with_state((received.clone(), Arc::new(tx)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            url,
-            received,
-            spans,
-            _task: task,
-        }
-    }
-
-    /// Wait (bounded) until at least `n` spans have arrived; all spans so far.
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        let mut rx = self.spans.clone();
-        tokio::time::timeout(Duration::from_secs(15), rx.wait_for(|c| *c >= n))
-            .await
-            .unwrap_or_else(|_| panic!("fewer than {n} spans within 15s: {:?}", self.spans()))
-            .unwrap();
-        self.spans()
-    }
-
-    fn spans(&self) -> Vec<Value> {
-        self.received
-            .bodies
-            .lock()
-            .iter()
-            .flat_map(|(_, v)| spans_of(v))
-            .collect()
-    }
-
-    fn raw(&self) -> String {
-        self.received
-            .bodies
-            .lock()
-            .iter()
-            .map(|(_, v)| v.to_string())
-            .collect()
-    }
-}
-
-/// The value of attribute `key` of `span`, unwrapped from its OTLP/JSON `AnyValue`.
-fn attr(span: &Value, key: &str) -> Value {
-    for a in span["attributes"].as_array().into_iter().flatten() {
-        if a["key"] == key {
-            let v = &a["value"];
-            for k in ["stringValue", "intValue", "doubleValue", "boolValue"] {
-                if let Some(x) = v.get(k) {
-                    return x.clone();
-                }
-            }
-            if let Some(vals) = v["arrayValue"]["values"].as_array() {
-                return Value::Array(vals.iter().map(|x| x["stringValue"].clone()).collect());
-            }
-        }
-    }
-    Value::Null
+/// Wait (bounded) until at least `n` spans have arrived; all spans so far.
+async fn wait_for(c: &MockCollector, n: usize) -> Vec<Value> {
+    let spans = c.wait_for(n, Duration::from_secs(15)).await;
+    assert!(
+        spans.len() >= n,
+        "fewer than {n} spans within 15s: {spans:?}"
+    );
+    spans
 }
 
 fn server_span(spans: &[Value], request_id: &str) -> Value {
@@ -131,7 +33,7 @@ fn server_span(spans: &[Value], request_id: &str) -> Value {
         .unwrap_or_else(|| panic!("no span for {request_id} in {spans:?}"))
 }
 
-fn telemetry_section(c: &Collector, extra: &str) -> String {
+fn telemetry_section(c: &MockCollector, extra: &str) -> String {
     format!(
         "[telemetry]\nendpoint = \"{}\"\nheaders = {{ authorization = \"file://{{CRED}}\" }}\n{extra}\n",
         c.url
@@ -142,7 +44,7 @@ const SECRET_PROMPT: &str = "the launch code is purple-walrus-42, mail ana@examp
 
 #[tokio::test]
 async fn each_request_exports_a_span_with_the_genai_attributes_and_no_prompt_text() {
-    let c = Collector::start().await;
+    let c = MockCollector::start().await.unwrap();
     let h = Harness::start_extra(&telemetry_section(&c, "service_name = \"gw-test\"")).await;
     let body = json!({"model": "gpt", "max_tokens": 50, "messages": [{"role": "user", "content": SECRET_PROMPT}]});
     let r = h.post("/v1/chat/completions", &body).send().await.unwrap();
@@ -154,7 +56,7 @@ async fn each_request_exports_a_span_with_the_genai_attributes_and_no_prompt_tex
         .unwrap()
         .to_owned();
     assert!(answer.contains("launch code"), "{answer}");
-    let spans = c.wait_for(2).await;
+    let spans = wait_for(&c, 2).await;
     let s = server_span(&spans, &id);
     assert_eq!(s["kind"], 2, "{s}");
     assert_eq!(s["name"], "chat gpt");
@@ -206,7 +108,7 @@ async fn each_request_exports_a_span_with_the_genai_attributes_and_no_prompt_tex
         )
     );
     // Resource, and the export's header resolved from its reference.
-    let bodies = c.received.bodies.lock().clone();
+    let bodies = c.exports();
     let (headers, first) = &bodies[0];
     assert_eq!(headers["authorization"], MOCK_KEY);
     assert_eq!(headers["content-type"], "application/json");
@@ -231,7 +133,7 @@ async fn each_request_exports_a_span_with_the_genai_attributes_and_no_prompt_tex
 
 #[tokio::test]
 async fn every_data_plane_endpoint_gets_its_operation_and_refusals_are_errors() {
-    let c = Collector::start().await;
+    let c = MockCollector::start().await.unwrap();
     let h = Harness::start_extra(&telemetry_section(&c, "")).await;
     let mut ids = Vec::new();
     let mut send = |r: reqwest::Response| {
@@ -280,7 +182,7 @@ async fn every_data_plane_endpoint_gets_its_operation_and_refusals_are_errors() 
     );
     assert!(s >= 500, "{s}");
     // Server spans: 6; attempts: embeddings, completions, messages, broken (1 try).
-    let spans = c.wait_for(10).await;
+    let spans = wait_for(&c, 10).await;
     let op = |i: usize| attr(&server_span(&spans, &ids[i]), "gen_ai.operation.name");
     assert_eq!(op(0), "embeddings");
     assert_eq!(op(1), "text_completion");
@@ -312,7 +214,7 @@ async fn every_data_plane_endpoint_gets_its_operation_and_refusals_are_errors() 
 
 #[tokio::test]
 async fn an_incoming_traceparent_is_continued_and_reaches_the_provider() {
-    let c = Collector::start().await;
+    let c = MockCollector::start().await.unwrap();
     let h = Harness::start_extra(&telemetry_section(&c, "sample_ratio = 0.0")).await;
     let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]});
     // The caller did not sample: nothing is recorded, but the provider still learns the
@@ -344,7 +246,7 @@ async fn an_incoming_traceparent_is_continued_and_reaches_the_provider() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let spans = c.wait_for(2).await;
+    let spans = wait_for(&c, 2).await;
     let s = server_span(&spans, &id);
     assert_eq!(s["traceId"], other);
     assert_eq!(s["parentSpanId"], "b7ad6b7169203331");
@@ -364,7 +266,7 @@ async fn an_incoming_traceparent_is_continued_and_reaches_the_provider() {
 
 #[tokio::test]
 async fn a_malformed_traceparent_starts_a_new_trace_and_is_no_error() {
-    let c = Collector::start().await;
+    let c = MockCollector::start().await.unwrap();
     let h = Harness::start_extra(&telemetry_section(&c, "")).await;
     let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]});
     let mut ids = Vec::new();
@@ -383,7 +285,7 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_is_no_error() {
         assert_eq!(r.status(), 200, "{bad}");
         ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
     }
-    let spans = c.wait_for(8).await;
+    let spans = wait_for(&c, 8).await;
     for id in &ids {
         let s = server_span(&spans, id);
         assert!(s.get("parentSpanId").is_none(), "{s}");
@@ -450,7 +352,7 @@ async fn a_dead_or_hanging_collector_neither_fails_nor_slows_requests() {
 
 #[tokio::test]
 async fn shutdown_flushes_the_queued_spans() {
-    let c = Collector::start().await;
+    let c = MockCollector::start().await.unwrap();
     let h = Harness::start_extra(&telemetry_section(&c, "")).await;
     let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]});
     for _ in 0..3 {
@@ -520,7 +422,7 @@ headers = { "x-api-key" = "hunter2-literal" }
 
 #[tokio::test]
 async fn a_streamed_answer_gets_its_span_when_the_stream_ends() {
-    let c = Collector::start().await;
+    let c = MockCollector::start().await.unwrap();
     let h = Harness::start_extra(&telemetry_section(&c, "")).await;
     let body = json!({"model": "gpt", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "stream me"}]});
@@ -529,7 +431,7 @@ async fn a_streamed_answer_gets_its_span_when_the_stream_ends() {
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     let text = r.text().await.unwrap();
     assert!(text.contains("[DONE]"), "{text}");
-    let spans = c.wait_for(2).await;
+    let spans = wait_for(&c, 2).await;
     let s = server_span(&spans, &id);
     assert_eq!(attr(&s, "tollgate.stream"), true);
     assert_eq!(attr(&s, "gen_ai.operation.name"), "chat");
