@@ -177,6 +177,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Trace export (MI-1), off the request path; a no-op without [telemetry].
     gw.tracer.start();
+    if let Some(endpoint) = gw.tracer.endpoint() {
+        tracing::info!(endpoint, "exporting OpenTelemetry traces over OTLP/HTTP");
+    }
     let flusher = {
         let gw = gw.clone();
         tokio::spawn(async move {
