@@ -142,11 +142,22 @@ pub struct RequestScope {
     pub client_ip: Option<std::net::IpAddr>,
     /// Rate-limit headroom to report in `x-ratelimit-*` headers.
     pub headroom: Option<crate::limits::Headroom>,
+    /// The request's trace (MI-1), taken by its [`crate::context::RequestContext`].
+    pub trace: Option<crate::telemetry::RequestTrace>,
 }
 
 /// The client address of the request being handled (None outside the layer).
 pub fn client_ip() -> Option<std::net::IpAddr> {
     SCOPE.try_with(|s| s.borrow().client_ip).ok().flatten()
+}
+
+/// Take the trace begun for the request being handled (None outside the layer, when
+/// tracing is off, or once taken: one request, one server span).
+pub fn take_trace() -> Option<crate::telemetry::RequestTrace> {
+    SCOPE
+        .try_with(|s| s.borrow_mut().trace.take())
+        .ok()
+        .flatten()
 }
 
 /// Report rate-limit headroom for the response headers.
@@ -975,6 +986,9 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
     let scope = RequestScope {
         client_ip,
         headroom: None,
+        trace: gw
+            .tracer
+            .begin(req.method().as_str(), req.uri().path(), req.headers()),
     };
     let (mut resp, draft, headroom) = SCOPE
         .scope(

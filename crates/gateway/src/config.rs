@@ -26,6 +26,7 @@ pub mod incident;
 pub mod limits;
 pub mod review;
 pub mod sampling;
+pub mod telemetry;
 
 pub use limits::{LimitsConfig, RouteLimitsConfig};
 
@@ -118,6 +119,8 @@ pub struct Config {
     /// The review queue's sample rate and the drift check (MI-4).
     #[serde(default)]
     pub review: sampling::ReviewQueueConfig,
+    /// OpenTelemetry traces over OTLP/HTTP (MI-1); off without it.
+    pub telemetry: Option<telemetry::TelemetryConfig>,
 }
 
 /// One model's price, USD per million tokens.
@@ -788,6 +791,9 @@ impl Config {
         }
         if let Some(d) = &self.datasets {
             d.validate(&self.providers, problems);
+        }
+        if let Some(t) = &self.telemetry {
+            t.validate(&self.secrets, problems, &mut warnings);
         }
         for (model, p) in &self.prices {
             let bad = |v: f64| !v.is_finite() || v < 0.0;

@@ -93,6 +93,11 @@ pub struct RequestContext {
     pub answer: Option<String>,
     /// The prompt as sent upstream, bounded, when the request was sampled for review.
     pub review_prompt: Option<String>,
+    /// The request's `max_tokens` (or `max_completion_tokens`), when it set one.
+    pub max_tokens: Option<u64>,
+    /// The request's trace (MI-1): None when tracing is off. Boxed: most of it is only
+    /// read when the request finishes.
+    pub trace: Option<Box<crate::telemetry::RequestTrace>>,
 }
 
 impl RequestContext {
@@ -134,6 +139,8 @@ impl RequestContext {
             route_ref: None,
             answer: None,
             review_prompt: None,
+            max_tokens: None,
+            trace: crate::audit::take_trace().map(Box::new),
         }
     }
 
@@ -333,6 +340,11 @@ impl RequestContext {
     }
 
     fn log(self, gw: &Arc<Gateway>) {
+        // The spans are built only for a recorded trace, and queued without waiting.
+        if let Some(t) = self.trace.as_deref().filter(|t| t.sampled) {
+            gw.tracer
+                .submit(crate::telemetry::span::request_spans(&self, t, gw));
+        }
         let latency = self.started.elapsed();
         let route = self.route.clone().unwrap_or_else(|| "-".to_owned());
         let target = self.target.clone().unwrap_or_else(|| "-".to_owned());

@@ -22,6 +22,7 @@
 //!   day; [`drift`] scores those days against a baseline and alerts (MI-4);
 //! - [`prompt`] and [`rollout`] serve versioned prompts and routes per environment, and
 //!   [`versioning`] pushes, diffs and evaluates their versions for the admin API and the CLI;
+//! - [`telemetry`] exports OpenTelemetry traces of every call over OTLP/HTTP (MI-1);
 //! - [`router`] wires the handlers to paths and [`serve`] runs them.
 
 pub mod admin;
@@ -51,6 +52,7 @@ pub mod rotation;
 pub mod secrets;
 pub mod sse;
 pub mod state;
+pub mod telemetry;
 pub mod upstream;
 pub mod versioning;
 pub mod wire;
@@ -173,6 +175,11 @@ pub async fn serve(
     gw: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Trace export (MI-1), off the request path; a no-op without [telemetry].
+    gw.tracer.start();
+    if let Some(endpoint) = gw.tracer.endpoint() {
+        tracing::info!(endpoint, "exporting OpenTelemetry traces over OTLP/HTTP");
+    }
     let flusher = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -267,5 +274,7 @@ pub async fn serve(
     gw.auth.flush_last_used().await;
     gw.reviews.flush().await;
     gw.audit.shutdown().await;
+    // Spans of the drained requests: flushed, but never holding the exit for long.
+    gw.tracer.shutdown(telemetry::SHUTDOWN_FLUSH_TIMEOUT).await;
     result
 }

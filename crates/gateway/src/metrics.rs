@@ -128,6 +128,10 @@ pub struct Metrics {
     pub injection_score: Family<RouteLabels, Histogram, fn() -> Histogram>,
     /// Interactions sampled for review, by outcome (MI-4).
     pub review_samples: Family<SampleLabels, Counter>,
+    /// Trace spans dropped: export queue full, collector failing or refusing them (MI-1).
+    pub trace_spans_dropped: Counter,
+    /// Trace spans the collector accepted (MI-1).
+    pub trace_spans_exported: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -182,6 +186,18 @@ impl Metrics {
             "Interactions sampled for the review queue, by outcome (dropped: queue full)",
             review_samples.clone(),
         );
+        let trace_spans_dropped = Counter::default();
+        let trace_spans_exported = Counter::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Trace spans dropped because the export queue was full or the collector failed",
+            trace_spans_dropped.clone(),
+        );
+        registry.register(
+            "trace_spans_exported",
+            "Trace spans accepted by the OTLP collector",
+            trace_spans_exported.clone(),
+        );
         registry.register("requests", "Finished requests", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -229,6 +245,8 @@ impl Metrics {
             rate_limited,
             cost_micro_usd,
             review_samples,
+            trace_spans_dropped,
+            trace_spans_exported,
         }
     }
 

@@ -270,10 +270,10 @@ async fn chat(
         Ok(r) => r,
         Err(e) => return reject(&gw, ctx, e),
     };
-    let max_out = ["max_tokens", "max_completion_tokens"]
+    ctx.max_tokens = ["max_tokens", "max_completion_tokens"]
         .iter()
-        .find_map(|f| request.body.get(*f).and_then(Value::as_u64))
-        .unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
+        .find_map(|f| request.body.get(*f).and_then(Value::as_u64));
+    let max_out = ctx.max_tokens.unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
     let prompt_tokens = || tollgate_guard::tokens::estimate(&request.prompt_text());
     if let Err(e) = admit(
         &gw,

@@ -97,6 +97,8 @@ pub struct Gateway {
     pub route_versions: crate::rollout::RouteVersions,
     /// Secrets managers (provider credentials; rotated keys' destinations).
     pub secrets: crate::secrets::SecretBackends,
+    /// OpenTelemetry trace export (MI-1); off without `[telemetry]`.
+    pub tracer: crate::telemetry::Tracer,
 }
 
 impl Gateway {
@@ -194,7 +196,10 @@ impl Gateway {
                 .collect(),
             store.reviews.clone(),
         ));
+        let metrics = Metrics::new();
+        let tracer = crate::telemetry::Tracer::new(config.telemetry.as_ref(), &backends, &metrics)?;
         Ok(Self {
+            tracer,
             alerts,
             budgets,
             reviews,
@@ -210,7 +215,7 @@ impl Gateway {
             routes,
             providers,
             auth,
-            metrics: Metrics::new(),
+            metrics,
             store,
             mask_key,
             audit,

@@ -113,6 +113,12 @@ enum Attempt {
     Stop(GatewayError),
 }
 
+/// One upstream call. `traceparent` names this attempt's span (W3C Trace Context), so a
+/// provider that traces joins the caller's trace; `answered` gets the provider's status.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call's facts; a struct would only rename them"
+)]
 async fn attempt(
     gw: &Gateway,
     target: &Target,
@@ -121,16 +127,24 @@ async fn attempt(
     headers: &HeaderMap,
     stream: bool,
     ctx: &mut RequestContext,
+    traceparent: Option<&str>,
+    answered: &mut Option<u16>,
 ) -> Attempt {
     let p = &target.provider;
     let r = p.resilience;
-    let rb = match p
+    let mut rb = match p
         .request(endpoint, &target.model, body.clone(), headers)
         .await
     {
         Ok(rb) => rb,
         Err(e) => return Attempt::Next(e),
     };
+    if let Some(tp) = traceparent {
+        rb = rb.header("traceparent", tp);
+        if let Some(state) = ctx.trace.as_ref().and_then(|t| t.state.as_deref()) {
+            rb = rb.header("tracestate", state);
+        }
+    }
     let t0 = Instant::now();
     let sent = tokio::time::timeout(r.first_byte_timeout, rb.send()).await;
     let resp = match sent {
@@ -155,6 +169,7 @@ async fn attempt(
         })
         .observe(upstream_ms / 1000.0);
     let status = resp.status().as_u16();
+    *answered = Some(status);
     if resp.status().is_success() {
         ctx.upstream_ms = Some(upstream_ms);
         if stream {
@@ -247,6 +262,38 @@ async fn attempt(
             target.label
         ))),
     }
+}
+
+/// Note an attempt for its client span, when the request's trace is recorded.
+fn note_attempt(
+    ctx: &mut RequestContext,
+    target: &Target,
+    span_id: [u8; 8],
+    start: u64,
+    status: Option<u16>,
+    result: &Attempt,
+) {
+    let Some(trace) = ctx.trace.as_mut().filter(|t| t.sampled) else {
+        return;
+    };
+    let (outcome, error) = match result {
+        Attempt::Done(_) => ("ok", None),
+        Attempt::Retry(e, ..) => ("retry", Some(e.class())),
+        Attempt::Next(e) => ("fallback", Some(e.class())),
+        Attempt::Stop(e) => ("rejected", Some(e.class())),
+    };
+    let end = trace.now();
+    trace.attempts.push(crate::telemetry::AttemptSpan {
+        span_id,
+        provider: target.provider.name.clone(),
+        kind: target.provider.kind,
+        model: target.model.clone(),
+        start,
+        end,
+        status,
+        outcome,
+        error,
+    });
 }
 
 /// Call `route`'s targets in order until one answers.
@@ -356,7 +403,24 @@ pub async fn call(
                 break;
             }
             ctx.attempts += 1;
-            match attempt(gw, target, endpoint, &bytes, headers, stream, ctx).await {
+            let child = ctx.trace.as_ref().map(|t| (t.child(), t.now()));
+            let mut answered = None;
+            let result = attempt(
+                gw,
+                target,
+                endpoint,
+                &bytes,
+                headers,
+                stream,
+                ctx,
+                child.as_ref().map(|((_, tp), _)| tp.as_str()),
+                &mut answered,
+            )
+            .await;
+            if let Some(((span_id, _), start)) = child {
+                note_attempt(ctx, target, span_id, start, answered, &result);
+            }
+            match result {
                 Attempt::Done(reply) => {
                     target.breaker.success();
                     gw.metrics.attempt(&target.label, "ok");

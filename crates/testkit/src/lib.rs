@@ -33,6 +33,8 @@
 //!
 //! Every request must carry [`MOCK_KEY`] (as `Authorization: Bearer`, `x-api-key` or
 //! `api-key`), otherwise the mock answers 401, like a real provider.
+//!
+//! [`collector::MockCollector`] is an OTLP/HTTP trace collector for the telemetry tests.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -50,6 +52,7 @@ use axum::routing::post;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+pub mod collector;
 pub mod files;
 pub mod services;
 

@@ -32,6 +32,17 @@ data_dir = "tollgate-data"
 # Include prompt and completion text in request logs. Off: prompts are user data.
 log_payloads = false
 
+# ---- Traces (MI-1) ---------------------------------------------------------------------
+# OpenTelemetry traces over OTLP/HTTP: a span per call with the GenAI conventions (model,
+# tokens, cost, guard verdicts; never prompt text), continuing callers' W3C traceparent.
+# Off without this section.
+# [telemetry]
+# endpoint = "http://otel-collector:4318"     # /v1/traces is appended
+# headers = { authorization = "file:///run/secrets/otel-token" }    # references only
+# service_name = "tollgate"
+# sample_ratio = 1.0                          # share of new traces recorded, 0 to 1
+# queue_size = 4096                           # spans held; beyond that dropped and counted
+
 # ---- Provider policy (DP-4) ------------------------------------------------------------
 # Every provider except the built-in echo needs a [providers.NAME.review]: without a current
 # one it receives nothing. Data classes, least sensitive first: public, internal,

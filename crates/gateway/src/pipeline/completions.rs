@@ -138,6 +138,10 @@ pub async fn completions(State(gw): State<AppState>, headers: HeaderMap, body: B
         Err(e) => return reject(&gw, ctx, e),
     };
     let max_out = request.max_tokens();
+    ctx.max_tokens = request
+        .body
+        .get("max_tokens")
+        .and_then(serde_json::Value::as_u64);
     let prompt_tokens = || tollgate_guard::tokens::estimate(&request.prompt_text());
     if let Err(e) = admit(
         &gw,

@@ -34,3 +34,4 @@ mod secrets_gateway;
 mod secrets_vault;
 mod stream_guards;
 mod streaming;
+mod telemetry;

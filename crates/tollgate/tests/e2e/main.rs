@@ -24,3 +24,4 @@ mod scan;
 mod sdk;
 mod serve;
 mod server;
+mod traces;

@@ -183,10 +183,30 @@ pub(super) fn mg4(f: &Facts) -> Item {
     item
 }
 
+/// Whether, and where, OpenTelemetry traces go (MI-1).
+fn traces(t: Option<&tollgate_gateway::config::telemetry::TelemetryConfig>) -> String {
+    let Some(t) = t else {
+        return "OpenTelemetry traces: not exported (no [telemetry] section; add one with an OTLP/HTTP endpoint to send a span per call to your tracing backend)".to_owned();
+    };
+    let to = t
+        .traces_url()
+        .map_or_else(|_| t.endpoint.clone(), |u| u.to_string());
+    format!(
+        "OpenTelemetry traces (GenAI conventions) exported over OTLP/HTTP to {to} as service {:?}; {} of new traces sampled, callers' traceparent followed; drops counted in tollgate_trace_spans_dropped_total",
+        t.service_name,
+        if t.sample_ratio >= 1.0 {
+            "all".to_owned()
+        } else {
+            format!("{}%", (t.sample_ratio * 1000.0).round() / 10.0)
+        }
+    )
+}
+
 pub(super) fn mi1(f: &Facts) -> Item {
     let mut item = Item::new("MI-1");
     item.fact("`tollgate serve` logs one JSON line per request (latency, status, tokens, errors) and serves Prometheus /metrics");
     item.fact("inputs and outputs are kept as sealed payloads beside the audit chain, per route's payload policy");
+    item.fact(traces(f.config.telemetry.as_ref()));
     if f.config.logging.log_payloads {
         item.fact("logging.log_payloads = true: prompt text goes to the log");
         item.warn("Set logging.log_payloads = false: payloads belong in the sealed audit store, not in logs.");

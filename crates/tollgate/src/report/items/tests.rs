@@ -332,3 +332,27 @@ fn actions_of_the_worst_status_lead() {
     assert_eq!(i.status, Status::Fail);
     assert_eq!(i.action.as_deref(), Some("severe. mild. another mild."));
 }
+
+#[test]
+fn mi1_says_whether_and_where_traces_are_exported() {
+    let off = judge(&facts("", Ok(store_facts())));
+    assert!(
+        find(&off, "MI-1")
+            .evidence
+            .iter()
+            .any(|e| e.contains("OpenTelemetry traces: not exported")),
+        "{:?}",
+        find(&off, "MI-1")
+    );
+    let cfg = "[telemetry]\nendpoint = \"http://otel-collector:4318\"\nsample_ratio = 0.25\n";
+    let on = judge(&facts(cfg, Ok(store_facts())));
+    let mi1 = find(&on, "MI-1");
+    assert!(
+        mi1.evidence.iter().any(|e| e.contains(
+            "exported over OTLP/HTTP to http://otel-collector:4318/v1/traces as service \"tollgate\"; 25% of new traces sampled"
+        )),
+        "{mi1:?}"
+    );
+    // Whether traces go out does not change the verdict: logs and metrics are the floor.
+    assert_eq!(find(&off, "MI-1").status, mi1.status);
+}
