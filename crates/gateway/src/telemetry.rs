@@ -16,12 +16,12 @@
 //! `tollgate_trace_spans_dropped_total`) and never slows or fails a request. Spans carry
 //! counts, names and ids, never prompt or completion text, key values or client addresses.
 //!
-//! Why not the `opentelemetry` SDK: the crate registry is not reachable from this build
-//! (nothing new can be vendored), the SDK's batch processor does not report its drops to
-//! our Prometheus registry, and these spans are built after the fact from the request's
-//! context rather than through a tracing API. OTLP/JSON over the reqwest client the gateway
-//! already has is a small, specified encoding (OTLP 1.x, "JSON Protobuf Encoding") that
-//! every collector accepts.
+//! Why not the `opentelemetry` SDK: its batch processor does not report its drops to our
+//! Prometheus registry, these spans are built after the fact from the request's context
+//! rather than through a tracing API, and the SDK with its OTLP exporter adds a large,
+//! fast-moving dependency tree for what is one POST. OTLP/JSON over the reqwest client the
+//! gateway already has is a small, specified encoding (OTLP 1.x, "JSON Protobuf Encoding")
+//! that every collector accepts. Moving to the SDK stays possible: only [`otlp`] encodes.
 
 pub mod otlp;
 pub mod span;
