@@ -4,9 +4,13 @@
 //! background task.
 //!
 //! The task holds at most one batch; the bounded queue in front of it is the only buffer.
-//! A failed or timed-out export drops its batch and counts it: a collector outage must cost
+//! A collector that asks to be retried (HTTP 429, 502, 503, 504, as the OTLP specification
+//! says) gets the batch again, at most [`EXPORT_RETRIES`] times, after its `Retry-After`
+//! (capped at [`MAX_RETRY_DELAY`]) or an exponential backoff from [`RETRY_BACKOFF`]. Any
+//! other failure, or a timeout, drops the batch and counts it: a collector outage must cost
 //! the gateway neither memory nor latency, and replaying hours of spans afterwards would
-//! only bury the collector.
+//! only bury the collector. While a batch waits for its retry, new spans queue (and past
+//! the queue's bound are dropped and counted), never the requests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +34,28 @@ pub const BATCH_DELAY: Duration = Duration::from_secs(1);
 const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Largest collector response read (for `partialSuccess`).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Retries of one batch that the collector asked to be retried.
+pub const EXPORT_RETRIES: u32 = 2;
+/// The first retry's delay when the collector names none; doubled for each further one.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest a batch waits for one retry, whatever `Retry-After` says.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Why a batch was not accepted: safe to log (never a header value), and whether the
+/// collector asked for it again (and when).
+struct SendError {
+    why: String,
+    retry_after: Option<Option<Duration>>,
+}
+
+impl From<String> for SendError {
+    fn from(why: String) -> Self {
+        Self {
+            why,
+            retry_after: None,
+        }
+    }
+}
 
 /// OTLP `Span.SpanKind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,8 +319,8 @@ impl Exporter {
         })
     }
 
-    /// Send one batch; Err says why (safe to log: never a header value).
-    async fn send(&self, service: &str, spans: &[Span]) -> Result<u64, String> {
+    /// Send one batch; the number of spans the collector refused, or why it failed.
+    async fn send(&self, service: &str, spans: &[Span]) -> Result<u64, SendError> {
         let body = export_body(service, spans).map_err(|e| format!("cannot encode spans: {e}"))?;
         let mut rb = self
             .client
@@ -333,7 +359,17 @@ impl Exporter {
             }
         }
         if !status.is_success() {
-            return Err(format!("the collector answered HTTP {}", status.as_u16()));
+            let retry = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+            let after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(SendError {
+                why: format!("the collector answered HTTP {}", status.as_u16()),
+                retry_after: retry.then_some(after),
+            });
         }
         // A partial success names how many spans the collector refused.
         let bytes = resp.bytes().await.unwrap_or_default();
@@ -359,7 +395,21 @@ impl Exporter {
             return;
         }
         let n = batch.len() as u64;
-        match self.send(service, batch).await {
+        let mut sent = self.send(service, batch).await;
+        let mut backoff = RETRY_BACKOFF;
+        for _ in 0..EXPORT_RETRIES {
+            let Err(SendError {
+                retry_after: Some(after),
+                ..
+            }) = &sent
+            else {
+                break;
+            };
+            tokio::time::sleep(after.unwrap_or(backoff).min(MAX_RETRY_DELAY)).await;
+            backoff *= 2;
+            sent = self.send(service, batch).await;
+        }
+        match sent.map_err(|e| e.why) {
             Ok(rejected) => {
                 let rejected = rejected.min(n);
                 self.exported.inc_by(n - rejected);

@@ -438,3 +438,73 @@ async fn a_streamed_answer_gets_its_span_when_the_stream_ends() {
     assert_eq!(attr(&s, "http.response.status_code"), "200");
     assert!(!c.raw().contains("stream me"));
 }
+
+/// A collector that answers the first `failures` exports with `status` (and `Retry-After: 0`),
+/// then accepts: the number of exports it has seen.
+async fn flaky_collector(
+    status: u16,
+    failures: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                if n < failures {
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("retry-after", "0")],
+                        "{}",
+                    )
+                } else {
+                    (axum::http::StatusCode::OK, [("retry-after", "0")], "{}")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn a_collector_asking_for_a_retry_gets_the_batch_again_and_a_bad_request_does_not() {
+    use std::sync::atomic::Ordering;
+    let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]});
+    // 503 twice, then accepted: the batch arrives on the third try, nothing is dropped.
+    let (url, seen) = flaky_collector(503, 2).await;
+    let h = Harness::start_extra(&format!("[telemetry]\nendpoint = \"{url}\"\n")).await;
+    let (s, v) = h.json("/v1/chat/completions", &body).await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while h.gw.metrics.trace_spans_exported.get() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no span exported after the retries"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert_eq!(h.gw.metrics.trace_spans_dropped.get(), 0);
+
+    // 400 is final: one try, the batch dropped and counted.
+    let (url, seen) = flaky_collector(400, 1).await;
+    let h = Harness::start_extra(&format!("[telemetry]\nendpoint = \"{url}\"\n")).await;
+    let (s, v) = h.json("/v1/chat/completions", &body).await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while h.gw.metrics.trace_spans_dropped.get() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refused batch was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_eq!(h.gw.metrics.trace_spans_exported.get(), 0);
+}
