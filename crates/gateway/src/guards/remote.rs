@@ -67,11 +67,13 @@ fn truncated(text: &str) -> &str {
 
 /// Ask the guard model about `text` (as the user turn, or as the assistant's answer to
 /// `prompt`) for the request of `ctx`, whose data class the guard model's providers must be
-/// approved for (DP-4). `Err` is the block to send.
+/// approved for (DP-4). Its upstream attempts join the request's trace (MI-1): each gets a
+/// client span under the request's span and sends its `traceparent`. `Err` is the block to
+/// send.
 pub async fn check(
     gw: &Gateway,
     guard: &GuardModel,
-    ctx: &RequestContext,
+    ctx: &mut RequestContext,
     prompt: Option<&str>,
     text: &str,
 ) -> Result<(), GatewayError> {
@@ -102,6 +104,14 @@ pub async fn check(
     };
     let mut scratch = RequestContext::new("guard", WireFormat::OpenAi);
     scratch.data_class = ctx.data_class;
+    // The request's trace without its attempts: the guard call's attempts are its children,
+    // and come back to the request below.
+    scratch.trace = ctx.trace.as_ref().map(|t| {
+        Box::new(crate::telemetry::RequestTrace {
+            attempts: Vec::new(),
+            ..(**t).clone()
+        })
+    });
     let headers = axum::http::HeaderMap::new();
     let chat = crate::pipeline::ChatCall { request: &request };
     let call = upstream::call(
@@ -113,7 +123,11 @@ pub async fn check(
         &mut scratch,
         &chat,
     );
-    let (reply, target) = match tokio::time::timeout(guard.timeout, call).await {
+    let answered = tokio::time::timeout(guard.timeout, call).await;
+    if let (Some(t), Some(s)) = (ctx.trace.as_mut(), scratch.trace.take()) {
+        t.attempts.extend(s.attempts);
+    }
+    let (reply, target) = match answered {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => return failed(&e.message),
         Err(_) => return failed("timed out"),

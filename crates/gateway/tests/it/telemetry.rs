@@ -508,3 +508,44 @@ async fn a_collector_asking_for_a_retry_gets_the_batch_again_and_a_bad_request_d
     assert_eq!(seen.load(Ordering::SeqCst), 1);
     assert_eq!(h.gw.metrics.trace_spans_exported.get(), 0);
 }
+
+#[tokio::test]
+async fn the_guard_model_call_is_a_client_span_of_the_request_and_carries_its_trace() {
+    let c = MockCollector::start().await.unwrap();
+    let h = Harness::start_extra(&telemetry_section(&c, "")).await;
+    let body =
+        json!({"model": "guarded", "messages": [{"role": "user", "content": "tell me a story"}]});
+    let r = h.post("/v1/chat/completions", &body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let spans = wait_for(&c, 3).await;
+    let s = server_span(&spans, &id);
+    let children: Vec<&Value> = spans
+        .iter()
+        .filter(|x| x["parentSpanId"] == s["spanId"])
+        .collect();
+    assert_eq!(
+        children.len(),
+        2,
+        "the answer's attempt and the guard model's: {spans:?}"
+    );
+    let guard = children
+        .iter()
+        .find(|x| attr(x, "gen_ai.request.model") == "guard")
+        .unwrap_or_else(|| panic!("no guard-model span in {children:?}"));
+    assert_eq!(guard["traceId"], s["traceId"]);
+    let sent = h
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.model == "guard")
+        .expect("the guard model was asked");
+    assert_eq!(
+        sent.headers["traceparent"],
+        format!(
+            "00-{}-{}-01",
+            s["traceId"].as_str().unwrap(),
+            guard["spanId"].as_str().unwrap()
+        )
+    );
+}
