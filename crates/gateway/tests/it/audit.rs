@@ -398,3 +398,39 @@ async fn a_stopped_auditor_leaves_nothing_staged_in_the_file() {
             .unwrap();
     assert!(filed >= 3, "{filed}");
 }
+
+// Regression: a lone request committed its own record on the async worker thread and waited
+// there up to 5 s for the SQLite lock; when the lock's holder needed that same worker to
+// finish (a key-use flush, a reader settling), both stalled 5 s and the request got a 503.
+#[tokio::test]
+async fn a_lone_commit_does_not_block_the_worker_that_holds_the_lock() {
+    let h = Harness::start().await;
+    let r = h
+        .post("/v1/chat/completions", &user("gpt", "warm up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // This test's own task holds the write lock, on the same (single) runtime thread that
+    // will serve the request.
+    let mut db = raw(&h).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let request = tokio::spawn({
+        let req = h.post("/v1/chat/completions", &user("gpt", "while locked"));
+        async move { req.send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sqlx::query("COMMIT").execute(&mut db).await.unwrap();
+    assert_eq!(request.await.unwrap(), 200);
+    // Generous: the stall this guards against was the 5 s lock wait.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

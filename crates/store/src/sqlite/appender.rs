@@ -72,6 +72,25 @@ const LOCK_POLL: std::time::Duration = std::time::Duration::from_micros(20);
 /// Tries at the fine interval: a few milliseconds' worth, longer than any settle or batch.
 const LOCK_FINE_POLLS: u32 = 200;
 
+/// Most time a lone record's commit waits for the lock on the caller's thread before it
+/// gives up and leaves the record to the appender thread (see [`wait_briefly`]).
+pub const LONE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The busy handler of the connection that stages lone records on the caller's thread: a
+/// few fine polls ([`LONE_LOCK_WAIT`]), enough to wait out a settle chunk or a batch, then
+/// give up. That thread is an async worker: had it waited [`LOCK_WAIT`], a writer that
+/// needs the same worker to finish its transaction (a key-use flush, a reader settling)
+/// could not, and both stalled until the wait ran out (5 s, then a 503 under fail-closed).
+/// Given up, the record goes to the appender thread, which may wait.
+fn wait_briefly(attempt: i32) -> bool {
+    let attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
+    if LOCK_POLL * attempt >= LONE_LOCK_WAIT {
+        return false;
+    }
+    std::thread::sleep(LOCK_POLL);
+    true
+}
+
 /// The busy handler of the audit connections: wait for the lock in short sleeps first.
 /// SQLite's own busy timeout sleeps 1 ms before its first retry (then 2, 5, 10 ms …), so a
 /// lone commit that met the checkpointer settling (a fraction of a millisecond) waited a
@@ -306,6 +325,9 @@ pub(super) struct Appender {
     tx: std::sync::OnceLock<std::sync::mpsc::SyncSender<AppendJob>>,
     /// A second connection for appends on the caller's thread (see `append_blocking`).
     direct: parking_lot::Mutex<Option<rusqlite::Connection>>,
+    /// The connection that stages lone records on a request's thread; it waits for the lock
+    /// only briefly ([`wait_briefly`]).
+    lone: parking_lot::Mutex<Option<rusqlite::Connection>>,
     /// Whether the last attempt to settle staged records worked; while not, nothing more is
     /// staged (see the module docs).
     settle_ok: Arc<AtomicBool>,
@@ -323,6 +345,7 @@ impl Appender {
             path,
             tx: std::sync::OnceLock::new(),
             direct: parking_lot::Mutex::new(None),
+            lone: parking_lot::Mutex::new(None),
         })
     }
 
@@ -338,9 +361,18 @@ impl Appender {
 
     /// Run `f` on the caller's-thread connection, opening it on first use.
     fn with_direct<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.direct.lock();
+        Self::with_conn(&self.direct, || self.open(), f)
+    }
+
+    /// Run `f` on the connection in `slot`, opening it with `open` on first use.
+    fn with_conn<T>(
+        slot: &parking_lot::Mutex<Option<rusqlite::Connection>>,
+        open: impl FnOnce() -> Result<rusqlite::Connection>,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        let mut guard = slot.lock();
         if guard.is_none() {
-            *guard = Some(self.open()?);
+            *guard = Some(open()?);
         }
         match guard.as_mut() {
             Some(conn) => f(conn),
@@ -369,7 +401,12 @@ impl Appender {
         mac_key: &[u8; 32],
     ) -> Result<ChainPos> {
         let settle_first = !self.settle_ok.load(Ordering::Relaxed);
-        let done = self.with_direct(|conn| {
+        let open = || {
+            let conn = self.open()?;
+            conn.busy_handler(Some(wait_briefly)).map_err(sqlite_err)?;
+            Ok(conn)
+        };
+        let done = Self::with_conn(&self.lone, open, |conn| {
             write_blocking(
                 conn,
                 instance,
