@@ -104,8 +104,14 @@ pub fn deposit(auditor: &Auditor, draft: Draft) {
     }
 }
 
-fn refusal_body(format: WireFormat, message: &str) -> Response {
-    GatewayError::unavailable(message.to_owned()).into_response_for(format)
+/// The 503 of an audit refusal in the provider's error shape, naming the request (when it has
+/// an id yet) in `x-request-id` as every other answer does.
+fn refusal_body(format: WireFormat, message: &str, request_id: Option<&str>) -> Response {
+    let mut resp = GatewayError::unavailable(message.to_owned()).into_response_for(format);
+    if let Some(v) = request_id.and_then(|id| axum::http::HeaderValue::from_str(id).ok()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
 }
 
 /// Middleware for the data-plane routes: admission under fail-closed, and durability of the
@@ -131,16 +137,13 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
             payloads: Vec::new(),
             response_payload: None,
         });
-        let mut resp = refusal_body(
+        return refusal_body(
             format,
             &format!(
                 "the audit trail cannot be written, so tollgate refuses requests (audit.fail_closed) [request {id}]"
             ),
+            Some(&id),
         );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
-            resp.headers_mut().insert("x-request-id", v);
-        }
-        return resp;
     }
     let peer = req
         .extensions()
@@ -184,7 +187,7 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
         Ok(b) => b,
         Err(_) => {
             gw.audit.record(draft);
-            return refusal_body(format, "response body could not be read");
+            return refusal_body(format, "response body could not be read", None);
         }
     };
     draft.set_response(&bytes);
@@ -193,16 +196,13 @@ pub async fn audit_layer(State(gw): State<Arc<Gateway>>, req: Request, next: Nex
         Ok(()) => Response::from_parts(parts, Body::from(bytes)),
         Err(e) if gw.audit.fail_closed() => {
             tracing::error!(request_id = %id, error = %e, "response withheld: its audit record could not be written");
-            let mut resp = refusal_body(
+            refusal_body(
                 format,
                 &format!(
                     "the audit trail cannot be written, so tollgate withholds the response (audit.fail_closed) [request {id}]"
                 ),
-            );
-            if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
-            resp
+                Some(&id),
+            )
         }
         Err(_) => Response::from_parts(parts, Body::from(bytes)),
     }

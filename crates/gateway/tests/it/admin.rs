@@ -41,20 +41,25 @@ fn body_for(path: &str) -> Option<Value> {
     }
 }
 
-async fn denied_admin_records(h: &Harness) -> usize {
+/// The audit records of the last ten minutes, once everything queued is written.
+async fn recent_records(h: &Harness) -> Vec<tollgate_store::audit::AuditRecord> {
     h.gw.audit.flush().await;
-    let recs =
-        h.gw.store
-            .audit
-            .records_between(
-                chrono::Utc::now() - chrono::Duration::minutes(10),
-                chrono::Utc::now() + chrono::Duration::minutes(1),
-                None,
-                100_000,
-            )
-            .await
-            .unwrap();
-    recs.iter()
+    h.gw.store
+        .audit
+        .records_between(
+            chrono::Utc::now() - chrono::Duration::minutes(10),
+            chrono::Utc::now() + chrono::Duration::minutes(1),
+            None,
+            100_000,
+        )
+        .await
+        .unwrap()
+}
+
+async fn denied_admin_records(h: &Harness) -> usize {
+    recent_records(h)
+        .await
+        .iter()
         .filter(|r| r.kind == "admin" && r.body.contains("\"outcome\":\"denied\""))
         .count()
 }
@@ -362,18 +367,7 @@ async fn admin_credentials_are_listed_and_revoked_and_the_last_owner_cannot_be()
     assert_eq!(r.status(), 400);
 
     // Every step is in the audit trail, refusals included.
-    h.gw.audit.flush().await;
-    let recs =
-        h.gw.store
-            .audit
-            .records_between(
-                chrono::Utc::now() - chrono::Duration::minutes(10),
-                chrono::Utc::now() + chrono::Duration::minutes(1),
-                None,
-                100_000,
-            )
-            .await
-            .unwrap();
+    let recs = recent_records(&h).await;
     let revokes: Vec<&str> = recs
         .iter()
         .filter(|r| r.body.contains("\"action\":\"admins.revoke\""))
